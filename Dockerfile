@@ -1,0 +1,59 @@
+# CDS Hooks service image.
+#
+# Build:  docker build -t cds-service .
+# Run:    docker run -p 8000:8000 cds-service
+#
+# BASE_IMAGE must be a Debian-based image with Python 3.11 (with venv) and `useradd`;
+# scripts/container/build-run-check.sh passes a locally built stand-in where no
+# registry can be reached.
+ARG BASE_IMAGE=python:3.11-slim
+
+# ---- build: a virtualenv with the project and its dependencies ----
+FROM ${BASE_IMAGE} AS build
+
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+RUN python -m venv /opt/venv
+WORKDIR /src
+
+# Dependencies first, in their own layer, so a source change does not reinstall them.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+COPY README.md ./
+COPY cds_service ./cds_service
+# pip compiles the bytecode; pip and setuptools themselves are not needed at run time.
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
+    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
+
+# ---- runtime ----
+FROM ${BASE_IMAGE}
+
+ENV PATH=/opt/venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    CDS_CONTENT_DIR=/app/cards \
+    CDS_HOST=0.0.0.0 \
+    CDS_PORT=8000
+
+RUN groupadd --system --gid 10001 cds \
+    && useradd --system --uid 10001 --gid cds --home-dir /var/lib/cds-service --create-home \
+        --shell /usr/sbin/nologin cds
+
+COPY --from=build /opt/venv /opt/venv
+COPY cards /app/cards
+COPY fhir_fixtures /app/fhir_fixtures
+
+# The working directory is the only writable place (e.g. the default SQLite feedback store).
+WORKDIR /var/lib/cds-service
+USER 10001:10001
+
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('CDS_PORT', '8000'), timeout=4)"]
+
+CMD ["cds-service", "serve"]

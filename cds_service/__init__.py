@@ -1,0 +1,3 @@
+"""CDS Hooks service: guideline cards for neck and upper-back pain while ordering."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,74 @@
+"""``create_app(settings)``: wiring only. Every part is built once here and kept in ``app.state``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from cds_service import __version__
+from cds_service.content.store import ContentStore
+from cds_service.errors import install_error_handlers
+from cds_service.fhir.client import FhirClient, create_http_client
+from cds_service.health import router as health_router
+from cds_service.hooks.routes import router as hooks_router
+from cds_service.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI app for ``settings`` (from the environment when not given)."""
+    settings = settings or get_settings()
+    content = ContentStore(settings.content_dir)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        http = create_http_client(settings)
+        app.state.fhir_client = FhirClient(
+            http,
+            max_pages=settings.fhir_max_pages,
+            max_response_bytes=settings.fhir_max_response_bytes,
+            allowed_hosts=settings.fhir_allowed_hosts,
+        )
+        watcher = asyncio.create_task(content.watch(settings.content_poll_seconds)) if settings.content_poll_seconds else None
+        gc.collect()
+        gc.freeze()  # long-lived content and models out of the collector's way: shorter tail latency
+        log.info("service started", extra={"content_version": content.current.version})
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+            await http.aclose()
+
+    app = FastAPI(
+        title="Neck and upper-back pain CDS Hooks service",
+        version=__version__,
+        lifespan=lifespan,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.content = content
+    app.state.fhir_client = None
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(hooks_router)
+    # Browser clients (the Sandbox) send Authorization and Content-Type, and Chrome's
+    # private-network preflight when a public page calls a service on localhost.
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_origin_regex=settings.cors_origin_regex,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Accept"],
+        allow_private_network=True,
+        max_age=600,
+    )
+    return app

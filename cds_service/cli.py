@@ -1,0 +1,60 @@
+"""The ``cds-service`` command: serve, load-fixtures, and the content tools."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+app = typer.Typer(help="Neck and upper-back pain CDS Hooks service.", no_args_is_help=True, add_completion=False)
+
+
+@app.command()
+def serve(
+    host: Annotated[Optional[str], typer.Option(help="Interface to bind (default: CDS_HOST or 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port (default: CDS_PORT or 8000).")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes.")] = 1,
+    content_dir: Annotated[Optional[Path], typer.Option(help="Card content directory (default: bundled cards/).")] = None,
+) -> None:
+    """Run the service with uvicorn."""
+    import os
+
+    import uvicorn
+
+    from cds_service.settings import get_settings
+
+    if content_dir is not None:
+        os.environ["CDS_CONTENT_DIR"] = str(content_dir)
+    settings = get_settings()
+    uvicorn.run(
+        "cds_service.app:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_level=settings.log_level.lower(),
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+
+
+@app.command("load-fixtures")
+def load_fixtures(
+    fhir_server: Annotated[str, typer.Option("--fhir-server", help="Base URL of the FHIR server.")],
+    patient: Annotated[Optional[list[str]], typer.Option(help="Fixture patient name (repeatable; default all).")] = None,
+) -> None:
+    """Put the fixture patients (dates made current) into a FHIR server."""
+    from cds_service.fhir.loader import load_fixtures as load
+
+    refs = asyncio.run(load(fhir_server, names=patient or None))
+    typer.echo(f"loaded {len(refs)} resources into {fhir_server}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

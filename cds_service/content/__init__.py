@@ -1,0 +1,1 @@
+"""Card content: the files under ``cards/`` that informaticists tune, loaded, validated and rendered."""

@@ -1,0 +1,247 @@
+"""Load ``cards/``: rule content files, shared files and value sets, all validated before use.
+
+A problem anywhere rejects the whole set with every problem found, each naming its file and
+line; the caller keeps serving the previous set. Loading compiles every template once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jinja2 import Template, TemplateSyntaxError
+from pydantic import BaseModel, ValidationError
+
+from cds_service.content.model import FactsContent, LayoutContent, RuleContent
+from cds_service.content.templates import CARD_NAMES, ENV, FACT_NAMES, FOOTER_NAMES, SUGGESTION_NAMES, undeclared
+from cds_service.facts.codes import CodeIndex
+from cds_service.rules import REGISTRY
+from cds_service.terminology import Terminology, TerminologyError, load_terminology
+
+FACTS_FILE = "_facts.yaml"
+LAYOUT_FILE = "_layout.yaml"
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+class ContentError(Exception):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    content: RuleContent
+    summary: Template
+    detail: Template
+    reasons: Mapping[str, Template]
+    labels: Mapping[str, Template]
+    actions: Mapping[tuple[str, str], Template]
+
+    @property
+    def id(self) -> str:
+        return self.content.rule
+
+
+@dataclass(frozen=True)
+class ContentSet:
+    """One consistent, immutable generation of content; a reload swaps the whole object."""
+
+    rules: Mapping[str, CompiledRule]
+    facts: FactsContent
+    fact_labels: Mapping[str, Template]
+    layout: LayoutContent
+    footer: Template
+    terminology: Terminology
+    index: CodeIndex
+    version: str
+    directory: Path = field(compare=False)
+
+    def rule_params(self) -> dict[str, Mapping[str, Any]]:
+        """Params of the rules that run (active or shadow)."""
+        return {rid: r.content.params for rid, r in self.rules.items() if r.content.mode != "off"}
+
+
+class _Collector:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, path: Path, line: int, message: str) -> None:
+        self.problems.append(Problem(str(path), line, message))
+
+
+def _yaml(path: Path, errors: _Collector) -> tuple[Any, Any] | None:
+    text = path.read_text(encoding="utf-8")
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        errors.add(path, (mark.line + 1) if mark else 1, f"YAML syntax: {getattr(exc, 'problem', exc)}")
+        return None
+    if not isinstance(data, dict):
+        errors.add(path, 1, "expected a mapping at the top level")
+        return None
+    return data, node
+
+
+def line_of(node: Any, loc: tuple[Any, ...]) -> int:
+    """The 1-based line of the YAML node at a pydantic error location (closest existing parent)."""
+    line = node.start_mark.line + 1 if node is not None else 1
+    for part in loc:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+            line = child.start_mark.line + 1
+        if child is None:
+            break
+        node = child
+    return line
+
+
+def _model(cls: type[BaseModel], data: Any, node: Any, path: Path, errors: _Collector) -> Any:
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            where = ".".join(str(p) for p in err["loc"]) or "file"
+            errors.add(path, line_of(node, err["loc"]), f"{where}: {err['msg']}")
+        return None
+
+
+def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector) -> Template | None:
+    line = line_of(node, loc)
+    try:
+        unknown = undeclared(source) - names
+        template = ENV.from_string(source)
+    except TemplateSyntaxError as exc:
+        errors.add(path, line + max((exc.lineno or 1) - 1, 0), f"{'.'.join(map(str, loc))}: template syntax: {exc.message}")
+        return None
+    if unknown:
+        errors.add(path, line, f"{'.'.join(map(str, loc))}: unknown placeholder(s): {', '.join(sorted(unknown))}")
+        return None
+    return template
+
+
+def _compile_rule(path: Path, errors: _Collector) -> CompiledRule | None:
+    loaded = _yaml(path, errors)
+    if loaded is None:
+        return None
+    data, node = loaded
+    content = _model(RuleContent, data, node, path, errors)
+    if content is None:
+        return None
+    before = len(errors.problems)
+    if content.rule != path.stem:
+        errors.add(path, line_of(node, ("rule",)), f"rule: '{content.rule}' does not match the file name '{path.stem}'")
+    spec = REGISTRY.get(content.rule)
+    if spec is None:
+        errors.add(path, line_of(node, ("rule",)), f"rule: no rule '{content.rule}' exists in the code")
+    else:
+        for kind, needed, given in (
+            ("reasons", spec.reasons, content.reasons),
+            ("suggestions", spec.suggestions, content.suggestions),
+            ("params", spec.params, content.params),
+        ):
+            for key in needed:
+                if key not in given:
+                    errors.add(path, line_of(node, (kind,)), f"{kind}: missing '{key}' (the rule uses it)")
+    summary = _template(content.summary, CARD_NAMES, path, node, ("summary",), errors)
+    detail = _template(content.detail, CARD_NAMES, path, node, ("detail",), errors)
+    reasons = {k: _template(r.text, CARD_NAMES, path, node, ("reasons", k, "text"), errors) for k, r in content.reasons.items()}
+    labels = {k: _template(s.label, SUGGESTION_NAMES, path, node, ("suggestions", k, "label"), errors) for k, s in content.suggestions.items()}
+    actions = {
+        (k, a): _template(text, SUGGESTION_NAMES, path, node, ("suggestions", k, "actions", a), errors)
+        for k, s in content.suggestions.items()
+        for a, text in s.actions.items()
+    }
+    if len(errors.problems) > before or summary is None or detail is None:
+        return None
+    return CompiledRule(content, summary, detail, reasons, labels, actions)  # type: ignore[arg-type]
+
+
+def _digest(paths: list[Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def content_files(directory: Path) -> list[Path]:
+    """Every file a content set is built from (for change detection)."""
+    return sorted([*directory.glob("*.yaml"), *(directory / "valuesets").glob("*.json")])
+
+
+def load_content(directory: Path) -> ContentSet:
+    """A validated, compiled ContentSet from ``directory``; ContentError lists every problem."""
+    directory = Path(directory)
+    errors = _Collector()
+    if not directory.is_dir():
+        raise ContentError([Problem(str(directory), 0, "content directory not found")])
+    try:
+        terminology = load_terminology(directory)
+    except TerminologyError as exc:
+        errors.add(Path(exc.path), exc.line, exc.message)
+        terminology = None
+    rules: dict[str, CompiledRule] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        if path.name.startswith("_"):
+            continue
+        compiled = _compile_rule(path, errors)
+        if compiled is not None:
+            rules[compiled.id] = compiled
+    facts, fact_labels = _shared(directory / FACTS_FILE, FactsContent, errors)
+    layout, _ = _shared(directory / LAYOUT_FILE, LayoutContent, errors)
+    footer = None
+    if layout is not None:
+        footer = _template(layout.detail_footer, FOOTER_NAMES, directory / LAYOUT_FILE, None, ("detail_footer",), errors)
+    labels: dict[str, Template] = {}
+    if facts is not None:
+        for key, text in facts.labels.items():
+            compiled_label = _template(text, FACT_NAMES, directory / FACTS_FILE, fact_labels, ("labels", key), errors)
+            if compiled_label is not None:
+                labels[key] = compiled_label
+    if errors.problems or terminology is None or facts is None or layout is None or footer is None:
+        raise ContentError(errors.problems or [Problem(str(directory), 0, "incomplete content")])
+    return ContentSet(
+        rules=rules,
+        facts=facts,
+        fact_labels=labels,
+        layout=layout,
+        footer=footer,
+        terminology=terminology,
+        index=CodeIndex(terminology),
+        version=_digest(content_files(directory)),
+        directory=directory,
+    )
+
+
+def _shared(path: Path, cls: type[BaseModel], errors: _Collector) -> tuple[Any, Any]:
+    if not path.exists():
+        errors.add(path, 0, "required shared content file is missing")
+        return None, None
+    loaded = _yaml(path, errors)
+    if loaded is None:
+        return None, None
+    data, node = loaded
+    return _model(cls, data, node, path, errors), node

@@ -1,0 +1,88 @@
+"""The schema of a rule's content file (``cards/<rule-id>.yaml``) and the shared files.
+
+Templates are Jinja2 text rendered in a sandbox with StrictUndefined (see ``templates``).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from cds_service.facts.params import FactParams
+
+Mode = Literal["active", "shadow", "off"]
+Indicator = Literal["info", "warning", "critical"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReasonContent(Strict):
+    indicator: Indicator
+    text: str = Field(min_length=1, description="Template: this reason in the card's detail.")
+
+
+class SuggestionContent(Strict):
+    label: str = Field(min_length=1, description="Template: the button the clinician clicks.")
+    actions: dict[str, str] = Field(default_factory=dict, description="Action key → description template.")
+
+
+class SourceContent(Strict):
+    label: str = Field(min_length=1)
+    url: str | None = Field(default=None, pattern=r"^https?://")
+    icon: str | None = Field(default=None, pattern=r"^https?://")
+
+
+class LinkContent(Strict):
+    label: str = Field(min_length=1)
+    url: str = Field(pattern=r"^https?://")
+    type: Literal["absolute"] = "absolute"
+
+
+class OverrideReasonContent(Strict):
+    code: str = Field(min_length=1, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    display: str = Field(min_length=1)
+
+
+ParamValue = int | float | bool | str | list[str] | dict[str, Any]
+
+
+class RuleContent(Strict):
+    """Everything a clinician sees on one rule's card, plus the rule's tunable numbers."""
+
+    rule: str = Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", description="The rule id; equals the file name.")
+    title: str = Field(min_length=1)
+    mode: Mode = "active"
+    summary: str = Field(min_length=1, description="Template; rendered summary must be under 140 characters.")
+    detail: str = Field(min_length=1, description="Template: GitHub-flavoured markdown, no raw HTML.")
+    reasons: dict[str, ReasonContent] = Field(min_length=1)
+    source: SourceContent
+    links: list[LinkContent] = Field(default_factory=list)
+    suggestions: dict[str, SuggestionContent] = Field(default_factory=dict)
+    selection_behavior: Literal["at-most-one", "any"] = "at-most-one"
+    override_reasons: list[OverrideReasonContent] = Field(default_factory=list)
+    params: dict[str, ParamValue] = Field(default_factory=dict)
+
+    @field_validator("detail", "summary")
+    @classmethod
+    def _no_html(cls, value: str) -> str:
+        if "<" in value.replace("{{", "").replace("{%", "") and any(t in value for t in ("<script", "<div", "<a ", "<img", "<span", "<br", "<p>")):
+            raise ValueError("raw HTML is not allowed: use markdown")
+        return value
+
+
+class FactsContent(Strict):
+    """``cards/_facts.yaml``: the numbers behind patient facts and how each fact is written."""
+
+    params: FactParams = Field(default_factory=FactParams)
+    labels: dict[str, str] = Field(description="Fact key → template for one line of 'patient facts'.")
+
+
+class LayoutContent(Strict):
+    """``cards/_layout.yaml``: what every card's detail ends with, and shared systems."""
+
+    detail_footer: str = Field(min_length=1)
+    rule_system_path: str = Field(default="/rules", pattern=r"^/")
+    override_reason_system_path: str = Field(default="/override-reasons", pattern=r"^/")

@@ -1,0 +1,101 @@
+"""Findings → CDS Hooks cards, worded by the rule's content file.
+
+The card's indicator is the worst of its reasons'; its detail ends with the shared footer that
+lists the patient facts (with FHIR references) behind it, the rule id and the source.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from cds_service.content.loader import CompiledRule, ContentSet
+from cds_service.facts import Fact
+from cds_service.facts.model import all_facts
+from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
+from cds_service.rules.base import Finding
+
+log = logging.getLogger(__name__)
+SUMMARY_MAX = 139
+
+
+def fact_line(content: ContentSet, fact: Fact) -> str:
+    template = content.fact_labels.get(fact.key)
+    values = {"key": fact.key, "display": fact.display, "on": fact.on, "value": fact.value, "unit": fact.unit, "refs": fact.refs}
+    return template.render(values).strip() if template is not None else (fact.display or fact.key)
+
+
+def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None) -> dict[str, Any]:
+    """What templates see: orders, reasons (with their rendered text), facts, params."""
+    orders = [{"display": o.display, "ref": o.ref} for o in finding.orders]
+    facts = [
+        {"key": f.key, "label": fact_line(content, f), "refs": list(f.refs), "display": f.display, "on": f.on, "value": f.value, "unit": f.unit}
+        for f in all_facts(r.facts for r in finding.reasons)
+    ]
+    ctx: dict[str, Any] = {
+        "rule": rule.id,
+        "title": rule.content.title,
+        "orders": orders,
+        "order_list": ", ".join(o["display"] for o in orders),
+        "facts": facts,
+        "patient": {"age": age},
+        "params": dict(rule.content.params),
+    }
+    reasons = []
+    for reason in finding.reasons:
+        spec = rule.content.reasons[reason.key]
+        entry = {"key": reason.key, "indicator": spec.indicator, **reason.data}
+        entry["text"] = rule.reasons[reason.key].render({**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip()
+        reasons.append(entry)
+    ctx["reasons"] = reasons
+    ctx["reason"] = {r["key"]: r for r in reasons}
+    ctx["indicator"] = max((r["indicator"] for r in reasons), key=INDICATOR_RANK.__getitem__)
+    return ctx
+
+
+def render_card(content: ContentSet, finding: Finding, age: int | None, base_url: str) -> Card:
+    rule = content.rules[finding.rule_id]
+    ctx = card_context(content, rule, finding, age)
+    summary = " ".join(rule.summary.render(ctx).split())
+    if len(summary) > SUMMARY_MAX:
+        log.warning("summary truncated", extra={"rule_id": rule.id})
+        summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
+    source = rule.content.source
+    footer = content.footer.render({**ctx, "source": source.model_dump()})
+    detail = rule.detail.render(ctx).strip() + "\n\n" + footer.strip()
+    suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
+    override_system = base_url + content.layout.override_reason_system_path
+    return Card(
+        uuid=str(uuid.uuid4()),
+        summary=summary,
+        detail=detail,
+        indicator=ctx["indicator"],
+        source=Source(
+            label=source.label,
+            url=source.url,
+            icon=source.icon,
+            topic=Coding(system=base_url + content.layout.rule_system_path, code=rule.id, display=rule.content.title),
+        ),
+        suggestions=suggestions or None,
+        selection_behavior=rule.content.selection_behavior if suggestions else None,
+        override_reasons=[
+            Coding(system=override_system, code=r.code, display=r.display) for r in rule.content.override_reasons
+        ]
+        or None,
+        links=[Link(label=link.label, url=link.url, type=link.type) for link in rule.content.links] or None,
+    )
+
+
+def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestion:
+    actions = []
+    for action in spec.actions:
+        template = rule.actions.get((spec.key, action.key))
+        values = {**ctx, "order": None, "days": None, **action.data}
+        description = template.render(values).strip() if template is not None else action.key
+        actions.append(
+            Action(type=action.type, description=description, resource=action.resource, resource_id=action.resource_id)
+        )
+    label = rule.labels[spec.key].render({**ctx, "order": None, "days": None}).strip()
+    recommended = True if spec.recommended else None
+    return Suggestion(label=label, uuid=str(uuid.uuid4()), is_recommended=recommended, actions=actions)

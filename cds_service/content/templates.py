@@ -1,0 +1,39 @@
+"""The sandboxed Jinja2 environment card templates are compiled in (once, at load)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import StrictUndefined, meta
+from jinja2.sandbox import SandboxedEnvironment
+
+# Names a template may use; anything else is an error at load time.
+CARD_NAMES = frozenset({"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator"})
+SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
+FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
+FOOTER_NAMES = CARD_NAMES | {"source"}
+
+
+def _markdown_safe(value: Any) -> Any:
+    """Values from the patient record cannot inject raw HTML into markdown."""
+    if isinstance(value, str):
+        return value.replace("<", "&lt;").replace(">", "&gt;")
+    return "" if value is None else value
+
+
+def _number(value: Any) -> str:
+    """A number without a needless '.0'."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+ENV = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True, finalize=_markdown_safe
+)
+ENV.filters["number"] = _number
+
+
+def undeclared(source: str) -> set[str]:
+    """Top-level names a template reads."""
+    return set(meta.find_undeclared_variables(ENV.parse(source)))

@@ -1,0 +1,144 @@
+"""Errors the service answers with, each as a FHIR OperationOutcome.
+
+    ServiceError                 base: an HTTP status and OperationOutcome issues
+    ├── InvalidRequest      400  a malformed body; each issue names the bad field
+    ├── Unauthenticated     401  no detail, ever
+    ├── UnknownService      404  no service with that id
+    ├── PayloadTooLarge     413  body over the configured limit
+    ├── UnsupportedMedia    415  body is not JSON
+    └── PreconditionFailed  412  data a rule needs (the Patient) could not be obtained
+
+Handlers turn these, and any unexpected exception, into OperationOutcome JSON: never a stack
+trace, never request values (they may hold PHI or tokens), only field paths and messages.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from cds_service.jsonresponse import JSONResponse
+
+log = logging.getLogger(__name__)
+
+FHIR_JSON = "application/fhir+json"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One OperationOutcome issue: what is wrong and where (a FHIRPath-like field path)."""
+
+    diagnostics: str
+    code: str = "invalid"
+    severity: str = "error"
+    expression: tuple[str, ...] = ()
+
+    def to_fhir(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"severity": self.severity, "code": self.code, "diagnostics": self.diagnostics}
+        if self.expression:
+            out["expression"] = list(self.expression)
+        return out
+
+
+@dataclass
+class ServiceError(Exception):
+    status: int = 500
+    issues: Sequence[Issue] = field(default_factory=lambda: (Issue("internal error", code="exception"),))
+    headers: dict[str, str] | None = None
+
+    def __str__(self) -> str:
+        return "; ".join(i.diagnostics for i in self.issues)
+
+
+def operation_outcome(issues: Iterable[Issue]) -> dict[str, Any]:
+    """A FHIR R4 OperationOutcome resource with the given issues."""
+    return {"resourceType": "OperationOutcome", "issue": [i.to_fhir() for i in issues]}
+
+
+class InvalidRequest(ServiceError):
+    def __init__(self, issues: Sequence[Issue]):
+        super().__init__(400, issues)
+
+    @classmethod
+    def one(cls, diagnostics: str, *path: str) -> InvalidRequest:
+        return cls([Issue(diagnostics, expression=(".".join(path),) if path else ())])
+
+
+class Unauthenticated(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(401, (Issue("authentication failed", code="login"),), {"WWW-Authenticate": "Bearer"})
+
+
+class UnknownService(ServiceError):
+    def __init__(self, service_id: str):
+        super().__init__(404, (Issue("no CDS service with this id", code="not-found"),))
+
+
+class PayloadTooLarge(ServiceError):
+    def __init__(self, limit: int):
+        super().__init__(413, (Issue(f"request body exceeds {limit} bytes", code="too-costly"),))
+
+
+class UnsupportedMedia(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(415, (Issue("request body must be application/json", code="not-supported"),))
+
+
+class PreconditionFailed(ServiceError):
+    def __init__(self, diagnostics: str):
+        super().__init__(412, (Issue(diagnostics, code="incomplete"),))
+
+
+def issues_from_validation(exc: ValidationError | RequestValidationError, prefix: str = "") -> list[Issue]:
+    """OperationOutcome issues for pydantic errors: the field path and message, never the value."""
+    issues = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body",)]
+        path = ".".join(([prefix] if prefix else []) + loc)
+        message = err.get("msg", "invalid value")
+        issues.append(Issue(f"{path or 'request'}: {message}", expression=(path,) if path else ()))
+    return issues
+
+
+def _respond(error: ServiceError) -> Response:
+    return JSONResponse(
+        operation_outcome(error.issues), status_code=error.status, headers=error.headers, media_type=FHIR_JSON
+    )
+
+
+async def _service_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ServiceError)
+    return _respond(exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return _respond(InvalidRequest(issues_from_validation(exc)))
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    code = {404: "not-found", 405: "not-supported"}.get(exc.status_code, "processing")
+    text = {404: "not found", 405: "method not allowed"}.get(exc.status_code, "request failed")
+    return _respond(ServiceError(exc.status_code, (Issue(text, code=code),), dict(exc.headers or {})))
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.error("unhandled error", extra={"error_type": type(exc).__name__})
+    return _respond(ServiceError())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Every error the app can raise becomes an OperationOutcome response."""
+    app.add_exception_handler(ServiceError, _service_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

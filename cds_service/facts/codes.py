@@ -1,0 +1,106 @@
+"""Value-set membership of codes, precompiled once per content load.
+
+``CodeIndex.memberships(system, code)`` answers "which value sets hold this code" with one dict
+lookup for listed codes; value sets with ``is-a`` filters are asked only for systems they use,
+and answers are cached, so classifying a 1,000-resource record stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from typing import Any
+
+from cds_service.terminology import Terminology
+
+ICD_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://www.cms.gov/Medicare/Coding/ICD10"})
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+Coding = tuple[str | None, str | None]
+
+
+def normalize(system: str | None, code: str) -> str:
+    """ICD codes compare without dots and case; other codes as given."""
+    code = code.strip()
+    return code.replace(".", "").upper() if system in ICD_SYSTEMS else code
+
+
+class CodeIndex:
+    def __init__(self, terminology: Terminology):
+        self.terminology = terminology
+        exact: dict[tuple[str, str], set[str]] = defaultdict(set)
+        by_system: dict[str, list[Any]] = defaultdict(list)
+        for vs in terminology.valuesets.values():
+            for system, code in vs.codes():
+                exact[(system, normalize(system, code))].add(vs.id)
+            for system in vs.systems:
+                if system in ICD_SYSTEMS:
+                    by_system[system].append(vs)
+        self._exact = {k: frozenset(v) for k, v in exact.items()}
+        self._hierarchical = dict(by_system)
+        self.memberships = lru_cache(maxsize=65_536)(self._memberships)
+
+    def _memberships(self, system: str | None, code: str | None) -> frozenset[str]:
+        if not system or not code:
+            return frozenset()
+        hits = self._exact.get((system, normalize(system, code)), frozenset())
+        sets = self._hierarchical.get(system)
+        if sets:
+            extra = {vs.id for vs in sets if vs.id not in hits and vs.contains(system, code)}
+            if extra:
+                hits = hits | extra
+        return hits
+
+    def of_codings(self, codings: Iterable[Coding]) -> frozenset[str]:
+        out: frozenset[str] = frozenset()
+        for system, code in codings:
+            found = self.memberships(system, code)
+            if found:
+                out = out | found
+        return out
+
+    def of_medication(self, codings: list[Coding], text: str) -> tuple[frozenset[str], frozenset[str]]:
+        """(ingredient codes, drug value sets) for a medication's codings and text."""
+        ingredients = frozenset(self.terminology.rxnorm.ingredients_for(codings, text))
+        sets = self.of_codings(codings) | self.of_codings((RXNORM, i) for i in ingredients)
+        return ingredients, sets
+
+    def codes_of(self, valueset_ids: Iterable[str]) -> list[tuple[str, str]]:
+        """Every listed (system, code) of the value sets, in order, without repeats."""
+        out: dict[tuple[str, str], None] = {}
+        for vs_id in valueset_ids:
+            vs = self.terminology.valuesets.get(vs_id)
+            if vs is not None:
+                out.update(dict.fromkeys(vs.codes()))
+        return list(out)
+
+
+def raw_codings(concept: Any) -> list[Coding]:
+    """(system, code) pairs of a raw CodeableConcept dict; tolerant of sloppy shapes."""
+    if isinstance(concept, list):
+        return [c for item in concept for c in raw_codings(item)]
+    if not isinstance(concept, Mapping):
+        return []
+    codings = concept.get("coding")
+    if isinstance(codings, Mapping):
+        codings = [codings]
+    if not isinstance(codings, list):
+        return []
+    return [
+        (c.get("system"), c.get("code"))
+        for c in codings
+        if isinstance(c, Mapping) and isinstance(c.get("code"), str) and isinstance(c.get("system"), (str, type(None)))
+    ]
+
+
+def raw_text(concept: Any) -> str:
+    """The human text of a raw CodeableConcept: its text, else its codings' displays."""
+    if isinstance(concept, list):
+        return " ".join(raw_text(c) for c in concept)
+    if not isinstance(concept, Mapping):
+        return ""
+    parts = [concept.get("text")] if isinstance(concept.get("text"), str) else []
+    codings = concept.get("coding")
+    if isinstance(codings, list):
+        parts += [c["display"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("display"), str)]
+    return " ".join(parts)

@@ -1,0 +1,59 @@
+"""Medication entries (MedicationRequest / MedicationStatement) → ``Medication`` facts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from cds_service.facts.codes import RXNORM
+from cds_service.facts.dates import first_date, period_end, period_start
+from cds_service.facts.dosage import dose_of
+from cds_service.facts.model import Medication
+from cds_service.terminology import Terminology
+
+_ACTIVE = {"active", "on-hold", "intended", "draft"}
+
+
+def product_of(terminology: Terminology, model: Any) -> Any | None:
+    """The RxNorm product a medication names, if its coding is one we know."""
+    concept = getattr(model, "medicationCodeableConcept", None)
+    for coding in (concept.coding or []) if concept is not None else []:
+        if coding.system == RXNORM and coding.code:
+            product = terminology.rxnorm.product(coding.code)
+            if product is not None:
+                return product
+    return None
+
+
+def to_medication(
+    terminology: Terminology, ref: str, display: str, model: Any, ingredients: frozenset[str], valuesets: frozenset[str]
+) -> Medication:
+    product = product_of(terminology, model)
+    strength = None
+    if product is not None and len(product.ingredients) == 1 and product.strengths_mg:
+        strength = product.strengths_mg[0]
+    dose = dose_of(model, strength)
+    start = first_date(
+        getattr(model, "authoredOn", None),
+        period_start(getattr(model, "effectivePeriod", None)),
+        getattr(model, "effectiveDateTime", None),
+        getattr(model, "dateAsserted", None),
+    )
+    end = period_end(getattr(model, "effectivePeriod", None))
+    dispense = getattr(model, "dispenseRequest", None)
+    if end is None and dispense is not None:
+        end = period_end(dispense.validityPeriod)
+    if end is None and start is not None and dose.total_days is not None and model.status not in _ACTIVE:
+        end = start + timedelta(days=dose.total_days)
+    return Medication(
+        ref=ref,
+        display=display,
+        ingredients=ingredients,
+        valuesets=valuesets,
+        active=model.status in _ACTIVE,
+        start=start,
+        end=end,
+        dose=dose,
+        extended_release=bool(product is not None and product.extended_release),
+        route=product.route if product is not None else None,
+    )

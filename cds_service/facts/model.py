@@ -1,0 +1,191 @@
+"""Typed facts about a patient and the draft orders, each traceable to FHIR references.
+
+Rules read only these types: no codings, no JSON, no clocks. Every fact keeps the references
+(``Condition/123``) that prove it, so a card can say exactly which record entries triggered it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Literal
+
+# Data keys a rule may need; a key is in PatientFacts.available when it could be read.
+PATIENT = "patient"
+CONDITIONS = "conditions"
+PROCEDURES = "procedures"
+MEDICATIONS = "medications"
+OBSERVATIONS = "observations"
+SERVICE_REQUESTS = "serviceRequests"
+IMAGING = "imagingStudies"
+DATA_KEYS = (PATIENT, CONDITIONS, PROCEDURES, MEDICATIONS, OBSERVATIONS, SERVICE_REQUESTS, IMAGING)
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A patient fact and the FHIR references that prove it."""
+
+    key: str
+    refs: tuple[str, ...] = ()
+    display: str | None = None
+    on: date | None = None
+    value: float | None = None
+    unit: str | None = None
+
+    def days_before(self, today: date) -> int | None:
+        """Days from this fact's date to ``today``; None when the date is unknown."""
+        return None if self.on is None else (today - self.on).days
+
+
+@dataclass(frozen=True, slots=True)
+class RedFlag:
+    """A red flag (``kind``) with the facts that raised it; urgent flags need prompt MRI."""
+
+    kind: str
+    urgent: bool
+    facts: tuple[Fact, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Dose:
+    """What a medication order asks for, as far as the record says (None = not stated)."""
+
+    dose_mg: float | None = None
+    doses_per_day: float | None = None
+    days_supply: float | None = None
+    refills: int = 0
+
+    @property
+    def daily_mg(self) -> float | None:
+        if self.dose_mg is None or self.doses_per_day is None:
+            return None
+        return self.dose_mg * self.doses_per_day
+
+    @property
+    def total_days(self) -> float | None:
+        """Days covered including refills."""
+        return None if self.days_supply is None else self.days_supply * (1 + self.refills)
+
+
+@dataclass(frozen=True, slots=True)
+class Medication:
+    """A medication on record or ordered, matched to RxNorm ingredients and drug value sets."""
+
+    ref: str
+    display: str
+    ingredients: frozenset[str]
+    valuesets: frozenset[str]
+    active: bool
+    start: date | None = None
+    end: date | None = None
+    dose: Dose = field(default_factory=Dose)
+    extended_release: bool = False
+    route: str | None = None
+
+    def in_any(self, *valuesets: str) -> bool:
+        return not self.valuesets.isdisjoint(valuesets)
+
+    def as_fact(self, key: str) -> Fact:
+        return Fact(key, (self.ref,), self.display, self.start)
+
+
+@dataclass(frozen=True, slots=True)
+class Imaging:
+    """A spine imaging study on record: modality (xr, ct, mri) and region (cervical, thoracic)."""
+
+    modality: str
+    region: str
+    fact: Fact
+
+
+@dataclass(frozen=True, slots=True)
+class DraftOrder:
+    """A draft order from the hook context, classified by the value sets its codes fall in."""
+
+    ref: str
+    resource_type: str
+    display: str
+    valuesets: frozenset[str]
+    selected: bool
+    text: str = ""
+    reason_in_scope: bool = False
+    reason_refs: tuple[str, ...] = ()
+    medication: Medication | None = None
+    resource: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def id(self) -> str:
+        return self.ref.split("/", 1)[1]
+
+    def in_any(self, *valuesets: str) -> bool:
+        return not self.valuesets.isdisjoint(valuesets)
+
+
+Status = Literal["active", "ended"]
+
+
+@dataclass(frozen=True)
+class PatientFacts:
+    """Everything the rules know about the patient, computed once per request."""
+
+    today: date
+    available: frozenset[str]
+    patient_ref: str | None = None
+    age: int | None = None
+    pain: Fact | None = None
+    scope_conditions: tuple[Fact, ...] = ()
+    scope_refs: frozenset[str] = frozenset()  # every in-scope Condition, any status
+    red_flags: tuple[RedFlag, ...] = ()
+    radiculopathy: Fact | None = None
+    myelopathy: Fact | None = None
+    instability: Fact | None = None
+    neuropathic: Fact | None = None
+    osteoporosis: Fact | None = None
+    cervical_fusion: Fact | None = None
+    lumbar_fusion: Fact | None = None
+    physical_therapy: tuple[Fact, ...] = ()
+    pt_done: bool = False
+    medications: tuple[Medication, ...] = ()
+    nonopioid_trial: Fact | None = None
+    chronic_steroid: Fact | None = None
+    recent_opioid: Fact | None = None
+    long_term_opioid: Fact | None = None
+    spine_imaging: tuple[Imaging, ...] = ()
+    egfr: Fact | None = None
+    fever: Fact | None = None
+    falls: Fact | None = None
+    ckd_4_5: Fact | None = None
+    heart_failure: Fact | None = None
+    peptic_ulcer: Fact | None = None
+    anticoagulant: Fact | None = None
+    antiplatelet: Fact | None = None
+
+    def has(self, *keys: str) -> bool:
+        """Whether every data key could be read (a rule needing missing data stays silent)."""
+        return all(k in self.available for k in keys)
+
+    @property
+    def pain_days(self) -> int | None:
+        return None if self.pain is None else self.pain.days_before(self.today)
+
+    @property
+    def pt_any(self) -> bool:
+        return bool(self.physical_therapy)
+
+    @property
+    def urgent_flags(self) -> tuple[RedFlag, ...]:
+        return tuple(f for f in self.red_flags if f.urgent)
+
+    def active_in(self, *valuesets: str) -> tuple[Medication, ...]:
+        """Active medications on record in any of the drug value sets."""
+        return tuple(m for m in self.medications if m.active and m.in_any(*valuesets))
+
+
+def all_facts(groups: Iterable[Iterable[Fact]]) -> tuple[Fact, ...]:
+    """The facts of several groups, de-duplicated, in first-seen order."""
+    seen: dict[tuple[str, tuple[str, ...]], Fact] = {}
+    for group in groups:
+        for fact in group:
+            seen.setdefault((fact.key, fact.refs), fact)
+    return tuple(seen.values())

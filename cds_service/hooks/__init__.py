@@ -1,0 +1,1 @@
+"""The CDS Hooks wire protocol: models, service declarations, discovery and prefetch."""

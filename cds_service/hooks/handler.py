@@ -1,0 +1,89 @@
+"""One hook call, end to end: context → prefetch (with fallback) → facts → rules → cards."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from cds_service.content.loader import ContentSet
+from cds_service.content.render import render_card
+from cds_service.errors import InvalidRequest, PreconditionFailed
+from cds_service.facts.build import build_facts
+from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT
+from cds_service.facts.orders import build_orders
+from cds_service.facts.record import select_record
+from cds_service.hooks.context import OrderSelectContext, parse_context
+from cds_service.hooks.models import Card, CDSRequest, CDSResponse
+from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
+from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
+from cds_service.rules.base import Finding
+from cds_service.rules.engine import evaluate
+
+log = logging.getLogger(__name__)
+MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a call produced: the response, and every finding (shadow ones included) for metrics."""
+
+    response: CDSResponse
+    shown: list[tuple[Finding, Card]]
+    shadow: list[Finding]
+    unavailable: dict[str, str]
+
+
+def available_data(result: PrefetchResult) -> frozenset[str]:
+    """Data keys whose every source could be read (medications need both request types)."""
+    keys = {k for k in DATA_KEYS if k in result.resources and k not in result.unavailable}
+    if all(k in result.resources and k not in result.unavailable for k in MEDICATION_KEYS):
+        keys.add(MEDICATIONS)
+    return frozenset(keys)
+
+
+async def handle_hook(
+    service: ServiceDeclaration,
+    request: CDSRequest,
+    content: ContentSet,
+    fhir_client: Any,
+    deadline_seconds: float,
+    base_url: str,
+    today: date | None = None,
+) -> Outcome:
+    if request.hook != service.hook:
+        raise InvalidRequest.one(f"service {service.id} answers hook {service.hook}", "hook")
+    context = parse_context(service.hook, request.context)
+    started = time.perf_counter()
+    result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
+    if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
+        raise PreconditionFailed("the Patient could not be obtained from prefetch or the FHIR server")
+    today = today or date.today()
+    record = select_record(result.resources, content.index, context.patient_id)
+    if record.patient is None:
+        raise PreconditionFailed("no valid Patient resource for context.patientId")
+    available = available_data(result) | {PATIENT}
+    facts = build_facts(record, content.terminology, content.facts.params, today, available)
+    selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
+    orders = build_orders(context.draft_orders.entry, selections, content.index)
+    findings = evaluate(facts, orders, content.rule_params())
+    shown, shadow = [], []
+    for found in findings:
+        if content.rules[found.rule_id].content.mode == "shadow":
+            shadow.append(found)
+        else:
+            shown.append((found, render_card(content, found, facts.age, base_url)))
+    log.info(
+        "hook evaluated",
+        extra={
+            "service_id": service.id,
+            "hook_instance": str(request.hook_instance),
+            "rule_ids": [f.rule_id for f, _ in shown],
+            "shadow_rule_ids": [f.rule_id for f in shadow],
+            "unavailable": sorted(result.unavailable),
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )
+    return Outcome(CDSResponse(cards=[c for _, c in shown]), shown, shadow, dict(result.unavailable))

@@ -1,0 +1,6 @@
+"""Guideline rules: pure functions of PatientFacts and draft orders (see ``base``)."""
+
+from cds_service.rules import imaging, physical_therapy  # noqa: F401  (registers the rules)
+from cds_service.rules.base import REGISTRY, Finding, RuleInput, RuleSpec
+
+__all__ = ["REGISTRY", "Finding", "RuleInput", "RuleSpec"]

@@ -1,0 +1,102 @@
+"""What a rule is: a pure function of ``RuleInput`` that returns a ``Finding`` or None.
+
+Rules do no I/O and read no clock: "today" is in the facts, numbers come from the rule's content
+file (``params``), and wording is rendered later from the same file. A rule is registered with
+the data it needs; when any of it could not be read the engine does not run the rule (silence).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cds_service.facts import DraftOrder, Fact, PatientFacts
+
+
+@dataclass(frozen=True)
+class RuleInput:
+    facts: PatientFacts
+    orders: tuple[DraftOrder, ...]  # the orders this hook evaluates (selected, or all at signing)
+    all_orders: tuple[DraftOrder, ...]  # every draft order, for context (a PT referral drafted)
+    params: Mapping[str, Any]
+
+    def triggering(self, *valuesets: str) -> tuple[DraftOrder, ...]:
+        return tuple(o for o in self.orders if o.in_any(*valuesets))
+
+    def drafted(self, *valuesets: str) -> tuple[DraftOrder, ...]:
+        return tuple(o for o in self.all_orders if o.in_any(*valuesets))
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why a card fires; ``key`` selects its indicator and text in the content file."""
+
+    key: str
+    facts: tuple[Fact, ...] = ()
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One FHIR action of a suggestion; ``key`` selects its description in the content file."""
+
+    key: str
+    type: Literal["create", "update", "delete"]
+    resource: dict[str, Any] | None = None
+    resource_id: str | None = None
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SuggestionSpec:
+    key: str
+    actions: tuple[ActionSpec, ...]
+    recommended: bool = False
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule_id: str
+    orders: tuple[DraftOrder, ...]
+    reasons: tuple[Reason, ...]
+    suggestions: tuple[SuggestionSpec, ...] = ()
+
+
+RuleFn = Callable[[RuleInput], Finding | None]
+
+
+@dataclass(frozen=True)
+class RuleSpec:
+    id: str
+    fn: RuleFn
+    needs: frozenset[str]
+    reasons: tuple[str, ...]
+    suggestions: tuple[str, ...]
+    params: tuple[str, ...]
+
+
+REGISTRY: dict[str, RuleSpec] = {}
+
+
+def rule(
+    rule_id: str,
+    *,
+    needs: tuple[str, ...],
+    reasons: tuple[str, ...] = ("default",),
+    suggestions: tuple[str, ...] = (),
+    params: tuple[str, ...] = (),
+) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule under its id (also its content file, card topic code and metric label)."""
+
+    def register(fn: RuleFn) -> RuleFn:
+        if rule_id in REGISTRY:
+            raise ValueError(f"rule {rule_id} registered twice")
+        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params)
+        return fn
+
+    return register
+
+
+def finding(rule_id: str, orders: tuple[DraftOrder, ...], *reasons: Reason, suggestions: tuple[SuggestionSpec, ...] = ()) -> Finding:
+    return Finding(rule_id, orders, tuple(reasons), suggestions)

@@ -1,0 +1,42 @@
+"""Run every registered rule whose content is not ``off`` and whose data could be read."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from cds_service.facts import DraftOrder, PatientFacts
+from cds_service.rules.base import REGISTRY, Finding, RuleInput
+from cds_service.rules.scope import in_scope
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(
+    facts: PatientFacts, orders: tuple[DraftOrder, ...], params: Mapping[str, Mapping[str, Any]]
+) -> list[Finding]:
+    """Findings of the rules listed in ``params`` (rule id → its params), in registry order.
+
+    Nothing fires outside the scope gate; a rule that needs data that could not be read is
+    skipped; a rule that raises is logged and skipped, never fatal to the request.
+    """
+    evaluated = tuple(o for o in orders if o.selected)
+    if not evaluated or not in_scope(facts, evaluated):
+        return []
+    findings = []
+    for rule_id, spec in REGISTRY.items():
+        rule_params = params.get(rule_id)
+        if rule_params is None:
+            continue
+        if not facts.has(*spec.needs):
+            log.info("rule silent: data unavailable", extra={"rule_id": rule_id})
+            continue
+        try:
+            found = spec.fn(RuleInput(facts, evaluated, orders, rule_params))
+        except Exception:  # a broken rule must not take the request down
+            log.exception("rule failed", extra={"rule_id": rule_id})
+            continue
+        if found is not None:
+            findings.append(found)
+    return findings

@@ -1,0 +1,77 @@
+"""Service settings: read once from the environment (prefix ``CDS_``) and injected.
+
+Nothing reads settings at import time; ``get_settings()`` builds them on first use and
+tests pass their own ``Settings`` to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Literal
+
+from fastapi import Depends
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "cards"
+
+DEFAULT_CORS_ORIGINS = ["https://sandbox.cds-hooks.org"]
+DEFAULT_CORS_ORIGIN_REGEX = r"https?://(localhost|127\.0\.0\.1)(:\d+)?"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; each field is ``CDS_<FIELD>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="CDS_", env_file=None, extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str | None = Field(
+        default=None,
+        description="The URL clients call (behind a proxy); used for JWT `aud` and the rule code system.",
+    )
+    content_dir: Path = Field(default=BUNDLED_CONTENT_DIR, description="Card content and value sets.")
+    content_poll_seconds: float = Field(default=2.0, ge=0, description="Hot-reload poll interval; 0 = off.")
+
+    prefetch_deadline_seconds: float = Field(default=2.0, gt=0, description="Overall FHIR fallback deadline.")
+    fhir_max_pages: int = Field(default=10, ge=1, description="Bundle `next` pages followed per query.")
+    fhir_max_response_bytes: int = Field(default=8_000_000, ge=1024)
+    fhir_allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="If set, the only fhirServer hosts the service will call."
+    )
+
+    max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted request body.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
+    cors_origin_regex: str | None = DEFAULT_CORS_ORIGIN_REGEX
+
+    auth_mode: Literal["required", "off", "sandbox"] = "off"
+    auth_issuers_file: Path | None = Field(default=None, description="YAML/JSON list of trusted issuers.")
+    auth_clock_skew_seconds: int = Field(default=60, ge=0, le=600, description="Leeway for JWT time claims.")
+    auth_max_token_age_seconds: int = Field(default=300, ge=1, description="Oldest accepted JWT `iat` (+ skew).")
+    auth_jwks_refresh_min_seconds: float = Field(
+        default=60.0, ge=0, description="Least time between JWKS re-reads on an unknown `kid`."
+    )
+
+    feedback_db_url: str = "sqlite:///./cds-feedback.sqlite3"
+    redis_url: str | None = None
+
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    _split_lists = field_validator("cors_origins", "fhir_allowed_hosts", mode="before")(_split)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read from the environment on first use."""
+    return Settings()
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]

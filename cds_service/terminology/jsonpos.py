@@ -1,0 +1,81 @@
+"""Line numbers for elements of a JSON document, for error messages.
+
+`line_of(text, path)` returns the 1-based line where the value at ``path`` (a sequence of
+object keys and array indices, as in a pydantic error ``loc``) starts. When the path cannot be
+followed to the end, the line of the deepest element reached is returned. The document is
+expected to be valid JSON (it is only called after a successful parse).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from json.decoder import scanstring
+
+_WS = re.compile(r"[ \t\n\r]*")
+_SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
+
+
+class _Locator:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.offsets: dict[tuple[str | int, ...], int] = {}
+
+    def skip_ws(self, pos: int) -> int:
+        match = _WS.match(self.text, pos)
+        assert match is not None
+        return match.end()
+
+    def value(self, pos: int, path: tuple[str | int, ...]) -> int:
+        pos = self.skip_ws(pos)
+        self.offsets[path] = pos
+        char = self.text[pos]
+        if char == "{":
+            return self.obj(pos + 1, path)
+        if char == "[":
+            return self.array(pos + 1, path)
+        if char == '"':
+            return scanstring(self.text, pos + 1)[1]
+        match = _SCALAR.match(self.text, pos)
+        if match is None:
+            raise ValueError(f"invalid JSON at offset {pos}")
+        return match.end()
+
+    def obj(self, pos: int, path: tuple[str | int, ...]) -> int:
+        pos = self.skip_ws(pos)
+        if self.text[pos] == "}":
+            return pos + 1
+        while True:
+            pos = self.skip_ws(pos)
+            key, pos = scanstring(self.text, pos + 1)
+            pos = self.skip_ws(pos) + 1  # the ':'
+            pos = self.skip_ws(self.value(pos, (*path, key)))
+            if self.text[pos] == "}":
+                return pos + 1
+            pos += 1  # the ','
+
+    def array(self, pos: int, path: tuple[str | int, ...]) -> int:
+        pos = self.skip_ws(pos)
+        if self.text[pos] == "]":
+            return pos + 1
+        index = 0
+        while True:
+            pos = self.skip_ws(self.value(pos, (*path, index)))
+            if self.text[pos] == "]":
+                return pos + 1
+            pos += 1
+            index += 1
+
+
+def line_of(text: str, path: Sequence[str | int]) -> int:
+    """Return the 1-based line of the element at ``path`` (or of its deepest existing ancestor)."""
+    locator = _Locator(text)
+    try:
+        locator.value(0, ())
+    except (ValueError, IndexError):
+        return 1
+    for depth in range(len(path), -1, -1):
+        offset = locator.offsets.get(tuple(path[:depth]))
+        if offset is not None:
+            return text.count("\n", 0, offset) + 1
+    return 1

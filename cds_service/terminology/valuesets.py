@@ -1,0 +1,208 @@
+"""FHIR ValueSet files -> compiled, constant-time membership tests.
+
+Each ``*.json`` file in a directory is one FHIR R4 ValueSet. It is validated with
+``fhir.resources`` plus the rules this service relies on:
+
+- ``id`` equals the file stem and ``url`` is ``http://cds-service.local/fhir/ValueSet/<id>``;
+- ids are unique across files;
+- ``compose.include`` is non-empty; every include/exclude names a known system and holds either
+  ``concept`` codes or exactly one ``filter`` (FHIR combines several filters with AND, which this
+  service does not evaluate);
+- the only filter is ``{"property": "concept", "op": "is-a", "value": <code>}`` on ICD-10-CM or
+  ICD-10-PCS, where it means the code and every code that starts with it.
+
+Any problem raises `TerminologyError` with the file and the line of the offending element.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pydantic
+from fhir.resources.R4B.valueset import ValueSet
+
+from cds_service.terminology.errors import TerminologyError
+from cds_service.terminology.jsonpos import line_of
+from cds_service.terminology.systems import (
+    HIERARCHICAL_SYSTEMS,
+    KNOWN_SYSTEMS,
+    canonical_system,
+    normalize_code,
+)
+
+URL_BASE = "http://cds-service.local/fhir/ValueSet/"
+_STATUSES = frozenset({"draft", "active", "retired", "unknown"})
+
+Coding = tuple[str | None, str | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Members:
+    """Codes of one compose part (include or exclude), compiled for lookup."""
+
+    codes: frozenset[tuple[str, str]] = frozenset()
+    prefixes: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def __contains__(self, item: tuple[str, str]) -> bool:
+        if item in self.codes:
+            return True
+        prefixes = self.prefixes.get(item[0])
+        return prefixes is not None and item[1].startswith(prefixes)
+
+    def __bool__(self) -> bool:
+        return bool(self.codes or self.prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledValueSet:
+    """A value set ready for fast membership tests."""
+
+    id: str
+    url: str
+    title: str
+    systems: frozenset[str]
+    _include: _Members
+    _exclude: _Members
+    _listed: tuple[tuple[str, str], ...]
+    _is_a: tuple[tuple[str, str], ...]
+
+    def contains(self, system: str | None, code: str | None) -> bool:
+        """Whether the coding ``(system, code)`` is a member (aliases and ICD dots tolerated)."""
+        if not system or not code:
+            return False
+        system = canonical_system(system)
+        item = (system, normalize_code(system, code))
+        if item not in self._include:
+            return False
+        return not (self._exclude and item in self._exclude)
+
+    def matches_any(self, codings: Iterable[Coding]) -> bool:
+        """Whether any ``(system, code)`` pair in ``codings`` is a member."""
+        return any(self.contains(system, code) for system, code in codings)
+
+    def codes(self) -> Iterator[tuple[str, str]]:
+        """The explicitly listed ``(system, code)`` pairs, as written (is-a roots not included)."""
+        return iter(self._listed)
+
+    def is_a_roots(self) -> Iterator[tuple[str, str]]:
+        """The ``(system, code)`` roots of is-a filters (each stands for itself and its descendants)."""
+        return iter(self._is_a)
+
+
+def load_valuesets(directory: Path) -> dict[str, CompiledValueSet]:
+    """Load, validate and compile every ``*.json`` value set in ``directory``, keyed by id."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise TerminologyError(directory, 0, "value set directory not found")
+    compiled: dict[str, CompiledValueSet] = {}
+    origins: dict[str, Path] = {}
+    for path in sorted(directory.glob("*.json")):
+        valueset = load_valueset_file(path)
+        if valueset.id in compiled:
+            text = path.read_text(encoding="utf-8")
+            raise TerminologyError(
+                path, line_of(text, ["id"]), f"duplicate value set id {valueset.id!r} (also in {origins[valueset.id].name})"
+            )
+        compiled[valueset.id] = valueset
+        origins[valueset.id] = path
+    if not compiled:
+        raise TerminologyError(directory, 0, "no value set files (*.json) found")
+    return compiled
+
+
+def load_valueset_file(path: Path) -> CompiledValueSet:
+    """Load, validate and compile one value set file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TerminologyError(path, 0, f"cannot read file: {exc}") from None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise TerminologyError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
+    return _Compiler(path, text, data).compile()
+
+
+class _Compiler:
+    def __init__(self, path: Path, text: str, data: Any) -> None:
+        self.path, self.text, self.data = path, text, data
+
+    def fail(self, loc: Sequence[str | int], message: str) -> TerminologyError:
+        return TerminologyError(self.path, line_of(self.text, loc), message)
+
+    def compile(self) -> CompiledValueSet:
+        data = self.data
+        if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
+            raise self.fail(["resourceType"], "not a FHIR ValueSet (resourceType must be 'ValueSet')")
+        try:
+            ValueSet.model_validate(data)
+        except pydantic.ValidationError as exc:
+            error = exc.errors()[0]
+            loc = [part for part in error["loc"] if isinstance(part, (str, int))]
+            raise self.fail(loc, f"invalid ValueSet at {'.'.join(map(str, loc)) or '(root)'}: {error['msg']}") from None
+        vid = data.get("id")
+        if vid != self.path.stem:
+            raise self.fail(["id"], f"id {vid!r} must equal the file name stem {self.path.stem!r}")
+        if data.get("url") != URL_BASE + vid:
+            raise self.fail(["url"], f"url must be {URL_BASE + vid!r}")
+        if data.get("status") not in _STATUSES:
+            raise self.fail(["status"], f"status must be one of {sorted(_STATUSES)}")
+        compose = data.get("compose") or {}
+        if not compose.get("include"):
+            raise self.fail(["compose"], "compose.include must list at least one include")
+        listed: list[tuple[str, str]] = []
+        is_a: list[tuple[str, str]] = []
+        include = self.members("include", compose["include"], listed, is_a)
+        exclude = self.members("exclude", compose.get("exclude") or [], [], [])
+        return CompiledValueSet(
+            id=vid,
+            url=data["url"],
+            title=data.get("title") or data.get("name") or vid,
+            systems=frozenset(system for system, _ in listed) | frozenset(system for system, _ in is_a),
+            _include=include,
+            _exclude=exclude,
+            _listed=tuple(dict.fromkeys(listed)),
+            _is_a=tuple(dict.fromkeys(is_a)),
+        )
+
+    def members(
+        self, part: str, entries: list[dict[str, Any]], listed: list[tuple[str, str]], is_a: list[tuple[str, str]]
+    ) -> _Members:
+        codes: set[tuple[str, str]] = set()
+        prefixes: dict[str, list[str]] = {}
+        for index, entry in enumerate(entries):
+            loc: list[str | int] = ["compose", part, index]
+            system = entry.get("system")
+            if system not in KNOWN_SYSTEMS:
+                raise self.fail([*loc, "system"], f"unknown or missing code system {system!r}")
+            if entry.get("valueSet"):
+                raise self.fail([*loc, "valueSet"], "includes by valueSet reference are not supported; list codes")
+            concepts, filters = entry.get("concept") or [], entry.get("filter") or []
+            if bool(concepts) == bool(filters):
+                raise self.fail(loc, f"each {part} needs either concept codes or one filter (not both, not neither)")
+            for cindex, concept in enumerate(concepts):
+                code = (concept.get("code") or "").strip()
+                if not code:
+                    raise self.fail([*loc, "concept", cindex, "code"], "empty code")
+                codes.add((system, normalize_code(system, code)))
+                listed.append((system, code))
+            if len(filters) > 1:
+                raise self.fail([*loc, "filter", 1], "only one filter per include is supported (FHIR ANDs filters)")
+            for findex, flt in enumerate(filters):
+                floc = [*loc, "filter", findex]
+                if flt.get("op") != "is-a":
+                    raise self.fail([*floc, "op"], f"unknown filter op {flt.get('op')!r}: only 'is-a' is supported")
+                if flt.get("property") != "concept":
+                    raise self.fail([*floc, "property"], "is-a filters must use property 'concept'")
+                if system not in HIERARCHICAL_SYSTEMS:
+                    raise self.fail([*floc, "op"], f"is-a is supported only for ICD-10-CM and ICD-10-PCS, not {system}")
+                value = normalize_code(system, flt.get("value") or "")
+                if not value:
+                    raise self.fail([*floc, "value"], "empty is-a value")
+                prefixes.setdefault(system, []).append(value)
+                is_a.append((system, flt["value"].strip()))
+        return _Members(frozenset(codes), {system: tuple(values) for system, values in prefixes.items()})

@@ -1,0 +1,168 @@
+"""Issuer configuration and start-up: the issuers file, the modes, the sandbox profile."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cds_service.auth import (
+    AuthConfigError,
+    Authenticator,
+    AuthError,
+    MemoryReplayStore,
+    build_authenticator,
+    load_issuers_file,
+)
+from cds_service.auth.config import SANDBOX_ISSUER, SANDBOX_JKU, SANDBOX_JWKS_FILE, sandbox_profile, trusted_issuers
+from cds_service.auth.jwks import read_jwks_file
+from cds_service.auth.testing import SigningKey, client_token, write_jwks
+from cds_service.settings import Settings
+
+AUD = "https://cds.example.org/cds-services/svc"
+NOW = 1_750_000_000.0
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def test_yaml_file_with_relative_jwks_path(tmp_path: Path) -> None:
+    """A YAML issuers file loads, and a relative `jwks_file` resolves against the file's folder."""
+    write_jwks(tmp_path / "ehr.json", SigningKey.generate("ES384"))
+    path = tmp_path / "issuers.yaml"
+    path.write_text(
+        "issuers:\n"
+        "  - iss: https://ehr.example.org\n"
+        "    jwks_file: ehr.json\n"
+        "    tenant: hospital-a\n"
+        "  - iss: https://other.example.org\n"
+        "    jwks_url: https://other.example.org/jwks.json\n"
+        "    jku_allowlist: [https://other.example.org/jwks.json]\n"
+    )
+    first, second = load_issuers_file(path)
+    assert first.jwks_file == tmp_path / "ehr.json" and first.tenant == "hospital-a"
+    assert second.jku_allowlist == ("https://other.example.org/jwks.json",)
+
+
+def test_json_list_form(tmp_path: Path) -> None:
+    """A JSON file holding a bare list of issuers is accepted."""
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps([{"iss": "https://ehr.example.org", "jwks_url": "https://ehr.example.org/k"}]))
+    assert [issuer.iss for issuer in load_issuers_file(path)] == ["https://ehr.example.org"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"iss": "https://a.example"}, "key source"),
+        ({"iss": "https://a.example", "jwks_file": "k.json", "jwks_url": "https://a.example/k"}, "not both"),
+        ({"iss": "https://a.example", "jwks_url": "http://a.example/k"}, "https"),
+        ({"iss": "https://a.example", "jwks_url": "https://a.example/k", "colour": "blue"}, "colour"),
+        ({"iss": "", "jwks_url": "https://a.example/k"}, "iss"),
+        ({"iss": "https://a.example", "jwks_file": "missing.json"}, "does not exist"),
+    ],
+)
+def test_invalid_entries_name_the_file(tmp_path: Path, entry: dict[str, Any], message: str) -> None:
+    """Each invalid issuer entry is a start-up error that names the file and the problem."""
+    path = tmp_path / "issuers.json"
+    path.write_text(json.dumps({"issuers": [entry]}))
+    with pytest.raises(AuthConfigError, match=message) as caught:
+        load_issuers_file(path)
+    assert str(path) in str(caught.value)
+
+
+def test_duplicate_issuer_and_bad_syntax_are_errors(tmp_path: Path) -> None:
+    """An issuer listed twice, and a file that is not valid YAML, are start-up errors naming the file."""
+    path = tmp_path / "issuers.yaml"
+    entry = "  - {iss: https://a.example, jwks_url: https://a.example/k}\n"
+    path.write_text("issuers:\n" + entry + entry)
+    with pytest.raises(AuthConfigError, match="twice"):
+        load_issuers_file(path)
+    path.write_text("issuers: [unclosed\n")
+    with pytest.raises(AuthConfigError, match=str(path)):
+        load_issuers_file(path)
+
+
+def test_required_mode_needs_issuers(tmp_path: Path) -> None:
+    """`required` without an issuers file, or with an empty one, refuses to start."""
+    with pytest.raises(AuthConfigError, match="CDS_AUTH_ISSUERS_FILE"):
+        trusted_issuers("required", None)
+    empty = tmp_path / "issuers.yaml"
+    empty.write_text("issuers: []\n")
+    with pytest.raises(AuthConfigError, match=str(empty)):
+        build_authenticator(Settings(auth_mode="required", auth_issuers_file=empty))
+
+
+def test_bad_jwks_file_fails_at_start_up(tmp_path: Path) -> None:
+    """A configured JWKS file that is not a JWK Set stops start-up with an error naming it."""
+    (tmp_path / "k.json").write_text('{"not": "a jwks"}')
+    path = tmp_path / "issuers.yaml"
+    path.write_text("- {iss: https://a.example, jwks_file: k.json}\n")
+    with pytest.raises(AuthConfigError, match="k.json"):
+        build_authenticator(Settings(auth_mode="required", auth_issuers_file=path))
+
+
+def test_bundled_sandbox_jwks_parses() -> None:
+    """The shipped Sandbox public key is a usable ES384 P-384 signing key."""
+    keys = read_jwks_file(SANDBOX_JWKS_FILE)
+    assert len(keys) == 1
+    (jwk,) = keys.values()
+    assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("EC", "P-384", "ES384")
+
+
+def test_sandbox_mode_trusts_sandbox_plus_file(tmp_path: Path) -> None:
+    """`sandbox` mode trusts the built-in Sandbox profile and any issuers from the file."""
+    assert [i.iss for i in trusted_issuers("sandbox", None)] == [SANDBOX_ISSUER]
+    path = tmp_path / "issuers.yaml"
+    path.write_text("- {iss: https://a.example, jwks_url: https://a.example/k}\n")
+    assert [i.iss for i in trusted_issuers("sandbox", path)] == [SANDBOX_ISSUER, "https://a.example"]
+    auth = build_authenticator(Settings(auth_mode="sandbox"), replay_store=MemoryReplayStore())
+    assert auth.issuers == [SANDBOX_ISSUER]
+
+
+@pytest.mark.anyio
+async def test_sandbox_profile_accepts_only_keys_in_its_jwks(tmp_path: Path) -> None:
+    """A Sandbox-style token (ES384, sandbox iss and jku) verifies only if its key is in the configured JWKS."""
+    trusted, stranger = SigningKey.generate("ES384"), SigningKey.generate("ES384")
+    profile = sandbox_profile(write_jwks(tmp_path / "sandbox.json", trusted))
+
+    auth = Authenticator("sandbox", [profile], MemoryReplayStore(), clock=lambda: NOW)
+    headers = {"jku": SANDBOX_JKU}
+    good = client_token(trusted, iss=SANDBOX_ISSUER, aud=AUD, now=NOW, headers=headers)
+    assert await auth.authenticate(f"Bearer {good}", AUD) is not None
+    bad = client_token(stranger, iss=SANDBOX_ISSUER, aud=AUD, now=NOW, headers=headers)
+    with pytest.raises(AuthError, match="unknown-kid"):
+        await auth.authenticate(f"Bearer {bad}", AUD)
+
+
+@pytest.mark.anyio
+async def test_bundled_sandbox_key_rejects_local_forgery() -> None:
+    """With the bundled JWKS, a local key posing as the Sandbox's `kid` fails the signature check."""
+    sandbox_kid = next(iter(read_jwks_file(SANDBOX_JWKS_FILE)))
+    forger = SigningKey.generate("ES384", kid=sandbox_kid)
+    auth = build_authenticator(Settings(auth_mode="sandbox"), replay_store=MemoryReplayStore(), clock=lambda: NOW)
+    forged = client_token(forger, iss=SANDBOX_ISSUER, aud=AUD, now=NOW, headers={"jku": SANDBOX_JKU})
+    with pytest.raises(AuthError, match="bad-signature"):
+        await auth.authenticate(f"Bearer {forged}", AUD)
+
+
+@pytest.mark.anyio
+async def test_off_mode_logs_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """`off` mode logs a WARNING at start-up and lets unauthenticated calls through."""
+    with caplog.at_level(logging.WARNING, logger="cds_service.auth"):
+        auth = build_authenticator(Settings(auth_mode="off"))
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "cds_service.auth"]
+    assert warnings and "AUTHENTICATION IS OFF" in warnings[0].getMessage()
+    assert await auth.authenticate(None, AUD) is None
+
+
+def test_enabled_modes_do_not_warn_off(caplog: pytest.LogCaptureFixture) -> None:
+    """`sandbox` mode does not log the auth-off warning."""
+    with caplog.at_level(logging.WARNING, logger="cds_service.auth"):
+        build_authenticator(Settings(auth_mode="sandbox"), replay_store=MemoryReplayStore())
+    assert not any("AUTHENTICATION IS OFF" in r.getMessage() for r in caplog.records)
