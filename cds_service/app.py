@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from cds_service import __version__
+from cds_service.auth import AuthError, auth_error_handler, build_authenticator
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.fhir.client import FhirClient, create_http_client
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if watcher is not None:
                 watcher.cancel()
             await http.aclose()
+            await app.state.authenticator.aclose()
 
     app = FastAPI(
         title="Neck and upper-back pain CDS Hooks service",
@@ -57,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.content = content
     app.state.fhir_client = None
+    app.state.authenticator = build_authenticator(settings)  # bad auth config stops start-up
     install_error_handlers(app)
+    app.add_exception_handler(AuthError, auth_error_handler)
     app.include_router(health_router)
     app.include_router(hooks_router)
     # Browser clients (the Sandbox) send Authorization and Content-Type, and Chrome's

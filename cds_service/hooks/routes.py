@@ -8,6 +8,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request
 from pydantic import ValidationError
 
+from cds_service.auth import require_client
 from cds_service.content.loader import ContentSet
 from cds_service.errors import InvalidRequest, PayloadTooLarge, UnknownService, issues_from_validation
 from cds_service.hooks.handler import handle_hook
@@ -16,7 +17,8 @@ from cds_service.hooks.services import SERVICES, SERVICES_BY_ID, ServiceDeclarat
 from cds_service.jsonresponse import JSONResponse
 from cds_service.settings import Settings
 
-router = APIRouter()
+# Discovery, service calls and feedback all require an authenticated CDS client (unless auth is off).
+router = APIRouter(dependencies=[Depends(require_client)])
 
 
 def get_content(request: Request) -> ContentSet:
