@@ -46,9 +46,14 @@ def load_fixtures(
     patient: Annotated[Optional[list[str]], typer.Option(help="Fixture patient name (repeatable; default all).")] = None,
 ) -> None:
     """Put the fixture patients (dates made current) into a FHIR server."""
+    from cds_service.fhir.errors import FhirError
     from cds_service.fhir.loader import load_fixtures as load
 
-    refs = asyncio.run(load(fhir_server, names=patient or None))
+    try:
+        refs = asyncio.run(load(fhir_server, names=patient or None))
+    except FhirError as exc:
+        typer.echo(f"loading failed: {exc.reason}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(f"loaded {len(refs)} resources into {fhir_server}")
 
 

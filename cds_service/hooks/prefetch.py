@@ -165,8 +165,10 @@ async def resolve_prefetch(
         elif isinstance(error, FhirError):
             resources.pop(key, None)
             unavailable[key] = error.code
-        elif error is not None:
-            raise error
+        elif error is not None:  # an unexpected client failure is unavailable data, never a 500
+            log.error("prefetch query failed", extra={"prefetch_key": key, "error_type": type(error).__name__})
+            resources.pop(key, None)
+            unavailable[key] = "error"
         else:
             resources[key] = resources.get(key, []) + task.result()
 

@@ -34,8 +34,8 @@ def evaluate(
             continue
         try:
             found = spec.fn(RuleInput(facts, evaluated, orders, rule_params))
-        except Exception:  # a broken rule must not take the request down
-            log.exception("rule failed", extra={"rule_id": rule_id})
+        except Exception as exc:  # a broken rule must not take the request down
+            log.error("rule failed", extra={"rule_id": rule_id, "error_type": type(exc).__name__})
             continue
         if found is not None:
             findings.append(found)
