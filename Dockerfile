@@ -8,26 +8,28 @@
 # registry can be reached.
 ARG BASE_IMAGE=python:3.11-slim
 
-# ---- build: a virtualenv with the project and its dependencies ----
-FROM ${BASE_IMAGE} AS build
+# ---- deps: a virtualenv with the dependencies (rebuilt only when pyproject.toml changes) ----
+FROM ${BASE_IMAGE} AS deps
 
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore \
     PYTHONDONTWRITEBYTECODE=1
 
 RUN python -m venv /opt/venv
 WORKDIR /src
-
-# Dependencies first, in their own layer, so a source change does not reinstall them.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']; open('/tmp/requirements.txt', 'w').write('\n'.join(deps) + '\n')" \
+# The project's dependencies and its build requirements, both read from pyproject.toml.
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); open('/tmp/requirements.txt', 'w').write('\n'.join(p['project']['dependencies'] + p['build-system']['requires']) + '\n')" \
     && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+
+# ---- build: the project itself, laid out under /overlay as it goes into the image ----
+FROM deps AS build
 
 COPY README.md ./
 COPY cds_service ./cds_service
-# pip compiles the bytecode; pip and setuptools themselves are not needed at run time.
-RUN /opt/venv/bin/pip install --no-cache-dir --no-deps . \
-    && /opt/venv/bin/pip uninstall --yes --quiet pip setuptools
+RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-compile --no-warn-script-location --root /overlay . \
+    && /opt/venv/bin/python -m compileall -q -s /overlay -p / /overlay/opt/venv
 
 # ---- runtime ----
 FROM ${BASE_IMAGE}
@@ -43,7 +45,8 @@ RUN groupadd --system --gid 10001 cds \
     && useradd --system --uid 10001 --gid cds --home-dir /var/lib/cds-service --create-home \
         --shell /usr/sbin/nologin cds
 
-COPY --from=build /opt/venv /opt/venv
+COPY --from=deps /opt/venv /opt/venv
+COPY --from=build /overlay/ /
 COPY cards /app/cards
 COPY fhir_fixtures /app/fhir_fixtures
 

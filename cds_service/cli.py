@@ -1,4 +1,4 @@
-"""The ``cds-service`` command: serve, load-fixtures, and the content tools."""
+"""The ``cds-service`` command: serve, load-fixtures, the content tools, and the feedback report."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+
+from cds_service.content.commands import lint_cards, preview, simulate
+from cds_service.feedback.commands import db_app, feedback_report
 
 app = typer.Typer(help="Neck and upper-back pain CDS Hooks service.", no_args_is_help=True, add_completion=False)
 
@@ -23,20 +26,24 @@ def serve(
 
     import uvicorn
 
+    from cds_service.observability.logging import configure_logging, logging_config
     from cds_service.settings import get_settings
 
     if content_dir is not None:
         os.environ["CDS_CONTENT_DIR"] = str(content_dir)
     settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
     uvicorn.run(
         "cds_service.app:create_app",
         factory=True,
         host=host or settings.host,
         port=port or settings.port,
         workers=workers,
+        log_config=logging_config(settings.log_level, settings.log_json),  # the same in every worker
         log_level=settings.log_level.lower(),
+        access_log=False,  # one "request" line per request comes from RequestObserver
         proxy_headers=True,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 
 
@@ -55,6 +62,13 @@ def load_fixtures(
         typer.echo(f"loading failed: {exc.reason}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"loaded {len(refs)} resources into {fhir_server}")
+
+
+app.command("lint-cards")(lint_cards)
+app.command("preview")(preview)
+app.command("simulate")(simulate)
+app.command("feedback-report")(feedback_report)
+app.add_typer(db_app, name="db")
 
 
 def main() -> None:

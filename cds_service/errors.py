@@ -1,7 +1,8 @@
 """Errors the service answers with, each as a FHIR OperationOutcome.
 
     ServiceError                 base: an HTTP status and OperationOutcome issues
-    ├── InvalidRequest      400  a malformed body; each issue names the bad field
+    ├── InvalidRequest      400  a malformed body; each issue names the bad field (also a body
+    │                            nested too deeply to process: RecursionError)
     ├── Unauthenticated     401  no detail, ever
     ├── UnknownService      404  no service with that id
     ├── PayloadTooLarge     413  body over the configured limit
@@ -131,6 +132,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _respond(ServiceError(exc.status_code, (Issue(text, code=code),), dict(exc.headers or {})))
 
 
+async def _too_deep(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RecursionError)
+    return _respond(InvalidRequest.one("request nests too deeply"))
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unhandled error", extra={"error_type": type(exc).__name__})
     return _respond(ServiceError())
@@ -141,4 +147,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ServiceError, _service_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RecursionError, _too_deep)
     app.add_exception_handler(Exception, _unexpected)

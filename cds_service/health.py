@@ -1,10 +1,13 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and the Prometheus metrics endpoint."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from cds_service.jsonresponse import JSONResponse
+from cds_service.observability.readiness import check_readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -15,8 +18,24 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz", response_class=JSONResponse)
+@router.get("/readyz", response_class=JSONResponse, responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Content is loaded and the service can answer hooks."""
-    content = request.app.state.content.current
-    return JSONResponse({"status": "ready", "content_version": content.version, "rules": len(content.rules)})
+    """Content is loaded and storage is reachable: 200, else 503 naming the failing check."""
+    readiness = await check_readiness(request.app.state)
+    request.app.state.metrics.ready.set(1 if readiness.ready else 0)
+    content = readiness.checks["content"]
+    body = {
+        "status": "ready" if readiness.ready else "not-ready",
+        "content_version": content["version"],
+        "rules": content["rules"],
+        "checks": {name: check["ok"] for name, check in readiness.checks.items()},
+    }
+    return JSONResponse(body, status_code=200 if readiness.ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus metrics (text exposition format)."""
+    readiness = await check_readiness(request.app.state)
+    request.app.state.metrics.ready.set(1 if readiness.ready else 0)
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

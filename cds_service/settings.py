@@ -39,6 +39,12 @@ class Settings(BaseSettings):
     )
     content_dir: Path = Field(default=BUNDLED_CONTENT_DIR, description="Card content and value sets.")
     content_poll_seconds: float = Field(default=2.0, ge=0, description="Hot-reload poll interval; 0 = off.")
+    preview_enabled: bool = Field(
+        default=True, description="Serve the card preview page at /preview (fixture patients only; turn off in production)."
+    )
+    preview_fixtures_dir: Path | None = Field(
+        default=None, description="Fixtures the preview page offers (default: the bundled fhir_fixtures/)."
+    )
 
     prefetch_deadline_seconds: float = Field(default=2.0, gt=0, description="Overall FHIR fallback deadline.")
     fhir_max_pages: int = Field(default=10, ge=1, description="Bundle `next` pages followed per query.")
@@ -62,8 +68,11 @@ class Settings(BaseSettings):
     feedback_db_url: str = "sqlite:///./cds-feedback.sqlite3"
     redis_url: str | None = None
 
-    log_level: str = "INFO"
-    log_json: bool = True
+    log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")
+    log_json: bool = Field(default=True, description="JSON log lines on stderr; false = readable text.")
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="On SIGTERM, time in-flight requests get to finish before the process exits."
+    )
 
     _split_lists = field_validator("cors_origins", "fhir_allowed_hosts", mode="before")(_split)
 

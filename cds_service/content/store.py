@@ -1,13 +1,16 @@
 """The content currently served, swapped atomically on reload.
 
 A request takes ``store.current`` once and uses that object throughout, so no request ever
-sees half-old, half-new content. A reload that fails validation leaves the old content serving.
+sees half-old, half-new content. A reload that fails validation leaves the old content serving
+and logs every problem as ``file:line: message``. Reloads are serialised: the poller, SIGHUP and
+``POST /admin/reload-content`` may all ask at once, and the last to finish is the newest load.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 
 from cds_service.content.loader import ContentError, ContentSet, content_files, load_content
@@ -20,24 +23,43 @@ class ContentStore:
         self.directory = Path(directory)
         self.current: ContentSet = load_content(self.directory)
         self._stamp = self._fingerprint()
+        self._lock = threading.Lock()
         self.reloads = 0
         self.failures = 0
+        self.last_problems: list[str] = []
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in content_files(self.directory))
 
     def reload(self) -> bool:
         """Load the directory again; True if new content now serves, False (logged) if rejected."""
-        try:
-            fresh = load_content(self.directory)
-        except ContentError as exc:
-            self.failures += 1
-            log.error("content reload rejected; previous content keeps serving", extra={"problems": [str(p) for p in exc.problems]})
-            return False
-        self.current = fresh
-        self.reloads += 1
+        with self._lock:
+            try:
+                self._stamp = self._fingerprint()
+            except OSError:
+                pass  # a file vanished mid-listing; the load below reports what is missing
+            try:
+                fresh = load_content(self.directory)
+            except ContentError as exc:
+                return self._reject([str(p) for p in exc.problems])
+            except Exception as exc:  # e.g. a file removed while being read: keep serving
+                return self._reject([f"{self.directory}:0: {type(exc).__name__}: {exc}"])
+            self.current = fresh
+            self.reloads += 1
+            self.last_problems = []
         log.info("content reloaded", extra={"content_version": fresh.version})
         return True
+
+    def _reject(self, problems: list[str]) -> bool:
+        self.failures += 1
+        self.last_problems = problems
+        log.error(
+            "content reload rejected; previous content %s keeps serving:\n%s",
+            self.current.version,
+            "\n".join(problems),
+            extra={"problems": problems},
+        )
+        return False
 
     def reload_if_changed(self) -> bool | None:
         """Reload when any content file changed since the last look; None when nothing changed."""
@@ -47,11 +69,13 @@ class ContentStore:
             return None
         if stamp == self._stamp:
             return None
-        self._stamp = stamp
         return self.reload()
 
     async def watch(self, interval: float) -> None:
-        """Poll for changes forever (run as a background task)."""
+        """Poll for changes forever (run as a background task); an unexpected error never stops it."""
         while True:
             await asyncio.sleep(interval)
-            await asyncio.to_thread(self.reload_if_changed)
+            try:
+                await asyncio.to_thread(self.reload_if_changed)
+            except Exception:
+                log.exception("content poll failed")

@@ -58,6 +58,7 @@ def build_facts(
     scope = _conditions(record, "neck-upper-back-pain")
     medications = _medications(record, terminology)
     fusion = _fusion(record)
+    imaging = _imaging(record, today)
     steroid = _chronic_steroid(record, medications, params, today)
     osteoporosis = _earliest(_conditions(record, "osteoporosis"), "osteoporosis")
     fever = _fever(record, params, today)
@@ -87,7 +88,8 @@ def build_facts(
         chronic_steroid=steroid,
         recent_opioid=_recent_medication(medications, ("opioids",), today, params.opioid_recent_days, "recent-opioid"),
         long_term_opioid=_long_term_opioid(record, medications, params, today),
-        spine_imaging=_imaging(record, today, params.imaging_lookback_days),
+        spine_imaging=tuple(i for i in imaging if i.fact.on is not None and (today - i.fact.on).days <= params.imaging_lookback_days),
+        imaging_history=imaging,
         egfr=_egfr(record, params, today),
         fever=fever,
         falls=_earliest(_conditions(record, "falls", active_only=False), "falls"),
@@ -123,11 +125,28 @@ def _drug_or_condition(record: Record, meds: list[Medication], drugs: str, condi
 
 
 def _fusion(record: Record) -> Fact | None:
-    procedure = _latest(record.in_sets(PROCEDURE, "cervical-fusion"), "cervical-fusion")
-    if procedure is not None:
-        return procedure
-    status = [e for e in _conditions(record, "arthrodesis-status", active_only=False) if _cervical_site(e)]
-    return _latest(status, "cervical-fusion")
+    """The most recent cervical fusion: a cervical-fusion Procedure (CPT / ICD-10-PCS), a spinal
+    fusion Procedure coded without region (SNOMED 55705006, CPT add-on codes) whose bodySite is
+    cervical, or arthrodesis status (Z98.1) with a cervical bodySite. Dated by performed[x] or, for
+    Z98.1, by onset only: a recordedDate is when it was written down, not when the fusion was done."""
+    found = [fact(e, "cervical-fusion") for e in record.in_sets(PROCEDURE, "cervical-fusion")]
+    found += [
+        fact(e, "cervical-fusion")
+        for e in record.in_sets(PROCEDURE, "spine-surgery")
+        if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and _is_fusion(e) and _cervical_site(e)
+    ]
+    found += [
+        Fact("cervical-fusion", (e.ref,), e.display, e.onset)
+        for e in _conditions(record, "arthrodesis-status", active_only=False)
+        if _cervical_site(e)
+    ]
+    if not found:
+        return None
+    return max(found, key=lambda f: (f.on is not None, f.on or date.min))
+
+
+def _is_fusion(entry: Entry) -> bool:
+    return any(word in entry.display.lower() for word in ("fusion", "arthrodesis"))
 
 
 def _cervical_site(entry: Entry) -> bool:
@@ -156,15 +175,20 @@ def _long_term_opioid(record: Record, meds: list[Medication], params: FactParams
     return _earliest(_conditions(record, "long-term-opioid-use"), "long-term-opioid")
 
 
-def _imaging(record: Record, today: date, days: int) -> tuple[Imaging, ...]:
+def _imaging(record: Record, today: date) -> tuple[Imaging, ...]:
+    """Every dated, done c/t-spine study up to today (Procedure, completed ServiceRequest, ImagingStudy), newest first."""
     found = []
-    for entry in _within(record.in_sets(IMAGING_SOURCES, *IMAGING_SETS), today, days):
+    for entry in record.in_sets(IMAGING_SOURCES, *IMAGING_SETS):
+        if entry.when is None or entry.when > today:
+            continue
         if entry.resource_type == "ServiceRequest" and entry.status != "completed":
             continue
+        if entry.resource_type == "ImagingStudy" and entry.status == "registered":
+            continue  # registered: announced, nothing acquired yet
         for vs_id, (modality, region) in IMAGING_SETS.items():
             if vs_id in entry.valuesets:
                 found.append(Imaging(modality, region, fact(entry, f"imaging-{modality}")))
-    return tuple(found)
+    return tuple(sorted(found, key=lambda i: i.fact.on or date.min, reverse=True))
 
 
 def _latest_observation(record: Record, valueset: str, today: date, days: int) -> list[tuple[Entry, float, str | None]]:
@@ -186,7 +210,7 @@ def _egfr(record: Record, params: FactParams, today: date) -> Fact | None:
 
 def _fever(record: Record, params: FactParams, today: date) -> Fact | None:
     for entry, value, unit in _latest_observation(record, "body-temperature", today, params.fever_days):
-        celsius = (value - 32) * 5 / 9 if unit in _FAHRENHEIT else value
+        celsius = round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)  # 100.4 °F is 38.0 °C
         if celsius >= params.fever_celsius:
             return fact(entry, "fever", round(celsius, 1), "°C")
     return _earliest(_conditions(record, "fever-condition"), "fever")
@@ -211,12 +235,16 @@ def _red_flags(
         today, params.infection_lookback_days,
     )
     add("neurological", True, [facts["myelopathy"]])
-    add("infection", True, [fever, *(fact(e, "infection") for e in infection)])
+    add("infection", True, [
+        *(fact(e, "bacteremia" if e.in_any("staph-aureus-bacteremia") else "spinal-infection") for e in infection),
+        fever,
+    ])
     add("malignancy", True, conditions("malignancy", "malignancy", active_only=False))
     add("iv-drug-use", False, conditions("iv-drug-use", "iv-drug-use"))
     add("immunosuppression", False, conditions("immunosuppression", "immunosuppression"))
     add("weight-loss", False, conditions("unexplained-weight-loss", "weight-loss"))
     add("trauma", False, conditions("significant-trauma", "trauma"))
     if age is not None and age > params.fracture_risk_age and (osteoporosis or steroid):
-        add("fracture-risk", False, [Fact("age", (), None, None, float(age), "years"), osteoporosis, steroid])
+        patient = (facts["patient_ref"],) if facts["patient_ref"] else ()
+        add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
     return tuple(flags)

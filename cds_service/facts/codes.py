@@ -75,22 +75,29 @@ class CodeIndex:
         return list(out)
 
 
+def _is_map(value: Any) -> bool:
+    # JSON objects are dicts: the exact-type check spares the slower ABC check on every coding.
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def raw_codings(concept: Any) -> list[Coding]:
     """(system, code) pairs of a raw CodeableConcept dict; tolerant of sloppy shapes."""
     if isinstance(concept, list):
         return [c for item in concept for c in raw_codings(item)]
-    if not isinstance(concept, Mapping):
+    if not _is_map(concept):
         return []
     codings = concept.get("coding")
-    if isinstance(codings, Mapping):
+    if _is_map(codings):
         codings = [codings]
     if not isinstance(codings, list):
         return []
-    return [
-        (c.get("system"), c.get("code"))
-        for c in codings
-        if isinstance(c, Mapping) and isinstance(c.get("code"), str) and isinstance(c.get("system"), (str, type(None)))
-    ]
+    out = []
+    for c in codings:
+        if _is_map(c):
+            system, code = c.get("system"), c.get("code")
+            if isinstance(code, str) and (system is None or isinstance(system, str)):
+                out.append((system, code))
+    return out
 
 
 def raw_text(concept: Any) -> str:
@@ -103,4 +110,6 @@ def raw_text(concept: Any) -> str:
     codings = concept.get("coding")
     if isinstance(codings, list):
         parts += [c["display"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("display"), str)]
-    return " ".join(parts)
+    seen: set[str] = set()  # a display that repeats the text (the usual case) is said once
+    unique = [p for p in parts if p.strip() and not (p.strip().lower() in seen or seen.add(p.strip().lower()))]
+    return " ".join(unique)

@@ -10,6 +10,7 @@ from cds_service.facts.dates import first_date, period_end, period_start
 from cds_service.facts.dosage import dose_of
 from cds_service.facts.model import Medication
 from cds_service.terminology import Terminology
+from cds_service.terminology.drugnames import is_extended_release, route_of
 
 _ACTIVE = {"active", "on-hold", "intended", "draft"}
 
@@ -45,6 +46,11 @@ def to_medication(
         end = period_end(dispense.validityPeriod)
     if end is None and start is not None and dose.total_days is not None and model.status not in _ACTIVE:
         end = start + timedelta(days=dose.total_days)
+    if product is not None:
+        route, extended = product.route, product.extended_release
+    else:  # no known product code: dose-form words in the text ("topical gel", "ER") say it
+        route = route_of(display)
+        extended = is_extended_release(display, route, ingredients)
     return Medication(
         ref=ref,
         display=display,
@@ -54,6 +60,6 @@ def to_medication(
         start=start,
         end=end,
         dose=dose,
-        extended_release=bool(product is not None and product.extended_release),
-        route=product.route if product is not None else None,
+        extended_release=extended,
+        route=route,
     )

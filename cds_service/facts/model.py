@@ -151,7 +151,8 @@ class PatientFacts:
     chronic_steroid: Fact | None = None
     recent_opioid: Fact | None = None
     long_term_opioid: Fact | None = None
-    spine_imaging: tuple[Imaging, ...] = ()
+    spine_imaging: tuple[Imaging, ...] = ()  # c/t-spine imaging within the recent-imaging window
+    imaging_history: tuple[Imaging, ...] = ()  # every dated c/t-spine study on record, newest first
     egfr: Fact | None = None
     fever: Fact | None = None
     falls: Fact | None = None

@@ -8,7 +8,7 @@ resource that fails validation is skipped and logged, never fatal.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -42,55 +42,77 @@ class Entry:
     display: str
     model: Any
     ingredients: frozenset[str] = frozenset()
+    _memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def in_any(self, *valuesets: str) -> bool:
         return not self.valuesets.isdisjoint(valuesets)
 
     @property
     def status(self) -> str | None:
-        return getattr(self.model, "status", None)
+        return _attr(self.model, "status")
 
     @property
     def void(self) -> bool:
-        if self.status in _VOID:
-            return True
-        verification = getattr(self.model, "verificationStatus", None)
-        return bool(verification and any(c.code in _VOID for c in verification.coding or []))
+        memo = self._memo
+        if "void" not in memo:
+            verification = _attr(self.model, "verificationStatus")
+            memo["void"] = self.status in _VOID or bool(
+                verification and any(c.code in _VOID for c in verification.coding or [])
+            )
+        return bool(memo["void"])
 
     @property
     def active_condition(self) -> bool:
-        status = getattr(self.model, "clinicalStatus", None)
+        status = _attr(self.model, "clinicalStatus")
         codes = {c.code for c in status.coding or []} if status is not None else set()
         return not self.void and not (codes & _INACTIVE_CONDITION)
 
     @property
     def when(self) -> date | None:
         """The entry's clinical date: onset, performed, effective, authored or started."""
+        memo = self._memo
+        if "when" in memo:
+            return memo["when"]  # type: ignore[no-any-return]
         m = self.model
-        return first_date(
-            getattr(m, "onsetDateTime", None),
-            period_start(getattr(m, "onsetPeriod", None)),
-            getattr(m, "performedDateTime", None),
-            period_start(getattr(m, "performedPeriod", None)),
-            getattr(m, "effectiveDateTime", None),
-            period_start(getattr(m, "effectivePeriod", None)),
-            getattr(m, "occurrenceDateTime", None),
-            period_start(getattr(m, "occurrencePeriod", None)),
-            getattr(m, "started", None),
-            getattr(m, "authoredOn", None),
-            getattr(m, "recordedDate", None),
-            getattr(m, "issued", None),
-            getattr(m, "dateAsserted", None),
+        memo["when"] = found = first_date(
+            _attr(m, "onsetDateTime"),
+            period_start(_attr(m, "onsetPeriod")),
+            _attr(m, "performedDateTime"),
+            period_start(_attr(m, "performedPeriod")),
+            _attr(m, "effectiveDateTime"),
+            period_start(_attr(m, "effectivePeriod")),
+            _attr(m, "effectiveInstant"),
+            _attr(m, "occurrenceDateTime"),
+            period_start(_attr(m, "occurrencePeriod")),
+            _attr(m, "started"),
+            _attr(m, "authoredOn"),
+            _attr(m, "recordedDate"),
+            _attr(m, "issued"),
+            _attr(m, "dateAsserted"),
         )
+        return found
+
+    @property
+    def onset(self) -> date | None:
+        """A Condition's onset only (never its recordedDate): when the condition began, if stated."""
+        m = self.model
+        return first_date(_attr(m, "onsetDateTime"), period_start(_attr(m, "onsetPeriod")))
 
     @property
     def ended(self) -> date | None:
         m = self.model
         return first_date(
-            getattr(m, "abatementDateTime", None),
-            period_end(getattr(m, "effectivePeriod", None)),
-            period_end(getattr(m, "performedPeriod", None)),
+            _attr(m, "abatementDateTime"),
+            period_end(_attr(m, "effectivePeriod")),
+            period_end(_attr(m, "performedPeriod")),
         )
+
+
+def _attr(model: Any, name: str) -> Any:
+    """``getattr(model, name, None)`` for a validated model, without pydantic's slow path (an
+    ``AttributeError`` raised and caught) for the many names a resource type does not declare:
+    a pydantic model keeps its field values in its instance ``__dict__``."""
+    return model.__dict__.get(name)
 
 
 @dataclass(frozen=True)
@@ -119,31 +141,35 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
                 if patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",))
                 continue
-            entry = _entry(raw, resource_type, index)
-            if entry is not None and entry.ref not in seen:
+            entry = _entry(raw, resource_type, index, seen)
+            if entry is not None:
                 seen.add(entry.ref)
                 entries.append(entry)
     return Record(patient, tuple(entries))
 
 
-def _entry(raw: dict[str, Any], resource_type: Any, index: CodeIndex) -> Entry | None:
-    field = _CODE_FIELD.get(resource_type) if isinstance(resource_type, str) else None
-    if field is None:
+def _entry(raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[str]) -> Entry | None:
+    """The entry for ``raw`` if it is in some value set, new and valid; validated last, as it costs most."""
+    code_field = _CODE_FIELD.get(resource_type) if isinstance(resource_type, str) else None
+    if code_field is None:
         return None
-    concept = raw.get(field)
+    concept = raw.get(code_field)
     codings = raw_codings(concept)
-    text = raw_text(concept)
     ingredients: frozenset[str] = frozenset()
     if resource_type in MEDICATION_TYPES:
+        text = raw_text(concept)
         ingredients, valuesets = index.of_medication(codings, text)
     else:
         valuesets = index.of_codings(codings)
+        text = raw_text(concept) if valuesets else ""
     if not valuesets:
+        return None
+    ref = f"{resource_type}/{raw.get('id') or '?'}"
+    if ref in seen:
         return None
     model = parse_resource(raw, (resource_type,))
     if model is None:
         return None
-    ref = f"{resource_type}/{raw.get('id') or '?'}"
     return Entry(ref, resource_type, valuesets, text.strip() or ref, model, ingredients)
 
 

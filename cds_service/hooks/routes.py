@@ -1,4 +1,4 @@
-"""HTTP routes of the CDS Hooks API: discovery and service calls."""
+"""HTTP routes of the CDS Hooks API: discovery, service calls and feedback."""
 
 from __future__ import annotations
 
@@ -10,26 +10,32 @@ from pydantic import ValidationError
 
 from cds_service.auth import require_client
 from cds_service.content.loader import ContentSet
-from cds_service.errors import InvalidRequest, PayloadTooLarge, UnknownService, issues_from_validation
+from cds_service.errors import InvalidRequest, PayloadTooLarge, UnknownService, UnsupportedMedia, issues_from_validation
+from cds_service.feedback import runtime as feedback
+from cds_service.feedback.intake import parse_feedback
 from cds_service.hooks.handler import handle_hook
 from cds_service.hooks.models import CDSRequest, DiscoveryResponse
+from cds_service.hooks.openapi import FEEDBACK_REQUEST, FEEDBACK_RESPONSES, HOOK_REQUEST, HOOK_RESPONSES
 from cds_service.hooks.services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.jsonresponse import JSONResponse
+from cds_service.observability.middleware import annotate
 from cds_service.settings import Settings
 
 # Discovery, service calls and feedback all require an authenticated CDS client (unless auth is off).
 router = APIRouter(dependencies=[Depends(require_client)])
 
 
-def get_content(request: Request) -> ContentSet:
+# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
+# a thread hop per dependency per request for what is an attribute read.
+async def get_content(request: Request) -> ContentSet:
     return request.app.state.content.current
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_service(service_id: str) -> ServiceDeclaration:
+async def get_service(service_id: str) -> ServiceDeclaration:
     service = SERVICES_BY_ID.get(service_id)
     if service is None:
         raise UnknownService(service_id)
@@ -46,8 +52,19 @@ def base_url(request: Request, settings: Settings) -> str:
     return (settings.public_base_url or str(request.base_url)).rstrip("/")
 
 
+def is_json(content_type: str | None) -> bool:
+    """A missing Content-Type, ``application/json`` or any ``application/…+json`` media type."""
+    if content_type is None:
+        return True
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
 async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON: 413 over ``limit`` bytes, 400 when not valid UTF-8 JSON."""
+    """The request body as JSON: 415 when declared as another media type, 413 over ``limit``
+    bytes (declared or streamed, chunked bodies included), 400 when not valid UTF-8 JSON."""
+    if not is_json(request.headers.get("content-type")):
+        raise UnsupportedMedia()
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(limit)
@@ -79,10 +96,17 @@ async def discovery(content: ContentDep) -> JSONResponse:
     return JSONResponse(body.to_wire())
 
 
-@router.post("/cds-services/{service_id}", response_class=JSONResponse, tags=["CDS Hooks"])
+@router.post(
+    "/cds-services/{service_id}",
+    response_class=JSONResponse,
+    tags=["CDS Hooks"],
+    openapi_extra=HOOK_REQUEST,
+    responses=HOOK_RESPONSES,
+)
 async def call_service(service: ServiceDep, request: Request, content: ContentDep, settings: AppSettingsDep) -> JSONResponse:
     """Evaluate a hook call and answer with cards."""
     hook_request = parse_request(await read_json(request, settings.max_body_bytes))
+    annotate(request, hook_instance=str(hook_request.hook_instance), content_version=content.version)
     outcome = await handle_hook(
         service,
         hook_request,
@@ -91,4 +115,23 @@ async def call_service(service: ServiceDep, request: Request, content: ContentDe
         settings.prefetch_deadline_seconds,
         base_url(request, settings),
     )
+    feedback.record_served(
+        request.app.state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version
+    )
+    request.app.state.metrics.observe_outcome(outcome, content)
+    annotate(request, rule_ids=[f.rule_id for f, _ in outcome.shown], shadow_rule_ids=[f.rule_id for f in outcome.shadow])
     return JSONResponse(outcome.response.to_wire())
+
+
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    response_class=JSONResponse,
+    tags=["CDS Hooks"],
+    openapi_extra=FEEDBACK_REQUEST,
+    responses=FEEDBACK_RESPONSES,
+)
+async def receive_feedback(service: ServiceDep, request: Request, settings: AppSettingsDep) -> JSONResponse:
+    """Store what the user did with cards (accepted or overridden); resending an item is harmless."""
+    items = parse_feedback(await read_json(request, settings.max_body_bytes))
+    await feedback.receive(request.app.state.feedback, service.id, items)
+    return JSONResponse({})

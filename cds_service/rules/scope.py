@@ -1,25 +1,34 @@
-"""The scope gate: a rule may speak only when the ordering context is neck/upper-back pain."""
+"""The scope gate, and the value-set groups the rules classify orders by.
+
+A rule may speak only when the ordering context is neck/upper-back pain (rules.md "Scope"): an
+active condition in ``neck-upper-back-pain``, a draft order whose reason points to one, or a draft
+order that is itself specific to the cervical/thoracic spine. Orders are classified only by the
+value sets in ``cards/valuesets``; the groups below just name which sets a rule reads together.
+"""
 
 from __future__ import annotations
 
 from cds_service.facts import DraftOrder, PatientFacts
 
-SPINE_SPECIFIC = (
-    "imaging-xr-cervical-spine",
-    "imaging-xr-thoracic-spine",
-    "imaging-ct-cervical-spine",
-    "imaging-ct-thoracic-spine",
-    "imaging-mri-cervical-spine",
-    "imaging-mri-thoracic-spine",
-    "epidural-steroid-injection",
-    "facet-injection",
-    "radiofrequency-ablation",
-    "spine-surgery",
+SPINE_MRI = ("imaging-mri-cervical-spine", "imaging-mri-thoracic-spine")
+SPINE_CT = ("imaging-ct-cervical-spine", "imaging-ct-thoracic-spine")
+SPINE_XR = ("imaging-xr-cervical-spine", "imaging-xr-thoracic-spine")
+SPINE_IMAGING = SPINE_XR + SPINE_CT + SPINE_MRI
+SPINE_INJECTION = ("epidural-steroid-injection", "facet-injection", "radiofrequency-ablation")
+MUSCLE_RELAXANTS = ("muscle-relaxants-beers", "baclofen", "tizanidine")
+
+# Orders that by themselves put the context in scope. Spine surgery counts only when it is
+# cervical or thoracic (the spine-surgery set also holds lumbar fusion, which is not this
+# service's subject); every spine injection and manipulation code in the sets is spinal.
+SPINE_SPECIFIC = SPINE_IMAGING + SPINE_INJECTION + (
+    "cervical-spine-surgery",
+    "thoracic-fusion",
     "spinal-manipulation",
 )
 
 # Orders the guideline speaks about: a card is about one of these, never about a statin.
 PAIN_MANAGEMENT = SPINE_SPECIFIC + (
+    "spine-surgery",
     "trigger-point-injection",
     "bed-rest",
     "physical-therapy",
@@ -36,11 +45,18 @@ PAIN_MANAGEMENT = SPINE_SPECIFIC + (
 )
 
 
+def order_reason_in_scope(facts: PatientFacts, order: DraftOrder) -> bool:
+    """The order's reasonCode is in scope, or its reasonReference points to an in-scope Condition."""
+    return order.reason_in_scope or bool(facts.scope_refs.intersection(order.reason_refs))
+
+
 def in_scope(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> bool:
     """True when an active neck/upper-back pain condition, an order's reason, or a spine-specific order says so."""
     if facts.scope_conditions:
         return True
-    for order in orders:
-        if order.reason_in_scope or order.in_any(*SPINE_SPECIFIC) or facts.scope_refs.intersection(order.reason_refs):
-            return True
-    return False
+    return any(order_reason_in_scope(facts, o) or o.in_any(*SPINE_SPECIFIC) for o in orders)
+
+
+def scoped_orders(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> tuple[DraftOrder, ...]:
+    """The orders a card may be about: pain-management orders, or any order given for the pain."""
+    return tuple(o for o in orders if o.in_any(*PAIN_MANAGEMENT) or order_reason_in_scope(facts, o))

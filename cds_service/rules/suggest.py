@@ -21,6 +21,16 @@ MRI_CERVICAL_WITH_CONTRAST = {
     "code": "72156",
     "display": "MRI cervical spine without contrast, followed by contrast and further sequences",
 }
+MRI_THORACIC_WITH_CONTRAST = {
+    "system": CPT,
+    "code": "72157",
+    "display": "MRI thoracic spine without contrast, followed by contrast and further sequences",
+}
+ESI_IMAGE_GUIDED = {
+    "system": CPT,
+    "code": "62321",
+    "display": "Injection, interlaminar epidural, cervical or thoracic; with imaging guidance",
+}
 ESR = {"system": LOINC, "code": "4537-7", "display": "Erythrocyte sedimentation rate by Westergren method"}
 CRP = {"system": LOINC, "code": "1988-5", "display": "C reactive protein [Mass/volume] in Serum or Plasma"}
 
@@ -30,31 +40,59 @@ def remove(orders: Iterable[DraftOrder]) -> tuple[ActionSpec, ...]:
     return tuple(ActionSpec("remove-order", "delete", resource_id=o.ref, data={"order": o.display}) for o in orders)
 
 
-def service_request(facts: PatientFacts, coding: dict[str, str], reason_refs: Iterable[str] = ()) -> dict[str, Any]:
-    """A draft ServiceRequest for the patient (draft status: the clinician signs it)."""
+def service_request(
+    facts: PatientFacts,
+    coding: dict[str, str] | None,
+    reason_refs: Iterable[str] = (),
+    *,
+    text: str | None = None,
+    priority: str | None = None,
+    note: str | None = None,
+) -> dict[str, Any]:
+    """A draft ServiceRequest for the patient (draft status: the clinician signs it).
+
+    ``coding`` may be None for a request named by ``text`` only (valid R4: code is a CodeableConcept).
+    """
+    code: dict[str, Any] = {"text": text or (coding or {}).get("display") or "Service request"}
+    if coding is not None:
+        code["coding"] = [coding]
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": str(uuid.uuid4()),
         "status": "draft",
         "intent": "order",
-        "code": {"coding": [coding], "text": coding["display"]},
+        "code": code,
         "subject": {"reference": facts.patient_ref or "Patient/unknown"},
         "authoredOn": facts.today.isoformat(),
     }
+    if priority:
+        resource["priority"] = priority  # routine | urgent | asap | stat
     refs = [{"reference": r} for r in reason_refs if r.startswith("Condition/")]
     if refs:
         resource["reasonReference"] = refs
+    if note:
+        resource["note"] = [{"text": note}]
     return resource
 
 
-def pt_referral(facts: PatientFacts) -> ActionSpec:
-    reasons = facts.pain.refs if facts.pain is not None else ()
-    return ActionSpec("pt-referral", "create", resource=service_request(facts, PT_REFERRAL_CODE, reasons))
+def _pain_refs(facts: PatientFacts) -> tuple[str, ...]:
+    return facts.pain.refs if facts.pain is not None else ()
 
 
-def create(key: str, facts: PatientFacts, coding: dict[str, str]) -> ActionSpec:
-    reasons = facts.pain.refs if facts.pain is not None else ()
-    return ActionSpec(key, "create", resource=service_request(facts, coding, reasons))
+def pt_referral(facts: PatientFacts, note: str | None = None) -> ActionSpec:
+    """Create a physical therapy referral (SNOMED 91251008) for the pain on record."""
+    resource = service_request(facts, PT_REFERRAL_CODE, _pain_refs(facts), note=note)
+    return ActionSpec("pt-referral", "create", resource=resource)
+
+
+def create(key: str, facts: PatientFacts, coding: dict[str, str], priority: str | None = None) -> ActionSpec:
+    """Create a coded ServiceRequest for the pain on record."""
+    return ActionSpec(key, "create", resource=service_request(facts, coding, _pain_refs(facts), priority=priority))
+
+
+def create_text(key: str, facts: PatientFacts, text: str) -> ActionSpec:
+    """Create a ServiceRequest named by text only (no verified code exists for it)."""
+    return ActionSpec(key, "create", resource=service_request(facts, None, _pain_refs(facts), text=text))
 
 
 def limit_duration(order: DraftOrder, days: int, today: date) -> ActionSpec:
@@ -64,6 +102,11 @@ def limit_duration(order: DraftOrder, days: int, today: date) -> ActionSpec:
     dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
     dispense["numberOfRepeatsAllowed"] = 0
     dispense.pop("quantity", None)
+    for dosage in resource.get("dosageInstruction") or []:  # a longer bound would contradict the supply
+        repeat = (dosage.get("timing") or {}).get("repeat") if isinstance(dosage, dict) else None
+        if isinstance(repeat, dict) and ("boundsDuration" in repeat or "boundsPeriod" in repeat):
+            repeat.pop("boundsPeriod", None)
+            repeat["boundsDuration"] = dict(dispense["expectedSupplyDuration"])
     if isinstance(resource.get("category"), dict):
         resource["category"] = [resource["category"]]
     return ActionSpec("limit-duration", "update", resource=resource, data={"order": order.display, "days": days})

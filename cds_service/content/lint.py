@@ -1,0 +1,187 @@
+"""``cds-service lint-cards``: everything that can be wrong with a content directory, with file:line.
+
+1. ``load_content``: schema, template syntax and placeholders, rule ids against the code, the
+   reasons, suggestions and params each rule uses, the shared files and the value sets.
+2. The codes of every value set, per system (``lint_codes``).
+3. Every rule's card rendered for every fixture hook request (the real pipeline, no FHIR server),
+   and once per reason with sample data, so rules no fixture triggers are rendered too: template
+   errors are located in their file and the rendered summary must be under 140 characters.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from cds_service.content.lint_codes import check_valueset_codes
+from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, line_of, load_content
+from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
+from cds_service.content.samples import inconclusive, render_sample, sample_findings
+from cds_service.content.simulate import RuleResult, evaluate_body
+from cds_service.facts.model import all_facts
+from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
+from cds_service.rules import REGISTRY
+from cds_service.rules.base import Finding
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class Issue:
+    file: str
+    line: int
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.message}"
+
+
+@dataclass
+class LintReport:
+    directory: Path
+    issues: list[Issue] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("rules", "requests", "cards", "samples", "codes"), 0))
+
+    @property
+    def errors(self) -> list[Issue]:
+        return [i for i in self.issues if i.severity == "error"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def add(self, file: Path | str, line: int, message: str, severity: Severity = "error") -> None:
+        issue = Issue(str(file), line, message, severity)
+        if issue not in self.issues:
+            self.issues.append(issue)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "directory": str(self.directory),
+            "ok": self.ok,
+            "checked": dict(self.counts),
+            "issues": [{"severity": i.severity, "file": i.file, "line": i.line, "message": i.message} for i in self.issues],
+        }
+
+
+def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> LintReport:
+    """Every problem in the content under ``directory``, checked against the fixture requests under ``fixtures``."""
+    report = LintReport(Path(directory))
+    code_issues, report.counts["codes"] = check_valueset_codes(report.directory)
+    for issue in code_issues:
+        report.add(issue.file, issue.line, issue.message, issue.severity)  # type: ignore[arg-type]
+    try:
+        content = load_content(report.directory)
+    except ContentError as exc:
+        for problem in exc.problems:
+            report.add(problem.file, problem.line, problem.message)
+        return report
+    report.counts["rules"] = len(content.rules)
+    for rule_id in REGISTRY:
+        if rule_id not in content.rules:
+            report.add(report.directory, 0, f"rule '{rule_id}' has no content file ({rule_id}.yaml): it never runs", "warning")
+    locator = _Locator(content)
+    for rule in content.rules.values():
+        for sample in sample_findings(rule):  # rules no fixture triggers are rendered too
+            result = render_sample(content, sample)
+            if not inconclusive(result):
+                report.counts["samples"] += 1
+                locator.check(report, result, "sample data")
+    for name in fixture_names(REQUESTS, fixtures):
+        path = fixtures / REQUESTS / f"{name}.json"
+        try:
+            evaluation = asyncio.run(evaluate_body(content, hook_request(name, today, root=fixtures), today))
+        except Exception as exc:  # a fixture that cannot be evaluated is reported, the others still run
+            report.add(path, 1, f"fixture request could not be evaluated: {type(exc).__name__}: {exc}")
+            continue
+        report.counts["requests"] += 1
+        for result in evaluation.results:
+            report.counts["cards"] += 1
+            locator.check(report, result, f"fixture {name}", evaluation.age)
+    if report.counts["requests"] == 0:
+        report.add(fixtures / REQUESTS, 0, "no fixture requests found: cards were rendered with sample data only", "warning")
+    return report
+
+
+# --------------------------------------------------------------------------- locating problems
+
+
+class _Locator:
+    """Turns a failed or too-long render into issues at the file and line of the template at fault."""
+
+    def __init__(self, content: ContentSet) -> None:
+        self.content = content
+        self.directory = content.directory
+        self._nodes: dict[Path, Any] = {}
+
+    def line(self, path: Path, loc: tuple[Any, ...]) -> int:
+        if path not in self._nodes:
+            try:
+                self._nodes[path] = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+            except (OSError, yaml.YAMLError):
+                self._nodes[path] = None
+        return line_of(self._nodes[path], loc) if self._nodes[path] is not None else 1
+
+    def check(self, report: LintReport, result: RuleResult, where: str, age: int | None = 70) -> None:
+        path = self.directory / f"{result.rule_id}.yaml"
+        if result.error is not None:
+            file, loc, message = self._locate(result.finding, age)
+            report.add(file, self.line(file, loc), f"{result.rule_id}: {message or result.error} ({where})")
+        elif result.summary is not None and len(result.summary) > SUMMARY_MAX:
+            report.add(
+                path,
+                self.line(path, ("summary",)),
+                f"summary renders to {len(result.summary)} characters, over the limit of {SUMMARY_MAX} ({where}): {result.summary!r}",
+            )
+
+    def _locate(self, finding: Finding, age: int | None) -> tuple[Path, tuple[Any, ...], str | None]:
+        content, rule = self.content, self.content.rules[finding.rule_id]
+        path = self.directory / f"{rule.id}.yaml"
+        for fact in all_facts(r.facts for r in finding.reasons):
+            try:
+                fact_line(content, fact)
+            except Exception as exc:
+                return self.directory / FACTS_FILE, ("labels", fact.key), _message(f"labels.{fact.key}", exc)
+        for reason in finding.reasons:
+            try:
+                card_context(content, rule, replace(finding, reasons=(reason,)), age)
+            except Exception as exc:
+                return path, ("reasons", reason.key, "text"), _message(f"reasons.{reason.key}.text", exc)
+        try:
+            ctx = card_context(content, rule, finding, age)
+        except Exception as exc:
+            return path, ("reasons",), _message("reasons", exc)
+        for name, template in (("summary", rule.summary), ("detail", rule.detail)):
+            try:
+                template.render(ctx)
+            except Exception as exc:
+                return path, (name,), _message(name, exc)
+        try:
+            content.footer.render({**ctx, "source": rule.content.source.model_dump()})
+        except Exception as exc:
+            return self.directory / LAYOUT_FILE, ("detail_footer",), _message("detail_footer", exc)
+        for spec in finding.suggestions:
+            values = {**ctx, "order": None, "days": None}
+            try:
+                rule.labels[spec.key].render(values)
+            except Exception as exc:
+                return path, ("suggestions", spec.key, "label"), _message(f"suggestions.{spec.key}.label", exc)
+            for action in spec.actions:
+                template = rule.actions.get((spec.key, action.key))
+                try:
+                    if template is not None:
+                        template.render({**values, **action.data})
+                except Exception as exc:
+                    loc = ("suggestions", spec.key, "actions", action.key)
+                    return path, loc, _message(".".join(loc), exc)
+        return path, ("rule",), None
+
+
+def _message(where: str, exc: Exception) -> str:
+    return f"{where}: template error: {type(exc).__name__}: {exc}"

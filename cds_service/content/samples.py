@@ -1,0 +1,135 @@
+"""Sample findings: every rule's card rendered once per reason, with no fixture needed.
+
+A rule puts data of its own in a reason (``reason.pain_weeks``, ``reason.orders``); a sample
+finding carries a ``Sample`` for every field its templates read, which renders as text, counts as
+a number, iterates as a one-item list and has any attribute. Typos in ``params``, ``facts``,
+``orders`` or ``patient`` are found this way; the fields of a reason's own data are only checked
+by the fixture renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import date, timedelta
+from typing import Any
+
+from jinja2 import nodes
+
+from cds_service.content.loader import CompiledRule, ContentSet
+from cds_service.content.simulate import RuleResult, render_result
+from cds_service.content.templates import ENV
+from cds_service.facts import DraftOrder, Fact
+from cds_service.rules.base import ActionSpec, Finding, Reason, SuggestionSpec
+
+SAMPLE_ORDER = "MRI cervical spine without contrast"
+RESERVED = frozenset({"key", "indicator", "text"})  # reason entry keys the renderer sets itself
+
+
+def template_attributes(sources: Iterable[str]) -> set[str]:
+    """Every attribute or constant item name the templates read (``reason.pain_weeks`` → pain_weeks)."""
+    names: set[str] = set()
+    for source in sources:
+        tree = ENV.parse(source)
+        names.update(node.attr for node in tree.find_all(nodes.Getattr))
+        names.update(
+            node.arg.value for node in tree.find_all(nodes.Getitem) if isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str)
+        )
+    return names - RESERVED
+
+
+def _sources(rule: CompiledRule) -> list[str]:
+    c = rule.content
+    return [
+        c.summary,
+        c.detail,
+        *(r.text for r in c.reasons.values()),
+        *(s.label for s in c.suggestions.values()),
+        *(text for s in c.suggestions.values() for text in s.actions.values()),
+    ]
+
+
+class Sample:
+    """Stands for any value a rule puts in a reason's data: text, number, list, or object with fields."""
+
+    TEXT = "sample value"
+
+    def __str__(self) -> str:
+        return self.TEXT
+
+    def __repr__(self) -> str:
+        return "<sample>"
+
+    def __getattr__(self, name: str) -> Sample:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return Sample()
+
+    def __getitem__(self, key: Any) -> Sample:
+        return Sample()
+
+    def __iter__(self) -> Any:
+        return iter((Sample(),))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __int__(self) -> int:
+        return 12
+
+    __index__ = __int__
+
+    def __float__(self) -> float:
+        return 12.0
+
+    def __round__(self, ndigits: int | None = None) -> int:
+        return 12
+
+    def _number(self, *args: Any) -> Sample:
+        return Sample()
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _number
+    __truediv__ = __rtruediv__ = __floordiv__ = __rfloordiv__ = __mod__ = __neg__ = _number
+
+    def __lt__(self, other: Any) -> bool:
+        return False
+
+    __gt__ = __le__ = __ge__ = __lt__
+
+    def __eq__(self, other: Any) -> bool:
+        return other is self
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+def sample_findings(rule: CompiledRule) -> list[tuple[Finding, dict[str, Any]]]:
+    """One sample finding per reason, each with every suggestion and action."""
+    today = date.today()
+    fact = Fact("pain", ("Condition/lint-sample",), "Cervicalgia", today - timedelta(days=30))
+    order = DraftOrder("ServiceRequest/lint-sample", "ServiceRequest", SAMPLE_ORDER, frozenset(), True)
+    data = {"order": SAMPLE_ORDER, "days": 7}
+    suggestions = tuple(
+        SuggestionSpec(key, tuple(ActionSpec(a, "delete", resource_id=order.ref, data=data) for a in spec.actions), i == 0)
+        for i, (key, spec) in enumerate(rule.content.suggestions.items())
+    )
+    attributes = template_attributes(_sources(rule))
+    return [
+        (Finding(rule.id, (order,), (Reason(key, (fact,)),), suggestions), dict.fromkeys(attributes))
+        for key in rule.content.reasons
+    ]
+
+
+def render_sample(content: ContentSet, sample: tuple[Finding, dict[str, Any]]) -> RuleResult:
+    """Render with a ``Sample`` for every field a template reads from a reason."""
+    finding, attributes = sample
+    data = {name: Sample() for name in attributes}
+    return render_result(content, replace(finding, reasons=tuple(replace(r, data=data) for r in finding.reasons)), 70)
+
+
+def inconclusive(result: RuleResult) -> bool:
+    """A sample render that failed only because a sample cannot stand for the real value (a dict key)."""
+    return result.error is not None and "<sample>" in result.error

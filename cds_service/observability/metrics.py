@@ -1,0 +1,127 @@
+"""Prometheus metrics, one registry per app (``app.state.metrics``), served at ``GET /metrics``.
+
+    cds_http_requests_total{route, service_id, status}            requests answered
+    cds_http_request_duration_seconds{route, service_id, status}  latency histogram
+    cds_cards_total{rule_id, indicator, mode}                     cards per rule; mode="active" were
+                                                                  sent, mode="shadow" evaluated only
+    cds_prefetch_unavailable_total{key, reason}                   prefetch keys the rules went without
+    cds_fhir_fallback_requests_total{operation, resource_type, outcome}
+                                                                  FHIR fallback calls: outcome "ok" or
+                                                                  the failure reason (timeout, server-error,
+                                                                  unauthorized, malformed, refused, deadline …)
+    cds_content_reloads_total{result}                             content reloads: success | failure
+    cds_content_info{version}                                     the content version serving
+    cds_ready                                                     1 when /readyz would answer 200
+
+Labels hold only bounded values: known service ids, rule ids, resource types and reason codes,
+never patient data. The rule id label is ``rule_id`` everywhere, as in cards and feedback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from cds_service.hooks.models import INDICATOR_RANK
+from cds_service.hooks.services import SERVICES
+
+if TYPE_CHECKING:
+    from cds_service.content.loader import ContentSet
+    from cds_service.content.store import ContentStore
+    from cds_service.hooks.handler import Outcome
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+PREFETCH_KEYS = frozenset(q.key for s in SERVICES for q in s.prefetch)
+RESOURCE_TYPES = frozenset(q.template.split("/", 1)[0].split("?", 1)[0] for s in SERVICES for q in s.prefetch) | {"Bundle"}
+OTHER = "other"
+
+
+def bounded(value: str, allowed: Iterable[str]) -> str:
+    """``value`` when it is one of ``allowed``, else ``"other"``: label values stay few and safe."""
+    return value if value in allowed else OTHER
+
+
+class ContentCollector(Collector):
+    """Reads the content store at scrape time: reload counts and the version serving."""
+
+    def __init__(self, store: ContentStore) -> None:
+        self.store = store
+
+    def collect(self) -> Iterator[Metric]:
+        reloads = CounterMetricFamily("cds_content_reloads", "Content reloads by result.", labels=["result"])
+        reloads.add_metric(["success"], self.store.reloads)
+        reloads.add_metric(["failure"], self.store.failures)
+        yield reloads
+        info = InfoMetricFamily("cds_content", "The card content version serving.")
+        info.add_metric([], {"version": self.store.current.version})
+        yield info
+
+
+class Metrics:
+    """The service's metrics in their own registry (so each app, and each test, starts at zero)."""
+
+    def __init__(self, content: ContentStore | None = None, *, process: bool = True) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "cds_http_requests", "HTTP requests answered.", ["route", "service_id", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "cds_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route", "service_id", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.cards = Counter(
+            "cds_cards", "Cards produced per rule; mode=shadow were evaluated, not sent.",
+            ["rule_id", "indicator", "mode"], registry=r,
+        )
+        self.prefetch_unavailable = Counter(
+            "cds_prefetch_unavailable", "Prefetch keys the rules went without, by reason.", ["key", "reason"], registry=r
+        )
+        self.fhir_requests = Counter(
+            "cds_fhir_fallback_requests", "FHIR fallback calls by outcome (ok or the failure reason).",
+            ["operation", "resource_type", "outcome"], registry=r,
+        )
+        self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
+        if content is not None:
+            r.register(ContentCollector(content))
+        if process:
+            ProcessCollector(registry=r)
+
+    def observe_request(self, route: str, service_id: str, status: int, seconds: float) -> None:
+        labels = (route, service_id, str(status))  # service_id: a known id, "unknown" or "" (bounded by the caller)
+        self.requests.labels(*labels).inc()
+        self.latency.labels(*labels).observe(seconds)
+
+    def observe_outcome(self, outcome: Outcome, content: ContentSet) -> None:
+        """Cards sent and shadow findings per rule, and prefetch keys that were unavailable."""
+        for finding, card in outcome.shown:
+            self.cards.labels(finding.rule_id, card.indicator, "active").inc()
+        for finding in outcome.shadow:
+            self.cards.labels(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+        self.observe_unavailable(outcome.unavailable)
+
+    def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:
+        for key, reason in unavailable.items():
+            self.prefetch_unavailable.labels(bounded(key, PREFETCH_KEYS), reason).inc()
+
+    def observe_fhir(self, operation: str, resource_type: str, outcome: str) -> None:
+        self.fhir_requests.labels(operation, bounded(resource_type, RESOURCE_TYPES), outcome).inc()
+
+    def exposition(self) -> bytes:
+        """The registry in the Prometheus text format."""
+        return generate_latest(self.registry)
+
+
+def shadow_indicator(finding: Any, content: ContentSet) -> str:
+    """The indicator a shadow finding's card would have had: the worst of its reasons'."""
+    reasons = content.rules[finding.rule_id].content.reasons
+    indicators = [reasons[r.key].indicator for r in finding.reasons if r.key in reasons] or ["info"]
+    return max(indicators, key=INDICATOR_RANK.__getitem__)
+

@@ -1,0 +1,112 @@
+"""Defence in depth for logs: a filter that strips secrets and patient data from every record.
+
+The code already logs only ids of rules, keys and reason codes. This filter, installed on the
+log handler, catches what slips through anyway:
+
+* extra fields (and nested dict keys) named like a secret or a patient attribute are replaced by
+  ``[redacted]`` (``authorization``, ``access_token``, ``token``, ``name``, ``birthDate`` …);
+* in every string — the message, extra values, tracebacks — JWT-looking strings become ``[jwt]``,
+  ``Bearer <credential>`` becomes ``Bearer [redacted]`` and the query string of a URL is dropped
+  (a FHIR search URL carries ``?patient=<id>``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+REDACTED = "[redacted]"
+MAX_DEPTH = 6
+
+# Compared after lower-casing and removing "_", "-" and ".".
+SENSITIVE_KEYS = frozenset(
+    {
+        "authorization",
+        "accesstoken",
+        "refreshtoken",
+        "idtoken",
+        "token",
+        "jwt",
+        "bearer",
+        "password",
+        "secret",
+        "cookie",
+        "fhirauthorization",
+        "name",
+        "given",
+        "family",
+        "patientname",
+        "birthdate",
+        "dob",
+        "identifier",
+        "mrn",
+        "ssn",
+        "telecom",
+        "address",
+        "phone",
+        "email",
+        "patient",
+        "patientid",
+        "subject",
+    }
+)
+
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
+_BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
+_URL_QUERY = re.compile(r"(\bhttps?://[^\s?#\"'<>]+)\?[^\s#\"'<>]*")
+_TOKEN_PARAM = re.compile(r"(?i)\b(access_token|token|id_token|patient|identifier|birthdate|name)=([^\s&\"']+)")
+
+# Attributes every LogRecord has; anything else came in through ``extra=``.
+_STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
+
+
+def is_sensitive(key: object) -> bool:
+    """Whether a field called ``key`` may hold a secret or patient data."""
+    return isinstance(key, str) and key.lower().replace("_", "").replace("-", "").replace(".", "") in SENSITIVE_KEYS
+
+
+def mask(text: str) -> str:
+    """``text`` with JWTs, bearer credentials, URL query strings and token parameters masked."""
+    if not text:
+        return text
+    text = _JWT.sub("[jwt]", text)
+    text = _BEARER.sub(r"\1 " + REDACTED, text)
+    text = _URL_QUERY.sub(r"\1?" + REDACTED, text)
+    return _TOKEN_PARAM.sub(r"\1=" + REDACTED, text)
+
+
+def scrub(value: Any, depth: int = 0) -> Any:
+    """A copy of ``value`` safe to log: sensitive keys redacted, strings masked, depth bounded."""
+    if isinstance(value, str):
+        return mask(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if depth >= MAX_DEPTH:
+        return "[...]"
+    if isinstance(value, dict):
+        return {str(k): REDACTED if is_sensitive(k) else scrub(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [scrub(v, depth + 1) for v in value]
+    return mask(str(value))
+
+
+class RedactionFilter(logging.Filter):
+    """Rewrites each record in place so no handler after it can emit a secret; never drops one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a bad format string must not lose the record
+            message = str(record.msg)
+        record.msg, record.args = mask(message), None
+        for key in [k for k in record.__dict__ if k not in _STANDARD]:
+            record.__dict__[key] = REDACTED if is_sensitive(key) else scrub(record.__dict__[key])
+        if record.exc_info:
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
+        return True

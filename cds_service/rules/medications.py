@@ -1,0 +1,118 @@
+"""Shared helpers of the medication rules (opioids, analgesics, muscle relaxants).
+
+Drugs are matched by value set ids. A drug "on record" is an active MedicationRequest or
+MedicationStatement that is not itself one of the draft orders (some EHRs return drafts in
+the prefetch too); a drug "drafted" is another draft order of this request.
+"""
+
+from __future__ import annotations
+
+from cds_service.facts import DraftOrder, Fact, PatientFacts
+from cds_service.facts.model import Medication
+from cds_service.rules import suggest
+from cds_service.rules.base import ActionSpec, RuleInput, SuggestionSpec
+
+# Routes that deliver a drug systemically; None = the order does not say (an unnamed form).
+ORAL = frozenset({"oral", None})
+SYSTEMIC = frozenset({"oral", "injectable", None})
+DRAFT_ORDER = "draft-order"
+
+
+def ordered(data: RuleInput, *valuesets: str, routes: frozenset[str | None] | None = None) -> tuple[DraftOrder, ...]:
+    """Evaluated medication orders in the drug value sets (and, if given, by one of ``routes``)."""
+    return tuple(
+        o
+        for o in data.triggering(*valuesets)
+        if o.medication is not None and (routes is None or o.medication.route in routes)
+    )
+
+
+def draft_refs(data: RuleInput) -> frozenset[str]:
+    return frozenset(o.ref for o in data.all_orders)
+
+
+def on_record(data: RuleInput, *valuesets: str, routes: frozenset[str | None] | None = None) -> tuple[Medication, ...]:
+    """Active medications on record in the value sets, draft orders excluded."""
+    drafts = draft_refs(data)
+    return tuple(
+        m
+        for m in data.facts.active_in(*valuesets)
+        if m.ref not in drafts and (routes is None or m.route in routes)
+    )
+
+
+def recorded(data: RuleInput, found: Fact | None) -> Fact | None:
+    """``found`` unless the only evidence behind it is one of this request's draft orders."""
+    if found is None or (found.refs and set(found.refs) <= draft_refs(data)):
+        return None
+    return found
+
+
+def co_prescribed(
+    data: RuleInput, key: str, *valuesets: str, exclude: tuple[DraftOrder, ...] = (), routes: frozenset[str | None] | None = None
+) -> tuple[Fact, ...]:
+    """Facts for drugs in the value sets that are active on record or drafted in this request.
+
+    ``exclude`` leaves out the orders the rule is about (a drug does not interact with itself).
+    """
+    skip = {o.ref for o in exclude}
+    record = tuple(m.as_fact(key) for m in on_record(data, *valuesets, routes=routes))
+    drafted = tuple(
+        Fact(DRAFT_ORDER, (o.ref,), o.display)
+        for o in data.drafted(*valuesets)
+        if o.ref not in skip and (routes is None or (o.medication is not None and o.medication.route in routes))
+    )
+    return record + drafted
+
+
+def distinct_drugs(data: RuleInput, key: str, *valuesets: str) -> tuple[Fact, ...]:
+    """One fact per distinct drug (same ingredients = one drug) on record or drafted in the sets."""
+    drafts = draft_refs(data)
+    seen: dict[frozenset[str], Fact] = {}
+    for med in data.facts.active_in(*valuesets):
+        if med.ref not in drafts:
+            seen.setdefault(med.ingredients or frozenset({med.ref}), med.as_fact(key))
+    for order in data.drafted(*valuesets):
+        ingredients = order.medication.ingredients if order.medication is not None else frozenset()
+        seen.setdefault(ingredients or frozenset({order.ref}), Fact(DRAFT_ORDER, (order.ref,), order.display))
+    return tuple(seen.values())
+
+
+def age_fact(facts: PatientFacts) -> Fact:
+    """The patient's age as a fact, proven by the Patient resource."""
+    refs = (facts.patient_ref,) if facts.patient_ref else ()
+    return Fact("age", refs, None, None, None if facts.age is None else float(facts.age), "years")
+
+
+def older(facts: PatientFacts, min_age: int) -> bool:
+    """Age at least ``min_age`` (unknown age is not older)."""
+    return facts.age is not None and facts.age >= min_age
+
+
+def egfr_below(facts: PatientFacts, limit: float) -> Fact | None:
+    """The eGFR fact when it was measured and is below ``limit``; None when absent or not below."""
+    egfr = facts.egfr
+    if egfr is None or egfr.value is None or egfr.value >= limit:
+        return None
+    return egfr
+
+
+def present(*facts: Fact | None) -> tuple[Fact, ...]:
+    return tuple(f for f in facts if f is not None)
+
+
+def pt_planned(data: RuleInput) -> bool:
+    return data.facts.pt_any or bool(data.drafted("physical-therapy"))
+
+
+def remove_suggestions(data: RuleInput, orders: tuple[DraftOrder, ...], recommended: bool = True) -> tuple[SuggestionSpec, ...]:
+    """Remove the orders; with a PT referral too when no PT is on record or planned."""
+    actions: tuple[ActionSpec, ...] = suggest.remove(orders)
+    if pt_planned(data):
+        return (SuggestionSpec("remove", actions, recommended),)
+    return (SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(data.facts),), recommended),)
+
+
+def days_of(order: DraftOrder) -> float | None:
+    """Days the order covers, refills included; None when it does not say."""
+    return None if order.medication is None else order.medication.dose.total_days

@@ -1,0 +1,104 @@
+"""Surgery rules: surgery-before-conservative-care, fusion-for-axial-pain, surgery-age-80,
+post-fusion-evaluation.
+
+``needs`` names the data whose absence could make a rule fire wrongly (see ``imaging``).
+"""
+
+from __future__ import annotations
+
+from cds_service.facts import Fact
+from cds_service.facts.dates import add_months, whole_months
+from cds_service.facts.model import CONDITIONS, OBSERVATIONS, PATIENT, PROCEDURES, SERVICE_REQUESTS
+from cds_service.rules import suggest
+from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
+from cds_service.rules.physical_therapy import may_refer
+from cds_service.rules.procedures import chronic_pain_days
+from cds_service.rules.scope import MUSCLE_RELAXANTS, SPINE_IMAGING, SPINE_INJECTION
+
+# Red flags that are themselves indications for fusion (LCD L39788: trauma, tumour, infection).
+FUSION_INDICATIONS = ("infection", "malignancy", "trauma")
+POST_FUSION_ORDERS = SPINE_IMAGING + ("opioids",) + MUSCLE_RELAXANTS + SPINE_INJECTION
+
+
+def _present(*facts: Fact | None) -> tuple[Fact, ...]:
+    return tuple(f for f in facts if f is not None)
+
+
+def _present_refs(*refs: str | None) -> tuple[str, ...]:
+    return tuple(r for r in refs if r)
+
+
+@rule(
+    "surgery-before-conservative-care",
+    needs=(CONDITIONS, OBSERVATIONS, PROCEDURES, SERVICE_REQUESTS),
+    reasons=("no-pt", "pt-short"),
+    suggestions=("pt-referral",),
+)
+def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
+    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag."""
+    facts, orders = data.facts, data.triggering("spine-surgery")
+    if not orders or facts.pt_done or facts.myelopathy or facts.instability or facts.urgent_flags:
+        return None
+    planned = bool(data.drafted("physical-therapy"))
+    if facts.physical_therapy:
+        first = facts.physical_therapy[0]
+        days = first.days_before(facts.today)
+        weeks = None if days is None else days // 7
+        reason = Reason("pt-short", facts.physical_therapy + _present(facts.pain), {"pt_weeks": weeks})
+    else:
+        reason = Reason("no-pt", _present(facts.pain), {"planned": planned})
+    suggestions: tuple[SuggestionSpec, ...] = ()
+    if may_refer(data):
+        suggestions = (SuggestionSpec("pt-referral", (suggest.pt_referral(facts),), recommended=True),)
+    return finding("surgery-before-conservative-care", orders, reason, suggestions=suggestions)
+
+
+@rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",))
+def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
+    """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma, tumour or infection."""
+    facts, orders = data.facts, data.triggering("cervical-fusion")
+    if not orders or facts.pain is None or facts.radiculopathy or facts.myelopathy or facts.instability:
+        return None
+    if any(flag.kind in FUSION_INDICATIONS for flag in facts.red_flags):
+        return None
+    days = facts.pain_days
+    reason = Reason("default", facts.scope_conditions or (facts.pain,), {"pain_weeks": None if days is None else days // 7})
+    return finding("fusion-for-axial-pain", orders, reason, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
+
+
+@rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=("age_min", "consult_text"))
+def surgery_age_80(data: RuleInput) -> Finding | None:
+    """Cervical spine surgery ordered at age 80 or more."""
+    facts, orders = data.facts, data.triggering("cervical-spine-surgery")
+    if not orders or facts.age is None or facts.age < data.params["age_min"]:
+        return None
+    age = Fact("age", _present_refs(facts.patient_ref), None, None, float(facts.age), "years")
+    consult = suggest.create_text("risk-consult", facts, data.params["consult_text"])
+    return finding(
+        "surgery-age-80", orders, Reason("default", (age,), {"age": facts.age}),
+        suggestions=(SuggestionSpec("risk-consult", (consult,), recommended=True),),
+    )
+
+
+@rule(
+    "post-fusion-evaluation",
+    needs=(CONDITIONS,),
+    reasons=("early-post-op", "nonunion", "adjacent-segment"),
+    params=("pain_weeks_min", "defer_months", "nonunion_months_max"),
+)
+def post_fusion_evaluation(data: RuleInput) -> Finding | None:
+    """Cervical fusion on record, pain of 12 weeks or more, and an imaging, opioid, relaxant or injection order."""
+    facts, params = data.facts, data.params
+    fusion, orders = facts.cervical_fusion, data.triggering(*POST_FUSION_ORDERS)
+    days = chronic_pain_days(data)
+    if fusion is None or fusion.on is None or not orders or days is None or fusion.on > facts.today:
+        return None
+    if facts.today < add_months(fusion.on, params["defer_months"]):
+        key = "early-post-op"
+    elif facts.today <= add_months(fusion.on, params["nonunion_months_max"]):
+        key = "nonunion"
+    else:
+        key = "adjacent-segment"
+    months = whole_months(fusion.on, facts.today)
+    reason = Reason(key, (fusion,) + _present(facts.pain), {"months": months, "years": months // 12, "pain_weeks": days // 7})
+    return finding("post-fusion-evaluation", orders, reason)

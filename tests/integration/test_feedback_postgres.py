@@ -1,0 +1,176 @@
+"""The feedback store on the real PostgreSQL (127.0.0.1:5432, trust auth), as two replicas would share it.
+
+A throwaway database is created for the test session and dropped after it. PostgreSQL not answering
+fails these tests (scripts/test.d/30-postgres.sh checks it first); they are never skipped.
+``CDS_TEST_PG_URL`` names another server (default ``postgresql://postgres@127.0.0.1:5432/test``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import psycopg
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi.testclient import TestClient
+from psycopg import sql
+from sqlalchemy import inspect, select, text
+from sqlalchemy.engine import make_url
+
+from cds_service.app import create_app
+from cds_service.feedback import schema
+from cds_service.feedback.migrate import current_revision, head_revision
+from cds_service.feedback.report import build_report
+from cds_service.feedback.store import FeedbackRecord, FeedbackStore
+from cds_service.settings import Settings
+from tests.conftest import condition, hook_body, patient, service_order
+
+pytestmark = pytest.mark.integration
+
+ADMIN_URL = os.environ.get("CDS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SERVICE = "/cds-services/neck-pain-order-select"
+T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """The URL of a database created for this session (dropped afterwards); fails if PostgreSQL is down."""
+    try:
+        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {make_url(ADMIN_URL).render_as_string(hide_password=True)} "
+            f"({str(exc).strip()}). The feedback store's integration tests need it running with trust auth; "
+            "scripts/test.d/30-postgres.sh checks it, CDS_TEST_PG_URL names another server.",
+            pytrace=False,
+        )
+    name = f"cds_feedback_test_{uuid.uuid4().hex[:12]}"
+    with admin:
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        try:
+            yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        finally:
+            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[FeedbackStore]:
+    """A migrated store on the session database, emptied before the test."""
+    opened = FeedbackStore.open(pg_url)
+    opened.migrate()
+    with opened.engine.begin() as conn:
+        conn.execute(text("TRUNCATE served_cards, feedback"))
+    yield opened
+    opened.close()
+
+
+def reset_schema(url: str) -> None:
+    store = FeedbackStore.open(url)
+    with store.engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS feedback, served_cards, alembic_version"))
+    store.close()
+
+
+def test_migrations_run_and_match_the_schema(pg_url: str) -> None:
+    """From an empty database the upgrade reaches the head revision and matches schema.py on PostgreSQL."""
+    reset_schema(pg_url)
+    store = FeedbackStore.open(pg_url)
+    try:
+        assert current_revision(store.engine) is None
+        store.migrate()
+        assert current_revision(store.engine) == head_revision()
+        assert {"served_cards", "feedback"} <= set(inspect(store.engine).get_table_names())
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, schema.metadata) == []
+    finally:
+        store.close()
+
+
+def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
+    """Several stores migrating an empty database at the same moment all succeed (advisory lock)."""
+    reset_schema(pg_url)
+    stores = [FeedbackStore.open(pg_url) for _ in range(4)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(len(stores))
+
+    def migrate(store: FeedbackStore) -> None:
+        barrier.wait()
+        try:
+            store.migrate()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    try:
+        assert errors == []
+        assert current_revision(stores[0].engine) == head_revision()
+    finally:
+        for s in stores:
+            s.close()
+
+
+def test_same_feedback_item_is_stored_once(store: FeedbackStore) -> None:
+    """A repeated item (same card, outcome, instant) is ignored, within one request and across requests."""
+    item = FeedbackRecord("c-1", "overridden", T0, (), "pt-elsewhere", "urn:reasons", "PT elsewhere", "comment")
+    same_instant = FeedbackRecord("c-1", "overridden", T0.astimezone(timezone(timedelta(hours=-5))))
+    assert store.record_feedback("svc", [item, item]) == 1
+    assert store.record_feedback("svc", [same_instant]) == 0
+    assert store.record_feedback("svc", [FeedbackRecord("c-1", "accepted", T0, ("s",))]) == 1
+    with store.engine.connect() as conn:
+        stored = conn.execute(select(schema.feedback.c.outcome, schema.feedback.c.outcome_at)).all()
+    assert sorted(stored) == [("accepted", T0), ("overridden", T0)]
+
+
+def mri_request() -> dict[str, Any]:
+    return hook_body(
+        [patient(45), condition("M54.2", "Cervicalgia", onset_days=7)],
+        [service_order("72141", "MRI cervical spine without contrast")],
+    )
+
+
+def serve_cards(client: TestClient) -> list[dict[str, Any]]:
+    response = client.post(SERVICE, json=mri_request())
+    assert response.status_code == 200
+    client.portal.call(client.app.state.feedback.recorder.flush)  # type: ignore[attr-defined]
+    cards = response.json()["cards"]
+    assert cards
+    return list(cards)
+
+
+def override(card: dict[str, Any]) -> dict[str, Any]:
+    return {"card": card["uuid"], "outcome": "overridden", "outcomeTimestamp": "2025-03-01T10:00:00Z",
+            "overrideReason": {"reason": card["overrideReasons"][0]}}
+
+
+def test_two_replicas_write_into_one_report(store: FeedbackStore, settings: Settings) -> None:
+    """Cards served and feedback received by two app instances (replicas) add up in one report."""
+    shared = settings.model_copy(update={"feedback_db_url": store.engine.url.render_as_string(hide_password=False)})
+    with TestClient(create_app(shared)) as first, TestClient(create_app(shared)) as second:
+        from_first, from_second = serve_cards(first), serve_cards(second)
+        # Feedback may reach any replica: each card's feedback goes to the other one, then is resent to both.
+        for replica, cards in ((second, from_first), (first, from_second)):
+            answer = replica.post(f"{SERVICE}/feedback", json={"feedback": [override(c) for c in cards]})
+            assert answer.status_code == 200
+        for replica in (first, second):
+            resent = {"feedback": [override(c) for c in from_first + from_second]}
+            assert replica.post(f"{SERVICE}/feedback", json=resent).status_code == 200
+    report = {r.rule_id: r for r in build_report(store.engine)}
+    served = len(from_first) + len(from_second)
+    assert sum(r.shown for r in report.values()) == served
+    assert sum(r.overridden for r in report.values()) == served
+    imaging = report["imaging-without-red-flags"]
+    assert (imaging.shown, imaging.overridden, imaging.override_rate) == (2, 2, 1.0)
+    assert imaging.top_reasons[0].count == 2
+    with store.engine.connect() as conn:
+        assert len(conn.execute(select(schema.feedback)).all()) == served

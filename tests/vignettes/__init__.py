@@ -1,0 +1,1 @@
+"""Acceptance tests: the clinical vignettes as fixture patients and hook requests."""

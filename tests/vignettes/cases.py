@@ -1,0 +1,209 @@
+"""The clinical vignettes as acceptance cases: which rules fire, with which indicator, on what evidence.
+
+``VIGNETTES`` maps each fixture hook request (``fhir_fixtures/requests/<name>.json``) to the cards
+its vignette expects: rule id → indicator, the rules named as must-not-fire, the FHIR references
+of the patient facts the card's detail must cite, and words its summary or detail must contain.
+The expected sets are exact: any extra card is a failure (alert fatigue is a safety problem).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SELECT = "neck-pain-order-select"
+SIGN = "neck-pain-order-sign"
+SERVICE_FOR_HOOK = {"order-select": SELECT, "order-sign": SIGN}
+
+
+@dataclass(frozen=True)
+class Vignette:
+    """One order set of one vignette and what the service must answer."""
+
+    expected: dict[str, str]
+    must_not_fire: tuple[str, ...] = ()
+    # rule id -> FHIR references (or reference prefixes) of patient facts the detail must cite
+    evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # rule id -> groups of alternatives; summary + detail must contain one word of every group
+    mentions: dict[str, tuple[tuple[str, ...], ...]] = field(default_factory=dict)
+    # rule id -> draft order references whose display the detail must list
+    orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+VIGNETTES: dict[str, Vignette] = {
+    # 1. Elderly woman after cervical fusion (the founding question).
+    "v1-order-sign": Vignette(
+        expected={
+            "muscle-relaxant-older-adult": "warning",
+            "muscle-relaxant-duration": "warning",
+            "nsaid-risk": "warning",
+            "trigger-point-injection": "info",
+            "post-fusion-evaluation": "info",
+            "physical-therapy-first": "info",
+        },
+        evidence={
+            "nsaid-risk": ("MedicationRequest/v1-apixaban",),
+            "trigger-point-injection": ("Condition/v1-thoracic-pain",),
+            "post-fusion-evaluation": ("Procedure/v1-acdf-", "Condition/v1-thoracic-pain"),
+            "physical-therapy-first": ("Condition/v1-thoracic-pain",),
+        },
+        mentions={
+            "nsaid-risk": (("anticoagul",),),
+            "post-fusion-evaluation": (("adjacent segment",),),
+        },
+        orders={
+            "muscle-relaxant-older-adult": ("MedicationRequest/v1-order-cyclobenzaprine",),
+            "muscle-relaxant-duration": ("MedicationRequest/v1-order-cyclobenzaprine",),
+            "nsaid-risk": ("MedicationRequest/v1-order-ibuprofen",),
+            "trigger-point-injection": ("ServiceRequest/v1-order-trigger-point-injection",),
+        },
+    ),
+    # 2. Neck and upper-back pain after prior lumbar fusion (MRIs selected; chiropractic is context).
+    "v2-order-select": Vignette(
+        expected={
+            "imaging-without-red-flags": "warning",
+            "imaging-modality": "info",
+            "physical-therapy-first": "info",
+        },
+        must_not_fire=("manipulation-after-fusion",),
+        evidence={
+            "imaging-without-red-flags": ("Condition/v2-neck-pain",),
+            "imaging-modality": ("Procedure/v2-ct-cervical",),
+            "physical-therapy-first": ("Condition/v2-neck-pain",),
+        },
+        orders={
+            "imaging-without-red-flags": (
+                "ServiceRequest/v2-order-mri-cervical",
+                "ServiceRequest/v2-order-mri-thoracic",
+            ),
+        },
+    ),
+    # 2, signed: the chiropractic order is evaluated too, and the lumbar fusion must not trigger it.
+    "v2-order-sign": Vignette(
+        expected={
+            "imaging-without-red-flags": "warning",
+            "imaging-modality": "info",
+            "physical-therapy-first": "info",
+        },
+        must_not_fire=("manipulation-after-fusion",),
+        evidence={
+            "imaging-without-red-flags": ("Condition/v2-neck-pain",),
+            "imaging-modality": ("Procedure/v2-ct-cervical",),
+            "physical-therapy-first": ("Condition/v2-neck-pain",),
+        },
+        orders={
+            "imaging-without-red-flags": (
+                "ServiceRequest/v2-order-mri-cervical",
+                "ServiceRequest/v2-order-mri-thoracic",
+            ),
+        },
+    ),
+    # 3. Recent cervical fusion, persistent pain.
+    "v3-order-sign": Vignette(
+        expected={
+            "post-fusion-evaluation": "info",
+            "opioid-first-line": "warning",
+            "opioid-risk": "warning",
+            "manipulation-after-fusion": "warning",
+        },
+        must_not_fire=("imaging-without-red-flags",),
+        evidence={
+            "post-fusion-evaluation": ("Procedure/v3-acdf-c5-c6", "Condition/v3-neck-pain"),
+            "manipulation-after-fusion": ("Procedure/v3-acdf-c5-c6",),
+        },
+        mentions={"post-fusion-evaluation": (("nonunion", "non union", "pseudarthrosis"),)},
+        orders={
+            "opioid-first-line": ("MedicationRequest/v3-order-oxycodone",),
+            "opioid-risk": ("MedicationRequest/v3-order-oxycodone",),
+            "manipulation-after-fusion": ("ServiceRequest/v3-order-chiropractic",),
+        },
+    ),
+    # 4. Infection red flag.
+    "v4-order-sign": Vignette(
+        expected={"red-flag-urgent": "critical", "muscle-relaxant-older-adult": "warning"},
+        must_not_fire=("imaging-without-red-flags", "physical-therapy-first"),
+        evidence={"red-flag-urgent": ("Observation/v4-temperature", "Condition/v4-bacteremia")},
+        mentions={"red-flag-urgent": (("fever",), ("bacter",))},
+        orders={"muscle-relaxant-older-adult": ("MedicationRequest/v4-order-methocarbamol",)},
+    ),
+    # 5. Fracture-risk red flag (not urgent).
+    "v5-order-select": Vignette(
+        expected={"muscle-relaxant-older-adult": "warning"},
+        must_not_fire=("imaging-without-red-flags", "red-flag-urgent"),
+        orders={"muscle-relaxant-older-adult": ("MedicationRequest/v5-order-cyclobenzaprine",)},
+    ),
+    # 6a. Cervical radiculopathy, image-guided ESI.
+    "v6a-esi-guided": Vignette(
+        expected={"epidural-radicular": "info"},
+        evidence={
+            "epidural-radicular": (
+                "Condition/v6-c6-radiculopathy",
+                "Procedure/v6-mri-cervical",
+                "Procedure/v6-pt-evaluation",
+            ),
+        },
+    ),
+    # 6b. Cervical radiculopathy, ESI without image guidance.
+    "v6b-esi-unguided": Vignette(
+        expected={"epidural-radicular": "warning"},
+        evidence={"epidural-radicular": ("Condition/v6-c6-radiculopathy",)},
+        mentions={"epidural-radicular": (("guidance", "guided", "fluoroscop"),)},
+    ),
+    # 6c. Variant: chronic axial neck pain, radiofrequency ablation.
+    "v6c-rfa-axial": Vignette(
+        expected={"interventional-axial-pain": "warning"},
+        evidence={"interventional-axial-pain": ("Condition/v6c-neck-pain",)},
+    ),
+    # 7. Octogenarian fusion request.
+    "v7-order-sign": Vignette(
+        expected={"fusion-for-axial-pain": "warning", "surgery-age-80": "warning"},
+        must_not_fire=("surgery-before-conservative-care",),
+        evidence={"fusion-for-axial-pain": ("Condition/v7-neck-pain",)},
+        orders={"surgery-age-80": ("ServiceRequest/v7-order-acdf",)},
+    ),
+    # 8. Polypharmacy.
+    "v8-order-sign": Vignette(
+        expected={
+            "benzodiazepine-for-spasm": "critical",
+            "gabapentinoid-check": "warning",
+            "physical-therapy-first": "info",
+        },
+        evidence={
+            "benzodiazepine-for-spasm": ("MedicationRequest/v8-hydrocodone",),
+            "gabapentinoid-check": ("Condition/v8-falls",),
+            "physical-therapy-first": ("Condition/v8-neck-pain",),
+        },
+        mentions={"benzodiazepine-for-spasm": (("opioid",),)},
+        orders={
+            "benzodiazepine-for-spasm": ("MedicationRequest/v8-order-diazepam",),
+            "gabapentinoid-check": ("MedicationRequest/v8-order-gabapentin",),
+        },
+    ),
+    # 9a. Negative control: first-line conservative care, no cards.
+    "v9a-conservative-care": Vignette(expected={}),
+    # 9b. Bed rest and an early MRI added.
+    "v9b-bed-rest-and-mri": Vignette(
+        expected={"bed-rest": "warning", "imaging-without-red-flags": "warning"},
+        evidence={"imaging-without-red-flags": ("Condition/v9-neck-muscle-strain",)},
+        orders={
+            "bed-rest": ("ServiceRequest/v9b-order-bed-rest",),
+            "imaging-without-red-flags": ("ServiceRequest/v9b-order-mri-cervical",),
+        },
+    ),
+    # 9c. Out of scope: hypertension only.
+    "v9c-out-of-scope": Vignette(expected={}),
+}
+
+# Each fixture patient's age in whole years, as its vignette states it.
+AGES: dict[str, int] = {
+    "v1-elderly-post-fusion": 82,
+    "v2-lumbar-fusion-neck-pain": 66,
+    "v3-recent-cervical-fusion": 74,
+    "v4-infection-red-flag": 70,
+    "v5-fracture-risk": 67,
+    "v6-radiculopathy": 58,
+    "v6c-axial-neck-pain": 58,
+    "v7-octogenarian-fusion": 83,
+    "v8-polypharmacy": 71,
+    "v9-neck-strain": 45,
+    "v9c-hypertension-only": 50,
+}
