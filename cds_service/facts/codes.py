@@ -110,6 +110,7 @@ def raw_text(concept: Any) -> str:
     codings = concept.get("coding")
     if isinstance(codings, list):
         parts += [c["display"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("display"), str)]
-    seen: set[str] = set()  # a display that repeats the text (the usual case) is said once
-    unique = [p for p in parts if p.strip() and not (p.strip().lower() in seen or seen.add(p.strip().lower()))]
-    return " ".join(unique)
+    unique: dict[str, str] = {}  # a display that repeats the text (the usual case) is said once
+    for part in parts:
+        unique.setdefault(part.strip().lower(), part.strip())
+    return " ".join(v for v in unique.values() if v)

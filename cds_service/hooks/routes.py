@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import ValidationError
 
 from cds_service.auth import require_client
@@ -35,7 +35,11 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-async def get_service(service_id: str) -> ServiceDeclaration:
+# The OpenAPI document lists the service ids; any other id is answered 404 by the code below.
+ServiceIdPath = Annotated[str, Path(json_schema_extra={"enum": list(SERVICES_BY_ID)})]
+
+
+async def get_service(service_id: ServiceIdPath) -> ServiceDeclaration:
     service = SERVICES_BY_ID.get(service_id)
     if service is None:
         raise UnknownService(service_id)

@@ -12,13 +12,14 @@ from cds_service.facts.model import Medication
 from cds_service.rules import suggest
 from cds_service.rules.base import ActionSpec, RuleInput, SuggestionSpec
 
+Routes = frozenset[str | None]
 # Routes that deliver a drug systemically; None = the order does not say (an unnamed form).
-ORAL = frozenset({"oral", None})
-SYSTEMIC = frozenset({"oral", "injectable", None})
+ORAL: Routes = frozenset({"oral", None})
+SYSTEMIC: Routes = frozenset({"oral", "injectable", None})
 DRAFT_ORDER = "draft-order"
 
 
-def ordered(data: RuleInput, *valuesets: str, routes: frozenset[str | None] | None = None) -> tuple[DraftOrder, ...]:
+def ordered(data: RuleInput, *valuesets: str, routes: Routes | None = None) -> tuple[DraftOrder, ...]:
     """Evaluated medication orders in the drug value sets (and, if given, by one of ``routes``)."""
     return tuple(
         o
@@ -31,7 +32,7 @@ def draft_refs(data: RuleInput) -> frozenset[str]:
     return frozenset(o.ref for o in data.all_orders)
 
 
-def on_record(data: RuleInput, *valuesets: str, routes: frozenset[str | None] | None = None) -> tuple[Medication, ...]:
+def on_record(data: RuleInput, *valuesets: str, routes: Routes | None = None) -> tuple[Medication, ...]:
     """Active medications on record in the value sets, draft orders excluded."""
     drafts = draft_refs(data)
     return tuple(
@@ -49,7 +50,7 @@ def recorded(data: RuleInput, found: Fact | None) -> Fact | None:
 
 
 def co_prescribed(
-    data: RuleInput, key: str, *valuesets: str, exclude: tuple[DraftOrder, ...] = (), routes: frozenset[str | None] | None = None
+    data: RuleInput, key: str, *valuesets: str, exclude: tuple[DraftOrder, ...] = (), routes: Routes | None = None
 ) -> tuple[Fact, ...]:
     """Facts for drugs in the value sets that are active on record or drafted in this request.
 
@@ -105,7 +106,9 @@ def pt_planned(data: RuleInput) -> bool:
     return data.facts.pt_any or bool(data.drafted("physical-therapy"))
 
 
-def remove_suggestions(data: RuleInput, orders: tuple[DraftOrder, ...], recommended: bool = True) -> tuple[SuggestionSpec, ...]:
+def remove_suggestions(
+    data: RuleInput, orders: tuple[DraftOrder, ...], recommended: bool = True
+) -> tuple[SuggestionSpec, ...]:
     """Remove the orders; with a PT referral too when no PT is on record or planned."""
     actions: tuple[ActionSpec, ...] = suggest.remove(orders)
     if pt_planned(data):

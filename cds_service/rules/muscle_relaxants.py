@@ -84,7 +84,8 @@ def muscle_relaxant_duration(data: RuleInput) -> Finding | None:
     flagged: set[str] = set()
     long = [o for o in orders if (days_of(o) or 0) > params["max_days"]]
     if long:
-        reasons.append(Reason("long-course", (), {"orders": [{"display": o.display, "days": days_of(o)} for o in long]}))
+        listed = [{"display": o.display, "days": days_of(o)} for o in long]
+        reasons.append(Reason("long-course", (), {"orders": listed}))
     carisoprodol = [o for o in orders if o.in_any("carisoprodol")]
     if carisoprodol:
         reasons.append(Reason("carisoprodol", (), {"orders": [o.display for o in carisoprodol]}))
