@@ -147,7 +147,9 @@ def _evidence(flag: RedFlag) -> dict[str, Any]:
 
 @rule(
     "red-flag-urgent",
-    needs=IMAGING_DATA,
+    # Flags are positive evidence; the record of MRIs done only suppresses the card. A server that
+    # does not serve ImagingStudy must not silence a critical card, so that list is not required.
+    needs=(PROCEDURES, SERVICE_REQUESTS),
     reasons=URGENT_KINDS,
     suggestions=("urgent-workup",),
     params=("mri_window_days",),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cds_service.facts.model import DATA_KEYS, IMAGING, OBSERVATIONS
+from cds_service.facts.model import DATA_KEYS, IMAGING, PROCEDURES, OBSERVATIONS
 from tests.contract.invariants import assert_card_invariants
 from tests.unit.rules_support import (
     action_codes,
@@ -228,9 +228,15 @@ def test_red_flag_urgent_summary_fits_with_every_flag() -> None:
     assert "myelopathy" in wire["summary"] and "cancer" in wire["summary"]
 
 
-def test_red_flag_urgent_silent_when_imaging_record_unreadable() -> None:
-    """If ImagingStudy could not be read, 'no MRI done' cannot be said: the engine skips the rule."""
+def test_red_flag_urgent_still_fires_when_imaging_studies_unreadable() -> None:
+    """A server without ImagingStudy does not silence the critical card: that list only suppresses it."""
     patient = facts(pain=pain(3), red_flags=(infection_flag(),), available=frozenset(DATA_KEYS) - {IMAGING})
+    assert "red-flag-urgent" in fired(patient, [order("xr", *XR_C)])
+
+
+def test_red_flag_urgent_silent_when_procedures_unreadable() -> None:
+    """If Procedures could not be read, an MRI already done cannot be excluded: the engine skips the rule."""
+    patient = facts(pain=pain(3), red_flags=(infection_flag(),), available=frozenset(DATA_KEYS) - {PROCEDURES})
     assert "red-flag-urgent" not in fired(patient, [order("xr", *XR_C)])
 
 
