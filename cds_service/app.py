@@ -35,12 +35,14 @@ log = logging.getLogger(__name__)
 GC_THRESHOLDS = (50_000, 10, 10)
 
 
-def tune_gc() -> None:
+def tune_gc() -> tuple[int, int, int]:
     """After start-up: freeze what is loaded (content, models) out of the collector's way, and
-    collect rarely. Both shorten tail latency; the benchmark's in-process timing calls it too."""
+    collect rarely. Both shorten tail latency. Returns the thresholds it replaced."""
+    previous = gc.get_threshold()
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    return previous
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -61,11 +63,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         watcher = asyncio.create_task(content.watch(settings.content_poll_seconds)) if settings.content_poll_seconds else None
         remove_sighup = content_reload.install_sighup(content)  # SIGHUP reloads the content
-        tune_gc()
+        gc_thresholds = tune_gc()
         log.info("service started", extra={"content_version": content.current.version})
         try:
             yield
         finally:
+            gc.set_threshold(*gc_thresholds)
             remove_sighup()
             if watcher is not None:
                 watcher.cancel()

@@ -1,8 +1,8 @@
 """``cds-service preview``: the cards a fixture patient's orders produce, drawn in the terminal.
 
-Each card is a panel in its indicator's colour (info blue, warning yellow, critical red) with the
-summary as its title, the markdown detail, the suggestions and their actions, links, override
-reasons and the source. Shadow-mode cards, which clinicians never see, are drawn dimmed.
+Each card is a panel in its indicator's colour (info blue, warning yellow, critical red) titled
+with the rule id: the summary in full, the markdown detail, the suggestions and their actions,
+links, override reasons and the source. Shadow-mode cards, never shown to clinicians, are dimmed.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def card_panel(result: RuleResult) -> Panel:
         return Panel(Text(result.error or "not rendered", style="red"), title=f"{result.rule_id}: template error", border_style="red")
     card = result.card.to_wire()
     style = INDICATOR_STYLES[card["indicator"]]
-    parts: list[RenderableType] = [Markdown(card.get("detail") or "")]
+    parts: list[RenderableType] = [Text(card["summary"], style="bold"), Text(""), Markdown(card.get("detail") or "")]
     for suggestion in card.get("suggestions") or []:
         mark = " (recommended)" if suggestion.get("isRecommended") else ""
         line = Text.assemble(("[ ", "dim"), (suggestion["label"], "bold"), (" ]", "dim"), (mark, "green"))
@@ -58,8 +58,8 @@ def card_panel(result: RuleResult) -> Panel:
     source = card["source"]
     parts.append(Text.assemble("Source: ", (source["label"], "italic"), f" <{source['url']}>" if source.get("url") else ""))
     shadow = result.mode == "shadow"
-    title = Text.assemble((f" {card['indicator'].upper()} ", f"bold reverse {style}"), " ", (card["summary"], "bold"))
-    subtitle = f"{result.rule_id}" + (" · SHADOW MODE: not shown to clinicians" if shadow else "")
+    title = Text.assemble((f" {card['indicator'].upper()} ", f"bold reverse {style}"), " ", result.rule_id)
+    subtitle = "SHADOW MODE: not shown to clinicians" if shadow else None
     return Panel(
         Group(*parts),
         title=title,

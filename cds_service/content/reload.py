@@ -4,6 +4,10 @@ The route needs the same client authentication as the CDS Hooks routes. It answe
 version now serving, or 422 with the problems (``file:line: message``) when the files on disk
 were rejected and the previous content keeps serving. SIGHUP reloads in each worker process
 that receives it (the process running the app's event loop in the main thread).
+
+With several worker processes (``serve --workers N``) rely on the poller: the route reloads only
+the worker that answers it, and SIGHUP sent to uvicorn's main process restarts the workers instead,
+and a worker does not start on content that does not load.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ by the fixture renders.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -106,28 +105,26 @@ class Sample:
         return id(self)
 
 
-def sample_findings(rule: CompiledRule) -> list[tuple[Finding, dict[str, Any]]]:
-    """One sample finding per reason, each with every suggestion and action."""
+def sample_findings(rule: CompiledRule) -> list[Finding]:
+    """One finding per reason, its data a ``Sample`` for every field the templates read, with every suggestion."""
     today = date.today()
     fact = Fact("pain", ("Condition/lint-sample",), "Cervicalgia", today - timedelta(days=30))
     order = DraftOrder("ServiceRequest/lint-sample", "ServiceRequest", SAMPLE_ORDER, frozenset(), True)
-    data = {"order": SAMPLE_ORDER, "days": 7}
+    action_data = {"order": SAMPLE_ORDER, "days": 7}
     suggestions = tuple(
-        SuggestionSpec(key, tuple(ActionSpec(a, "delete", resource_id=order.ref, data=data) for a in spec.actions), i == 0)
+        SuggestionSpec(key, tuple(ActionSpec(a, "delete", resource_id=order.ref, data=action_data) for a in spec.actions), i == 0)
         for i, (key, spec) in enumerate(rule.content.suggestions.items())
     )
     attributes = template_attributes(_sources(rule))
     return [
-        (Finding(rule.id, (order,), (Reason(key, (fact,)),), suggestions), dict.fromkeys(attributes))
+        Finding(rule.id, (order,), (Reason(key, (fact,), {name: Sample() for name in attributes}),), suggestions)
         for key in rule.content.reasons
     ]
 
 
-def render_sample(content: ContentSet, sample: tuple[Finding, dict[str, Any]]) -> RuleResult:
-    """Render with a ``Sample`` for every field a template reads from a reason."""
-    finding, attributes = sample
-    data = {name: Sample() for name in attributes}
-    return render_result(content, replace(finding, reasons=tuple(replace(r, data=data) for r in finding.reasons)), 70)
+def render_sample(content: ContentSet, finding: Finding) -> RuleResult:
+    """The sample finding rendered (as for a patient aged 70)."""
+    return render_result(content, finding, 70)
 
 
 def inconclusive(result: RuleResult) -> bool:

@@ -1,8 +1,9 @@
 """Select and validate the record entries the rules can use.
 
 Raw prefetch JSON is classified by value set first (a dict lookup per coding); only resources
-that fall in some value set — plus the Patient — are validated with ``fhir.resources``. A
-resource that fails validation is skipped and logged, never fatal.
+that fall in some value set — plus the Patient — are validated with ``fhir.resources``, and of
+those only the elements the fact code reads (``READ_ELEMENTS``) and what their type requires.
+A resource whose validated part fails is skipped and logged, never fatal.
 """
 
 from __future__ import annotations
@@ -30,6 +31,21 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+
+# The top-level elements of record resources that the fact code reads from ``Entry.model``
+# (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
+# and the modifiers — are validated and kept in the model: narrative, identifiers, meta,
+# extensions, encounter, performers … are never parsed. READ A NEW ELEMENT? ADD IT HERE FIRST,
+# or it reads as absent (tests/unit/test_record_projection.py checks the fact code for this).
+READ_ELEMENTS = frozenset({
+    "status", "verificationStatus", "clinicalStatus", "bodySite", "code", "procedureCode",
+    "onsetDateTime", "onsetPeriod", "abatementDateTime", "recordedDate",
+    "performedDateTime", "performedPeriod", "effectiveDateTime", "effectivePeriod", "effectiveInstant",
+    "occurrenceDateTime", "occurrencePeriod", "started", "authoredOn", "issued", "dateAsserted",
+    "valueQuantity", "medicationCodeableConcept", "dosageInstruction", "dosage", "dispenseRequest",
+})
+# Of the Patient, the facts read the age (and ``id``): names, addresses, identifiers are never parsed.
+PATIENT_ELEMENTS = frozenset({"birthDate"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +155,7 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
             resource_type = raw.get("resourceType")
             if resource_type == "Patient":
                 if patient is None and raw.get("id") == patient_id:
-                    patient = parse_resource(raw, ("Patient",))
+                    patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
                 continue
             entry = _entry(raw, resource_type, index, seen)
             if entry is not None:
@@ -167,7 +183,7 @@ def _entry(raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[
     ref = f"{resource_type}/{raw.get('id') or '?'}"
     if ref in seen:
         return None
-    model = parse_resource(raw, (resource_type,))
+    model = parse_resource(raw, (resource_type,), READ_ELEMENTS)
     if model is None:
         return None
     return Entry(ref, resource_type, valuesets, text.strip() or ref, model, ingredients)

@@ -49,7 +49,8 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
 def entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
     """The resources of a Bundle's entries, without ``search.mode = outcome`` messages."""
     resources = []
-    for entry in bundle.get("entry") or []:
+    entries = bundle.get("entry")
+    for entry in entries if isinstance(entries, list) else []:
         if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
             continue
         search = entry.get("search")
@@ -61,7 +62,8 @@ def entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def next_link(bundle: dict[str, Any]) -> str | None:
     """The URL of a Bundle's ``link[relation=next]``, if any."""
-    for link in bundle.get("link") or []:
+    links = bundle.get("link")
+    for link in links if isinstance(links, list) else []:
         if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
             return str(link["url"])
     return None

@@ -4,11 +4,17 @@ Real clients are sloppy. A resource that fails validation gets one repair pass f
 quirks (a single object where the spec wants a list, empty objects and strings) and is
 validated again; if it still fails it is skipped and logged by type and field path only —
 never its values, which may be PHI.
+
+``parse_resource(raw, expected, elements)`` validates a projection: only the named top-level
+elements and those the resource type requires (FHIR cardinality 1..1, with their ``_element``
+extension siblings) — validation costs per nested element, and what is never read (narrative,
+identifiers, meta, extensions, encounter …) need not be parsed into models at all.
 """
 
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +24,10 @@ from pydantic import ValidationError
 log = logging.getLogger(__name__)
 
 _MODELS: dict[str, Any] = {}
+_KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+_LISTS: dict[str, frozenset[str]] = {}
+# Modifier elements change the meaning of a resource: always validated when present.
+_ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
 
 def model_class(resource_type: str) -> Any:
@@ -31,8 +41,56 @@ def model_class(resource_type: str) -> Any:
     return cls
 
 
-def parse_resource(raw: Any, expected: tuple[str, ...] = ()) -> Any | None:
-    """A validated R4B model of ``raw``, repaired once if needed; None (logged) when invalid."""
+def required_elements(resource_type: str) -> frozenset[str]:
+    """The top-level elements the R4B model of a type requires, every choice of a required ``[x]``."""
+    required = set()
+    for name, info in model_class(resource_type).model_fields.items():
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        if info.is_required() or extra.get("element_required") or extra.get("one_of_many_required"):
+            required.add(info.alias or name)
+    return frozenset(required)
+
+
+def kept_elements(resource_type: str, elements: frozenset[str]) -> frozenset[str]:
+    """``elements`` with what the type requires and the modifiers, each with its ``_`` sibling (cached)."""
+    key = (resource_type, elements)
+    kept = _KEPT.get(key)
+    if kept is None:
+        names = elements | required_elements(resource_type) | _ALWAYS
+        kept = _KEPT[key] = frozenset(names | {f"_{name}" for name in names})
+    return kept
+
+
+def list_elements(resource_type: str) -> frozenset[str]:
+    """The top-level elements of a type whose values are lists (cached)."""
+    lists = _LISTS.get(resource_type)
+    if lists is None:
+        lists = _LISTS[resource_type] = frozenset(
+            info.alias or name for name, info in model_class(resource_type).model_fields.items() if _is_list(info.annotation)
+        )
+    return lists
+
+
+def _is_list(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is list:
+        return True
+    return typing.get_origin(annotation) is typing.Union and any(typing.get_origin(a) is list for a in typing.get_args(annotation))
+
+
+def _as_lists(raw: dict[str, Any], resource_type: str) -> dict[str, Any]:
+    """Top-level single objects where the type wants a list, wrapped — the commonest client quirk
+    (the Sandbox sends ``category`` so) — so such a resource validates in one pass, not two."""
+    lists = list_elements(resource_type)
+    wrapped = {key: [value] for key, value in raw.items() if type(value) is dict and key in lists}
+    return {**raw, **wrapped} if wrapped else raw
+
+
+def parse_resource(raw: Any, expected: tuple[str, ...] = (), elements: frozenset[str] | None = None) -> Any | None:
+    """A validated R4B model of ``raw``, repaired once if needed; None (logged) when invalid.
+
+    With ``elements``, the model holds only those top-level elements (and what the type
+    requires): the others are neither validated nor kept.
+    """
     if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
         log.warning("skipped resource: not a FHIR resource object")
         return None
@@ -45,6 +103,10 @@ def parse_resource(raw: Any, expected: tuple[str, ...] = ()) -> Any | None:
     except KeyError:
         log.warning("skipped resource: unknown type", extra={"resource_type": resource_type})
         return None
+    if elements is not None:
+        kept = kept_elements(resource_type, elements)
+        raw = {key: value for key, value in raw.items() if key in kept}
+    raw = _as_lists(raw, resource_type)
     try:
         return cls.model_validate(raw)
     except ValidationError as first:

@@ -2,7 +2,8 @@
 
 ``request_body(model)`` is the ``openapi_extra`` that documents a JSON request body with the
 model's JSON Schema (definitions inlined, so the OpenAPI document needs no extra components);
-``HOOK_REQUEST`` describes ``context`` as either hook's context. ``ERRORS`` documents the
+``HOOK_REQUEST`` describes ``hook`` as one of the hooks served and ``context`` as either hook's
+context (the service id in the path decides which applies). ``ERRORS`` documents the
 OperationOutcome answers. Tools such as schemathesis generate requests from these.
 """
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 from cds_service.errors import FHIR_JSON
 from cds_service.hooks.context import OrderSelectContext, OrderSignContext
 from cds_service.hooks.models import CDSRequest, CDSResponse, FeedbackRequest
+from cds_service.hooks.services import SERVICES
 
 
 def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:
@@ -40,10 +42,16 @@ def request_body(schema: dict[str, Any]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
+SELECTION_PATTERN = r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"
+
+
 def _hook_request_schema() -> dict[str, Any]:
     schema = model_schema(CDSRequest)
     contexts = [model_schema(OrderSelectContext), model_schema(OrderSignContext)]
     schema["properties"]["context"] = {"title": "Context", "anyOf": contexts}
+    schema["properties"]["hook"] = {"title": "Hook", "type": "string", "enum": sorted({s.hook for s in SERVICES})}
+    schema["dependentRequired"] = {"fhirAuthorization": ["fhirServer"]}  # cds-r-1
+    contexts[0]["properties"]["selections"]["items"]["pattern"] = SELECTION_PATTERN
     return schema
 
 

@@ -10,8 +10,9 @@ Per key of the service's templates (missing keys = expected − supplied):
 
 All fallback queries run concurrently on one ``FhirClient`` under one overall deadline; keys not
 finished by then are unavailable with reason ``timeout``, finished ones keep their data. A key is
-in exactly one of ``PrefetchResult.resources`` and ``PrefetchResult.unavailable``. Logs name keys
-and reason codes only, never ids, resources or tokens.
+in exactly one of ``PrefetchResult.resources`` and ``PrefetchResult.unavailable``. Logs (INFO
+when a key was fetched or is unavailable, else DEBUG) name keys and reason codes only, never ids,
+resources or tokens.
 """
 
 from __future__ import annotations
@@ -172,7 +173,10 @@ async def resolve_prefetch(
         else:
             resources[key] = resources.get(key, []) + task.result()
 
-    log.info(
+    # Everything supplied and nothing missing is the usual call: DEBUG, so the usual call logs one
+    # line (the access line); a fetch or a missing key is worth INFO.
+    log.log(
+        logging.INFO if tasks or unavailable else logging.DEBUG,
         "prefetch resolved",
         extra={
             "prefetch_supplied": sorted(from_prefetch),

@@ -7,7 +7,8 @@
 # Installs the tools if missing, builds the base image stand-in once (cached under
 # CONTAINER_WORK_DIR), builds the Dockerfile with buildah, runs the image with podman on a
 # free port of 127.0.0.1 (host network), then checks /healthz, `podman healthcheck run`,
-# discovery, and a real order-select hook request. Exits non-zero on any failure.
+# discovery, the bundled fixtures (preview API), a real order-select hook request, and that
+# the container's logs hold no patient name or birth date. Exits non-zero on any failure.
 #
 # CONTAINER_WORK_DIR      cache and state (default /var/tmp/cds-container)
 # CONTAINER_CHECK_REQUEST hook request JSON to POST (default tests/data/sandbox-requests/order-select-pama.json)
@@ -21,6 +22,8 @@ IMAGE="${CONTAINER_IMAGE:-localhost/cds-service:check}"
 SERVICE_ID="neck-pain-order-select"
 REQUEST_FILE="${CONTAINER_CHECK_REQUEST:-$REPO_ROOT/tests/data/sandbox-requests/order-select-pama.json}"
 started=$SECONDS
+# The checks talk to 127.0.0.1 only: never through a proxy from the environment.
+export no_proxy="127.0.0.1,localhost${no_proxy:+,$no_proxy}" NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"
 
 step() {
     log "== $* (t+$((SECONDS - started))s)"
@@ -55,8 +58,8 @@ buildah bud --isolation=chroot --format docker --layers --force-rm \
     -f "$REPO_ROOT/Dockerfile" -t "$IMAGE" "$REPO_ROOT" >"$CONTAINER_WORK_DIR/build.log" 2>&1 \
     || { tail -n 40 "$CONTAINER_WORK_DIR/build.log" >&2; die "image build failed (log: $CONTAINER_WORK_DIR/build.log)"; }
 log "built $IMAGE ($(podman image inspect --format '{{.Size}}' "$IMAGE" | awk '{printf "%.0f MB", $1 / 1e6}'))"
-# Drop untagged images older than a week so cached layers do not pile up.
-podman image prune -f --filter until=168h >/dev/null 2>&1 || true
+# Drop build-cache images older than a day so they do not pile up.
+podman image prune -f --filter until=24h >/dev/null 2>&1 || true
 
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 name="cds-check-$$"
@@ -102,8 +105,8 @@ if [ ! -f "$REQUEST_FILE" ]; then
     die "hook request file not found: $REQUEST_FILE"
 fi
 python3 - "$base_url" "$SERVICE_ID" "$REQUEST_FILE" "$name" <<'PY' || die "HTTP checks failed"
-"""Check the running image: /healthz body, discovery lists the service, the hook answers cards,
-and the container's logs do not contain the request's patient name or birth date."""
+"""Check the running image: /healthz body, discovery lists the service, the bundled fixtures are
+found, the hook answers cards, and the logs hold neither the request's patient name nor birth date."""
 import json
 import subprocess
 import sys
@@ -136,6 +139,10 @@ check(status == 200 and json.loads(body) == {"status": "ok"}, f"GET /healthz -> 
 status, body = call("GET", "/cds-services")
 ids = [service.get("id") for service in json.loads(body).get("services", [])] if status == 200 else []
 check(status == 200 and service_id in ids, f"GET /cds-services -> {status}, services {ids}")
+
+status, body = call("GET", "/preview/api/fixtures")
+patients = json.loads(body).get("patients", []) if status == 200 else []
+check(status == 200 and len(patients) > 0, f"GET /preview/api/fixtures -> {status}, {len(patients)} fixture patients")
 
 with open(request_file, "rb") as handle:
     payload = handle.read()

@@ -25,6 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cds_service.app import create_app
+from cds_service.hooks.services import SERVICES_BY_ID
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
 
 MAX_EXAMPLES = 60
@@ -61,6 +62,9 @@ schema.config.generation.update(modes=[GenerationMode.POSITIVE, GenerationMode.N
 )
 def test_no_operation_answers_500_or_off_schema(case: schemathesis.Case) -> None:
     """Any generated request gets a documented, schema-conform answer and never a server error."""
+    service = SERVICES_BY_ID.get(str((case.path_parameters or {}).get("service_id")))
+    if service is not None and isinstance(case.body, dict) and "hook" in case.body and "context" in case.body:
+        case.body["hook"] = service.hook  # the hook the service answers: reach past the hook check more often
     case.call_and_validate(
         checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     )

@@ -1,0 +1,201 @@
+"""FHIR-server faults in the prefetch fallback, injected into the real local FHIR server.
+
+The vignette patient ``v9-neck-strain`` lives on the server; the request (a cervical MRI and bed
+rest, no prefetch) makes the service fetch the whole record. Healthy, it answers with the
+``bed-rest`` and ``imaging-without-red-flags`` cards. Under each fault the service must answer
+within its deadline plus a small margin, keep the cards whose data it has (``bed-rest`` needs
+none), drop the imaging card whose red-flag data it could not read, answer 412 when the Patient
+itself cannot be read, and never send the Bearer token to another host.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from cds_service.app import create_app
+from cds_service.fhir.loader import load_fixtures
+from cds_service.fixtures import hook_request
+from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
+from tests.conftest import topics
+from tests.contract.invariants import assert_response_invariants
+from tests.integration.conftest import SERVER_DIR, FhirServerAdmin, _free_port, _require, _wait_ready
+
+pytestmark = pytest.mark.integration
+
+PATIENT = "v9-neck-strain"
+REQUEST = "v9b-bed-rest-and-mri"
+URL = "/cds-services/neck-pain-order-select"
+TOKEN = "fault-test-access-token-7d1c"
+DEADLINE = 1.5
+MARGIN = 1.0  # answer within DEADLINE + MARGIN seconds, however the server misbehaves
+MAX_PAGES = 4
+MAX_BYTES = 300_000
+HEALTHY = {"bed-rest": "warning", "imaging-without-red-flags": "warning"}
+WITHOUT_IMAGING = {"bed-rest": "warning"}
+
+
+@pytest.fixture(scope="module")
+def loaded(fhir_server: str) -> list[str]:
+    """The vignette patient, PUT into the FHIR server."""
+    return asyncio.run(load_fixtures(fhir_server, names=[PATIENT]))
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app in-process with a short fallback deadline and tight paging and size limits."""
+    settings = Settings(
+        content_dir=BUNDLED_CONTENT_DIR,
+        content_poll_seconds=0,
+        auth_mode="off",
+        feedback_db_url=f"sqlite:///{tmp_path_factory.mktemp('faults') / 'feedback.sqlite3'}",
+        prefetch_deadline_seconds=DEADLINE,
+        fhir_max_pages=MAX_PAGES,
+        fhir_max_response_bytes=MAX_BYTES,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServerAdmin]:
+    """A second FHIR server on another port: the "other host" redirects and next links point to."""
+    node = _require("node")
+    port = _free_port()
+    log = tmp_path_factory.mktemp("other-host") / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([node, "server.js", "--port", str(port)], cwd=SERVER_DIR, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_ready(process, f"http://127.0.0.1:{port}", log)
+        yield FhirServerAdmin(f"http://127.0.0.1:{port}/fhir")
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def call(client: TestClient, fhir_server: str) -> tuple[httpx.Response, float]:
+    """The MRI + bed-rest request with no prefetch, so every key is fetched; (response, seconds)."""
+    body: dict[str, Any] = hook_request(REQUEST, with_prefetch=False)
+    body["fhirServer"] = fhir_server
+    body["fhirAuthorization"] = {
+        "access_token": TOKEN,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+    }
+    started = time.monotonic()
+    response = client.post(URL, json=body)
+    return response, time.monotonic() - started
+
+
+def cards_of(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert_response_invariants(body)
+    return topics(body)
+
+
+def test_healthy_server_gives_every_card(service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin) -> None:
+    """Without faults every key is fetched with the token and both cards are shown."""
+    response, seconds = call(service, fhir_server)
+    assert cards_of(response) == HEALTHY and seconds < DEADLINE + MARGIN
+    seen = fhir_admin.requests()
+    assert len(seen) >= 8 and all(r["authorization"] == f"Bearer {TOKEN}" for r in seen)
+
+
+FAULTS = {
+    "slow-observations": {"match": {"path": "^Observation"}, "delayMs": 5000},
+    "timeout-conditions": {"match": {"path": "^Condition"}, "delayMs": 30000},
+    "5xx-procedures": {"match": {"path": "^Procedure"}, "status": 503},
+    "401-medications": {"match": {"path": "^MedicationRequest"}, "status": 401},
+    "403-statements": {"match": {"path": "^MedicationStatement"}, "status": 403},
+    "malformed-observations": {"match": {"path": "^Observation"}, "malformed": True},
+    "wrong-type-conditions": {"match": {"path": "^Condition"}, "wrongResourceType": True},
+    "dropped-service-requests": {"match": {"path": "^ServiceRequest"}, "dropConnection": True},
+    "endless-condition-pages": {"match": {"path": "^Condition"}, "endlessPages": True},
+    "oversized-conditions": {"match": {"path": "^Condition"}, "oversizedBytes": 2_000_000},
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS.values()), ids=list(FAULTS))
+def test_fault_in_red_flag_data_drops_only_the_imaging_card(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, fault: dict[str, Any]
+) -> None:
+    """Red-flag data that cannot be read in time silences the imaging card; the bed-rest card stays; the answer is prompt."""
+    fhir_admin.add_fault(**fault)
+    response, seconds = call(service, fhir_server)
+    assert seconds < DEADLINE + MARGIN, f"answered after {seconds:.2f} s"
+    assert cards_of(response) == WITHOUT_IMAGING
+
+
+def test_endless_pages_stop_at_the_page_limit(service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin) -> None:
+    """A server whose Bundles always have a next page is read for at most the configured pages."""
+    fhir_admin.add_fault(match={"path": "^Condition"}, endlessPages=True)
+    cards_of(call(service, fhir_server)[0])
+    condition_calls = [r for r in fhir_admin.requests() if r["path"].startswith("/fhir/Condition")]
+    assert 1 <= len(condition_calls) <= MAX_PAGES
+
+
+def test_every_key_slow_gives_412_within_the_deadline(service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin) -> None:
+    """When nothing, not even the Patient, arrives before the deadline the answer is a prompt 412."""
+    fhir_admin.add_fault(delayMs=10_000)
+    response, seconds = call(service, fhir_server)
+    assert response.status_code == 412 and response.json()["resourceType"] == "OperationOutcome"
+    assert seconds < DEADLINE + MARGIN
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [{"status": 404}, {"status": 500}, {"status": 401}, {"malformed": True}, {"wrongResourceType": True}, {"dropConnection": True}],
+    ids=["404", "500", "401", "malformed", "wrong-type", "dropped"],
+)
+def test_patient_unreadable_is_412(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, fault: dict[str, Any]
+) -> None:
+    """A Patient read that fails in any way is a 412 OperationOutcome, never a 500 or cards."""
+    fhir_admin.add_fault(match={"path": "^Patient/"}, **fault)
+    response, seconds = call(service, fhir_server)
+    assert response.status_code == 412, response.text
+    assert "Patient" in response.json()["issue"][0]["diagnostics"] and seconds < DEADLINE + MARGIN
+
+
+def test_redirect_to_another_host_is_not_followed(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, other_host: FhirServerAdmin
+) -> None:
+    """A 302 to another host is not followed: the other host sees no request, so never the token."""
+    other_host.clear_requests()
+    fhir_admin.add_fault(match={"path": "^Observation"}, redirectTo=other_host.root)
+    response, _ = call(service, fhir_server)
+    assert cards_of(response) == WITHOUT_IMAGING
+    assert other_host.requests() == []
+    observation_calls = [r for r in fhir_admin.requests() if r["path"].startswith("/fhir/Observation")]
+    assert len(observation_calls) == 1 and observation_calls[0]["fault"] is not None
+
+
+def test_next_link_to_another_host_is_not_followed(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, other_host: FhirServerAdmin
+) -> None:
+    """A Bundle next link to another origin is refused: the token stays on the fhirServer, the data counts as missing."""
+    other_host.clear_requests()
+    fhir_admin.add_fault(match={"path": "^Condition"}, nextLinkOrigin=other_host.root, endlessPages=True)
+    response, _ = call(service, fhir_server)
+    assert cards_of(response) == WITHOUT_IMAGING
+    assert other_host.requests() == []
+
+
+def test_fault_that_clears_after_one_call_is_not_retried(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin
+) -> None:
+    """A transient 503 costs that call's data (no retry storms), and the next call is whole again."""
+    fhir_admin.add_fault(match={"path": "^Observation"}, status=503, times=1)
+    assert cards_of(call(service, fhir_server)[0]) == WITHOUT_IMAGING
+    assert cards_of(call(service, fhir_server)[0]) == HEALTHY
