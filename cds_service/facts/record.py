@@ -148,6 +148,7 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
     patient = None
     entries: list[Entry] = []
     seen: set[str] = set()
+    memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
     for items in resources.values():
         for raw in items:
             if not isinstance(raw, dict):
@@ -157,14 +158,16 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
                 if patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
                 continue
-            entry = _entry(raw, resource_type, index, seen)
+            entry = _entry(raw, resource_type, index, seen, memo)
             if entry is not None:
                 seen.add(entry.ref)
                 entries.append(entry)
     return Record(patient, tuple(entries))
 
 
-def _entry(raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[str]) -> Entry | None:
+def _entry(
+    raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[str], memo: dict[Any, Any]
+) -> Entry | None:
     """The entry for ``raw`` if it is in some value set, new and valid; validated last, as it costs most."""
     code_field = _CODE_FIELD.get(resource_type) if isinstance(resource_type, str) else None
     if code_field is None:
@@ -183,7 +186,7 @@ def _entry(raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[
     ref = f"{resource_type}/{raw.get('id') or '?'}"
     if ref in seen:
         return None
-    model = parse_resource(raw, (resource_type,), READ_ELEMENTS)
+    model = parse_resource(raw, (resource_type,), READ_ELEMENTS, memo)
     if model is None:
         return None
     return Entry(ref, resource_type, valuesets, text.strip() or ref, model, ingredients)

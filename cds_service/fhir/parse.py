@@ -9,6 +9,12 @@ never its values, which may be PHI.
 elements and those the resource type requires (FHIR cardinality 1..1, with their ``_element``
 extension siblings) — validation costs per nested element, and what is never read (narrative,
 identifiers, meta, extensions, encounter …) need not be parsed into models at all.
+
+With a ``memo`` (one dict per request), each distinct complex element value — the subject
+reference every resource repeats, the same lab code on every eGFR, the same dosage on every
+refill — is validated once with its field's type and the model shared; the resource is then
+validated around those models. Any failure falls back to the plain pass, so what is accepted,
+repaired or rejected is exactly what plain validation decides.
 """
 
 from __future__ import annotations
@@ -18,14 +24,16 @@ import typing
 from collections.abc import Callable
 from typing import Any
 
+import orjson
 from fhir.resources.R4B import get_fhir_model_class
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
 
 _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
+_ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
@@ -85,11 +93,43 @@ def _as_lists(raw: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return {**raw, **wrapped} if wrapped else raw
 
 
-def parse_resource(raw: Any, expected: tuple[str, ...] = (), elements: frozenset[str] | None = None) -> Any | None:
+def _adapter(resource_type: str, element: str) -> TypeAdapter[Any] | None:
+    """A validator for one top-level element of a type, as the model validates it (cached)."""
+    key = (resource_type, element)
+    if key not in _ADAPTERS:
+        fields = model_class(resource_type).model_fields
+        info = next((i for name, i in fields.items() if (i.alias or name) == element), None)
+        _ADAPTERS[key] = TypeAdapter(info.annotation) if info is not None else None
+    return _ADAPTERS[key]
+
+
+def _with_element_models(raw: dict[str, Any], resource_type: str, memo: dict[Any, Any]) -> dict[str, Any]:
+    """``raw`` with each complex element replaced by its validated model(s), validated once per memo."""
+    out = {}
+    for key, value in raw.items():
+        if type(value) is dict or (type(value) is list and value and type(value[0]) is dict):
+            memo_key = (resource_type, key, orjson.dumps(value))
+            found = memo.get(memo_key)
+            if found is None:
+                adapter = _adapter(resource_type, key)
+                if adapter is None:  # not an element of this type: the model rejects it
+                    out[key] = value
+                    continue
+                found = memo[memo_key] = adapter.validate_python(value)
+            out[key] = found
+        else:
+            out[key] = value
+    return out
+
+
+def parse_resource(
+    raw: Any, expected: tuple[str, ...] = (), elements: frozenset[str] | None = None, memo: dict[Any, Any] | None = None
+) -> Any | None:
     """A validated R4B model of ``raw``, repaired once if needed; None (logged) when invalid.
 
     With ``elements``, the model holds only those top-level elements (and what the type
-    requires): the others are neither validated nor kept.
+    requires): the others are neither validated nor kept. With ``memo`` (shared by the calls of
+    one request), repeated element values are validated once.
     """
     if not isinstance(raw, dict) or not isinstance(raw.get("resourceType"), str):
         log.warning("skipped resource: not a FHIR resource object")
@@ -107,6 +147,11 @@ def parse_resource(raw: Any, expected: tuple[str, ...] = (), elements: frozenset
         kept = kept_elements(resource_type, elements)
         raw = {key: value for key, value in raw.items() if key in kept}
     raw = _as_lists(raw, resource_type)
+    if memo is not None:
+        try:
+            return cls.model_validate(_with_element_models(raw, resource_type, memo))
+        except ValidationError:
+            pass  # the plain pass below decides: it repairs what it can and logs what it cannot
     try:
         return cls.model_validate(raw)
     except ValidationError as first:
