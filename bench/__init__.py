@@ -1,1 +1,3 @@
-"""Benchmarks of the service against a bare FastAPI floor (run with ``bench/run`` or ``python -m bench``)."""
+"""Benchmarks. ``python -m bench`` (or ``bench/run``): the service against a bare FastAPI floor under
+wrk, the FHIR fallback path and cost growth (see README, "Performance"). ``bench/load/`` holds the
+steady-rate load test (memory growth under a fixed request rate)."""

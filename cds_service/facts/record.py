@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import orjson
+
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import as_date, first_date, period_end, period_start
 from cds_service.fhir.parse import parse_resource
@@ -148,7 +150,7 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
     patient = None
     entries: list[Entry] = []
     seen: set[str] = set()
-    memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
+    memo: dict[Any, Any] = {}  # repeated codes and element values of this record are read once
     for items in resources.values():
         for raw in items:
             if not isinstance(raw, dict):
@@ -173,14 +175,17 @@ def _entry(
     if code_field is None:
         return None
     concept = raw.get(code_field)
-    codings = raw_codings(concept)
-    ingredients: frozenset[str] = frozenset()
-    if resource_type in MEDICATION_TYPES:
-        text = raw_text(concept)
-        ingredients, valuesets = index.of_medication(codings, text)
-    else:
-        valuesets = index.of_codings(codings)
-        text = raw_text(concept) if valuesets else ""
+    is_medication = resource_type in MEDICATION_TYPES
+    try:  # a record repeats its codes (refills, serial labs): each distinct concept is classified once
+        key = ("classified", is_medication, orjson.dumps(concept))
+    except TypeError:  # not JSON (only when called with Python objects)
+        key = None
+    classified = memo.get(key) if key is not None else None
+    if classified is None:
+        classified = _classify(concept, is_medication, index)
+        if key is not None:
+            memo[key] = classified
+    valuesets, ingredients, text = classified
     if not valuesets:
         return None
     ref = f"{resource_type}/{raw.get('id') or '?'}"
@@ -190,6 +195,17 @@ def _entry(
     if model is None:
         return None
     return Entry(ref, resource_type, valuesets, text.strip() or ref, model, ingredients)
+
+
+def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> tuple[frozenset[str], frozenset[str], str]:
+    """(value sets, ingredient codes, text) of a raw code concept; text only when in a value set."""
+    codings = raw_codings(concept)
+    if is_medication:
+        text = raw_text(concept)
+        ingredients, valuesets = index.of_medication(codings, text)
+        return valuesets, ingredients, text
+    valuesets = index.of_codings(codings)
+    return valuesets, frozenset(), raw_text(concept) if valuesets else ""
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

@@ -123,7 +123,12 @@ async def call_service(service: ServiceDep, request: Request, content: ContentDe
         request.app.state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version
     )
     request.app.state.metrics.observe_outcome(outcome, content)
-    annotate(request, rule_ids=[f.rule_id for f, _ in outcome.shown], shadow_rule_ids=[f.rule_id for f in outcome.shadow])
+    annotate(
+        request,
+        rule_ids=[f.rule_id for f, _ in outcome.shown],
+        shadow_rule_ids=[f.rule_id for f in outcome.shadow],
+        unavailable=sorted(outcome.unavailable),  # the access line says all the "hook evaluated" line says
+    )
     return JSONResponse(outcome.response.to_wire())
 
 

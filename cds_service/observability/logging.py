@@ -14,11 +14,13 @@ import logging
 import logging.config
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 from cds_service.observability.redact import _STANDARD, RedactionFilter
 
 QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "multipart", "python_multipart")
+NOT_EMITTED = frozenset({"color_message"})  # uvicorn's ANSI-coloured copy of the message
 
 
 class JsonFormatter(OrjsonFormatter):
@@ -29,6 +31,7 @@ class JsonFormatter(OrjsonFormatter):
             "%(levelname)s %(name)s %(message)s",
             rename_fields={"levelname": "level", "name": "logger"},
             timestamp="time",  # ISO 8601, UTC
+            reserved_attrs=[*RESERVED_ATTRS, *NOT_EMITTED],
         )
 
 
@@ -40,7 +43,7 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD)
+        extras = " ".join(f"{k}={v}" for k, v in record.__dict__.items() if k not in _STANDARD and k not in NOT_EMITTED)
         return f"{line} {extras}" if extras else line
 
 

@@ -67,27 +67,22 @@ class Metrics:
     def __init__(self, content: ContentStore | None = None, *, process: bool = True) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter(
-            "cds_http_requests", "HTTP requests answered.", ["route", "service_id", "status"], registry=r
-        )
+        request_labels = ["route", "service_id", "status"]
+        self.requests = Counter("cds_http_requests", "HTTP requests answered.", request_labels, registry=r)
         self.latency = Histogram(
-            "cds_http_request_duration_seconds",
-            "Time to answer an HTTP request.",
-            ["route", "service_id", "status"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
-        )
+            "cds_http_request_duration_seconds", "Time to answer an HTTP request.", request_labels,
+            buckets=LATENCY_BUCKETS, registry=r,
+        )  # fmt: skip
         self.cards = Counter(
-            "cds_cards", "Cards produced per rule; mode=shadow were evaluated, not sent.",
-            ["rule_id", "indicator", "mode"], registry=r,
+            "cds_cards", "Cards per rule; mode=shadow were evaluated, not sent.", ["rule_id", "indicator", "mode"], registry=r
         )
         self.prefetch_unavailable = Counter(
             "cds_prefetch_unavailable", "Prefetch keys the rules went without, by reason.", ["key", "reason"], registry=r
         )
         self.fhir_requests = Counter(
-            "cds_fhir_fallback_requests", "FHIR fallback calls by outcome (ok or the failure reason).",
+            "cds_fhir_fallback_requests", "FHIR fallback calls by outcome: ok or the failure reason.",
             ["operation", "resource_type", "outcome"], registry=r,
-        )
+        )  # fmt: skip
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
         if content is not None:
             r.register(ContentCollector(content))

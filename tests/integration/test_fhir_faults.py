@@ -14,7 +14,6 @@ import asyncio
 import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx

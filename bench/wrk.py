@@ -1,4 +1,4 @@
-"""Load with wrk: POST one body at a fixed concurrency and read throughput and latency.
+"""wrk: POST one body at a fixed concurrency and read throughput and latency.
 
 ``bench/post.lua`` makes wrk POST the file named by ``BENCH_BODY`` and print one JSON summary
 line (requests, duration, p50/p90/p99 latency, errors). Any error or non-2xx answer fails the

@@ -1,0 +1,40 @@
+"""The benchmark's generated requests: deterministic, realistic in value-set share, and answered with cards."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import orjson
+from fastapi.testclient import TestClient
+
+from bench.growth import fit
+from bench.records import hook_request, record
+from cds_service.facts.record import select_record
+
+TODAY = date(2026, 3, 1)
+
+
+def test_records_are_deterministic_and_sized() -> None:
+    """The same size and day give byte-identical requests; a record holds the Patient plus ``size`` resources."""
+    assert orjson.dumps(hook_request(150, TODAY)) == orjson.dumps(hook_request(150, TODAY))
+    assert len(record(150, TODAY)) == 151 and len(record(1000, TODAY)) == 1001
+
+
+def test_most_resources_are_outside_every_value_set(client: TestClient) -> None:
+    """Between a tenth and a quarter of a heavy record falls in a value set the rules read."""
+    index = client.app.state.content.current.index  # type: ignore[attr-defined]
+    entries = select_record({"all": record(1000)}, index, "bench-patient").entries
+    assert 100 <= len(entries) <= 250
+
+
+def test_typical_and_heavy_requests_produce_cards(client: TestClient) -> None:
+    """The cervical-MRI order for the neck-pain patient gets cards, so the benchmark exercises the rules."""
+    for size in (150, 1000):
+        response = client.post("/cds-services/neck-pain-order-select", json=hook_request(size))
+        assert response.status_code == 200 and response.json()["cards"]
+
+
+def test_growth_fit_recovers_a_line() -> None:
+    """The least-squares fit returns the intercept, slope and R² of exactly linear points."""
+    intercept, slope, r2 = fit([(10, 2.1), (100, 3.0), (1000, 12.0)])
+    assert abs(intercept - 2.0) < 1e-9 and abs(slope - 0.01) < 1e-12 and abs(r2 - 1.0) < 1e-12
