@@ -89,7 +89,7 @@ def epidural_radicular(data: RuleInput) -> Finding | None:
         warnings.append(Reason("no-imaging", (facts.radiculopathy,), {"months": months}))
     unguided = data.triggering("esi-without-image-guidance")
     if unguided:
-        warnings.append(Reason("no-guidance", (), {"orders": [o.display for o in unguided]}))
+        warnings.append(Reason("no-guidance", (facts.radiculopathy,), {"orders": [o.display for o in unguided]}))
     days = chronic_pain_days(data)
     if days is not None:
         warnings.append(Reason("chronic", _present(facts.pain), {"pain_weeks": days // 7}))

@@ -19,7 +19,7 @@ from tests.conftest import condition, hook_body, patient, service_order, topics
 
 SERVICE = "/cds-services/neck-pain-order-select"
 FEEDBACK = f"{SERVICE}/feedback"
-COMMENT = "Spoke with Jane Roe (MRN 4455), she has had PT already"
+COMMENT = "Spoke with Jane Roe (MRN QX-PRIVATE-7731), she has had PT already"
 
 
 def mri_request() -> dict[str, Any]:
@@ -155,7 +155,7 @@ def test_user_comment_never_reaches_logs_or_errors(client: TestClient, caplog: p
     assert rejected.status_code == 400 and "Jane Roe" not in rejected.text
     logged = " ".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
     assert "feedback received" in logged
-    assert "Jane Roe" not in logged and "4455" not in logged
+    assert "Jane Roe" not in logged and "QX-PRIVATE-7731" not in logged
 
 
 def test_database_failure_on_feedback_is_503(client: TestClient, monkeypatch: pytest.MonkeyPatch,
