@@ -38,7 +38,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     CDS_CONTENT_DIR=/app/cards \
-    CDS_PREVIEW_FIXTURES_DIR=/app/fhir_fixtures \
+    CDS_FIXTURES_DIR=/app/fhir_fixtures \
     CDS_HOST=0.0.0.0 \
     CDS_PORT=8000
 

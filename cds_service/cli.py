@@ -10,6 +10,7 @@ import typer
 
 from cds_service.content.commands import lint_cards, preview, simulate
 from cds_service.feedback.commands import db_app, feedback_report
+from cds_service.settings import get_settings
 
 app = typer.Typer(help="Neck and upper-back pain CDS Hooks service.", no_args_is_help=True, add_completion=False)
 
@@ -27,8 +28,6 @@ def serve(
     import uvicorn
 
     from cds_service.observability.logging import configure_logging, logging_config
-    from cds_service.settings import get_settings
-
     if content_dir is not None:
         os.environ["CDS_CONTENT_DIR"] = str(content_dir)
     settings = get_settings()
@@ -57,7 +56,7 @@ def load_fixtures(
     from cds_service.fhir.loader import load_fixtures as load
 
     try:
-        refs = asyncio.run(load(fhir_server, names=patient or None))
+        refs = asyncio.run(load(fhir_server, names=patient or None, root=get_settings().fixtures_dir))
     except FhirError as exc:
         typer.echo(f"loading failed: {exc.reason}", err=True)
         raise typer.Exit(1) from None

@@ -14,8 +14,10 @@ from typing import Any
 
 import orjson
 
+from cds_service.settings import BUNDLED_FIXTURES_DIR
+
 ANCHOR_DATE = date(2026, 1, 1)
-FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fhir_fixtures"
+FIXTURES_DIR = BUNDLED_FIXTURES_DIR  # the settings default (CDS_FIXTURES_DIR)
 PATIENTS = "patients"
 REQUESTS = "requests"
 

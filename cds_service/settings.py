@@ -15,6 +15,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "cards"
+BUNDLED_FIXTURES_DIR = Path(__file__).resolve().parent.parent / "fhir_fixtures"
 
 DEFAULT_CORS_ORIGINS = ["https://sandbox.cds-hooks.org"]
 DEFAULT_CORS_ORIGIN_REGEX = r"https?://(localhost|127\.0\.0\.1)(:\d+)?"
@@ -42,8 +43,9 @@ class Settings(BaseSettings):
     preview_enabled: bool = Field(
         default=True, description="Serve the card preview page at /preview (fixture patients only; turn off in production)."
     )
-    preview_fixtures_dir: Path | None = Field(
-        default=None, description="Fixtures the preview page offers (default: the bundled fhir_fixtures/)."
+    fixtures_dir: Path = Field(
+        default=BUNDLED_FIXTURES_DIR,
+        description="Fixture patients and requests (preview page, lint, simulate, load-fixtures).",
     )
 
     prefetch_deadline_seconds: float = Field(default=2.0, gt=0, description="Overall FHIR fallback deadline.")

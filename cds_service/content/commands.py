@@ -13,8 +13,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from cds_service.fixtures import FIXTURES_DIR
-from cds_service.settings import BUNDLED_CONTENT_DIR
+from cds_service.settings import get_settings
 
 if TYPE_CHECKING:
     from cds_service.content.loader import ContentSet
@@ -51,7 +50,7 @@ def _load(directory: Optional[Path]) -> ContentSet:
     from cds_service.content.loader import ContentError, load_content
 
     try:
-        return load_content(directory or BUNDLED_CONTENT_DIR)
+        return load_content(directory or get_settings().content_dir)
     except ContentError as exc:
         console = Console(stderr=True, highlight=False, soft_wrap=True)
         for problem in exc.problems:
@@ -70,7 +69,7 @@ def lint_cards(
 
     _format(output)
     _quiet_render_log()
-    report = lint_content(directory or BUNDLED_CONTENT_DIR, fixtures or FIXTURES_DIR)
+    report = lint_content(directory or get_settings().content_dir, fixtures or get_settings().fixtures_dir)
     if output == "json":
         _json(report.as_json())
     else:
@@ -111,7 +110,7 @@ def preview(
     _format(output)
     _quiet_render_log()
     content = _load(content_dir)
-    root = fixtures or FIXTURES_DIR
+    root = fixtures or get_settings().fixtures_dir
     names = set(fixture_names(REQUESTS, root))
     requests, files, codes = [], [], []
     for item in order or []:
@@ -143,7 +142,7 @@ def simulate(
 
     _quiet_render_log()
     content = _load(content_dir)
-    runs = sim.simulate(content, fixtures_dir or FIXTURES_DIR)
+    runs = sim.simulate(content, fixtures_dir or get_settings().fixtures_dir)
     rows = sim.burden(content, runs)
     console = Console(highlight=False)
     if not console.is_terminal:

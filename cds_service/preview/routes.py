@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from cds_service.content.loader import ContentSet
 from cds_service.content.simulate import RuleResult, evaluate_body
 from cds_service.errors import PreconditionFailed
-from cds_service.fixtures import FIXTURES_DIR, PATIENTS, REQUESTS, fixture_names, load_request
+from cds_service.fixtures import PATIENTS, REQUESTS, fixture_names, load_request
 from cds_service.jsonresponse import JSONResponse
 from cds_service.preview.drafts import OrderError, assemble, orders_in
 
@@ -43,8 +43,7 @@ router = APIRouter(prefix="/preview", tags=["preview"], include_in_schema=False)
 
 
 def fixtures_root(request: Request) -> Path:
-    configured = request.app.state.settings.preview_fixtures_dir
-    return Path(configured) if configured is not None else FIXTURES_DIR
+    return Path(request.app.state.settings.fixtures_dir)
 
 
 def current_content(request: Request) -> ContentSet:

@@ -17,7 +17,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "data" / "content_fixtures"
 
 @pytest.fixture
 def preview(settings: Settings) -> Iterator[TestClient]:
-    enabled = settings.model_copy(update={"preview_enabled": True, "preview_fixtures_dir": FIXTURES})
+    enabled = settings.model_copy(update={"preview_enabled": True, "fixtures_dir": FIXTURES})
     with TestClient(create_app(enabled), raise_server_exceptions=False) as client:
         yield client
 
@@ -105,7 +105,7 @@ def test_schema_violations_are_refused(preview: TestClient) -> None:
 
 def test_preview_can_be_switched_off(settings: Settings) -> None:
     """With CDS_PREVIEW_ENABLED false none of the preview routes exist."""
-    disabled = settings.model_copy(update={"preview_enabled": False, "preview_fixtures_dir": FIXTURES})
+    disabled = settings.model_copy(update={"preview_enabled": False, "fixtures_dir": FIXTURES})
     with TestClient(create_app(disabled), raise_server_exceptions=False) as client:
         assert client.get("/preview/").status_code == 404
         assert client.post("/preview/api/evaluate", json={"requests": ["vignette-2"]}).status_code == 404

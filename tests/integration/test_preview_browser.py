@@ -60,7 +60,7 @@ def test_preview_page_shows_vignette_1_cards_in_a_real_browser(tmp_path: Path) -
         pytest.fail("Debian chromium is missing: run scripts/test.d/20-browser.sh (apt-get install chromium)", pytrace=False)
     expected = expected_cards("vignette-1")
     assert any(indicator == "warning" for _, indicator, _ in expected), "vignette 1 should produce a warning card"
-    env = {"CDS_PREVIEW_FIXTURES_DIR": str(FIXTURES), "CDS_CONTENT_POLL_SECONDS": "0"}
+    env = {"CDS_FIXTURES_DIR": str(FIXTURES), "CDS_CONTENT_POLL_SECONDS": "0"}
     with running_service(tmp_path, **env) as service, sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=20_000)
         try:
