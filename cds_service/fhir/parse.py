@@ -73,16 +73,16 @@ def list_elements(resource_type: str) -> frozenset[str]:
     """The top-level elements of a type whose values are lists (cached)."""
     lists = _LISTS.get(resource_type)
     if lists is None:
-        lists = _LISTS[resource_type] = frozenset(
-            info.alias or name for name, info in model_class(resource_type).model_fields.items() if _is_list(info.annotation)
-        )
+        fields = model_class(resource_type).model_fields
+        lists = _LISTS[resource_type] = frozenset(info.alias or name for name, info in fields.items() if _is_list(info.annotation))
     return lists
 
 
 def _is_list(annotation: Any) -> bool:
-    if typing.get_origin(annotation) is list:
+    origin = typing.get_origin(annotation)
+    if origin is list:
         return True
-    return typing.get_origin(annotation) is typing.Union and any(typing.get_origin(a) is list for a in typing.get_args(annotation))
+    return origin is typing.Union and any(typing.get_origin(arg) is list for arg in typing.get_args(annotation))
 
 
 def _as_lists(raw: dict[str, Any], resource_type: str) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def parse_resource(
     if memo is not None:
         try:
             return cls.model_validate(_with_element_models(raw, resource_type, memo))
-        except ValidationError:
+        except (ValidationError, TypeError):  # TypeError: not JSON, only when called with Python objects
             pass  # the plain pass below decides: it repairs what it can and logs what it cannot
     try:
         return cls.model_validate(raw)
