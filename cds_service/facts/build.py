@@ -1,11 +1,22 @@
-"""Record entries → ``PatientFacts`` (definitions from rules.md, numbers from ``FactParams``)."""
+"""Record entries → ``PatientFacts`` (definitions from rules.md, numbers from ``FactParams``).
+
+``build_facts`` returns ``LazyFacts``: each fact is worked out when a rule first reads it, and
+only from the entries its definition names. Entries are picked by type, value set and the date
+their JSON states (``Entry.date_key``) before any is validated, so a fact that wants the latest
+eGFR validates the newest results first and stops at the first valid one, and results outside a
+fact's window are never validated. What a fact says is what validating every entry first says:
+any entry that validates has the date its JSON states, and invalid or void entries are skipped
+where they would have been dropped.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from typing import Any
 
 from cds_service.facts.dates import as_date, whole_years
+from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.model import Fact, Imaging, Medication, PatientFacts, RedFlag
 from cds_service.facts.params import FactParams
@@ -14,6 +25,7 @@ from cds_service.terminology import Terminology
 
 CONDITION = ("Condition",)
 PROCEDURE = ("Procedure",)
+OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
 IMAGING_SETS = {
@@ -21,6 +33,7 @@ IMAGING_SETS = {
     for modality in ("xr", "ct", "mri")
     for region in ("cervical", "thoracic")
 }
+SCOPE_SET = "neck-upper-back-pain"
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
 
 
@@ -28,121 +41,287 @@ def fact(entry: Entry, key: str, value: float | None = None, unit: str | None = 
     return Fact(key, (entry.ref,), entry.display, entry.when, value, unit)
 
 
-def _conditions(record: Record, *valuesets: str, active_only: bool = True) -> list[Entry]:
-    found = record.in_sets(CONDITION, *valuesets)
-    return [e for e in found if e.active_condition] if active_only else found
+def _usable(entry: Entry) -> bool:
+    return entry.usable
 
 
-def _earliest(entries: Iterable[Entry], key: str) -> Fact | None:
-    dated = sorted(entries, key=lambda e: (e.when is None, e.when or date.max))
-    return fact(dated[0], key) if dated else None
+def _active(entry: Entry) -> bool:
+    return entry.usable and entry.active_condition
 
 
-def _latest(entries: Iterable[Entry], key: str) -> Fact | None:
-    dated = sorted(entries, key=lambda e: e.when or date.min, reverse=True)
-    return fact(dated[0], key) if dated else None
+def _first(entries: Iterable[Entry], accept: Callable[[Entry], bool], newest: bool = False) -> Entry | None:
+    """The oldest (or newest) accepted entry, undated ones last, ties in record order; entries are
+    validated (by ``accept``) in that order until one is accepted."""
+    keyed = [(e.date_key, e) for e in entries]
+    if newest:
+        keyed.sort(key=lambda k: k[0] or date.min, reverse=True)
+    else:
+        keyed.sort(key=lambda k: (k[0] is None, k[0] or date.max))
+    return next((e for _, e in keyed if accept(e)), None)
+
+
+def _earliest(entries: Iterable[Entry], key: str, accept: Callable[[Entry], bool] = _usable) -> Fact | None:
+    found = _first(entries, accept)
+    return fact(found, key) if found is not None else None
 
 
 def _within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
-    return [e for e in entries if e.when is not None and 0 <= (today - e.when).days <= days]
+    """Usable entries dated 0 to ``days`` days before ``today``; only those in the window are validated."""
+    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days and e.usable]
 
 
 def build_facts(
     record: Record, terminology: Terminology, params: FactParams, today: date, available: frozenset[str]
 ) -> PatientFacts:
-    """Every fact rules.md defines, each keeping the references that prove it."""
-    patient = record.patient
-    born = as_date(getattr(patient, "birthDate", None)) if patient is not None else None
-    age = whole_years(born, today) if born is not None else None
-
-    scope = _conditions(record, "neck-upper-back-pain")
-    medications = _medications(record, terminology)
-    fusion = _fusion(record)
-    imaging = _imaging(record, today)
-    steroid = _chronic_steroid(record, medications, params, today)
-    osteoporosis = _earliest(_conditions(record, "osteoporosis"), "osteoporosis")
-    fever = _fever(record, params, today)
-    pt = sorted(
-        _within(record.in_sets(PT_SOURCES, "physical-therapy"), today, params.pt_lookback_days),
-        key=lambda e: e.when or today,
-    )
-    facts = dict(
-        today=today,
-        available=available,
-        patient_ref=f"Patient/{patient.id}" if patient is not None and patient.id else None,
-        age=age,
-        pain=_earliest(scope, "pain"),
-        scope_conditions=tuple(fact(e, "scope-condition") for e in scope),
-        scope_refs=frozenset(e.ref for e in _conditions(record, "neck-upper-back-pain", active_only=False)),
-        radiculopathy=_earliest(_conditions(record, "cervical-radiculopathy"), "radiculopathy"),
-        myelopathy=_earliest(_conditions(record, "cervical-myelopathy"), "myelopathy"),
-        instability=_earliest(_conditions(record, "spinal-instability"), "instability"),
-        neuropathic=_earliest(_conditions(record, "neuropathic-pain", "cervical-radiculopathy"), "neuropathic"),
-        osteoporosis=osteoporosis,
-        cervical_fusion=fusion,
-        lumbar_fusion=_latest(record.in_sets(PROCEDURE, "lumbar-fusion"), "lumbar-fusion"),
-        physical_therapy=tuple(fact(e, "physical-therapy") for e in pt),
-        pt_done=bool(pt) and pt[0].when is not None and (today - pt[0].when).days >= params.pt_done_days,
-        medications=tuple(medications),
-        nonopioid_trial=_recent_medication(medications, ("nsaids", "acetaminophen"), today, params.nonopioid_trial_days, "nonopioid-trial"),
-        chronic_steroid=steroid,
-        recent_opioid=_recent_medication(medications, ("opioids",), today, params.opioid_recent_days, "recent-opioid"),
-        long_term_opioid=_long_term_opioid(record, medications, params, today),
-        spine_imaging=tuple(i for i in imaging if i.fact.on is not None and (today - i.fact.on).days <= params.imaging_lookback_days),
-        imaging_history=imaging,
-        egfr=_egfr(record, params, today),
-        fever=fever,
-        falls=_earliest(_conditions(record, "falls", active_only=False), "falls"),
-        ckd_4_5=_earliest(_conditions(record, "ckd-stage-4-5"), "ckd-4-5"),
-        heart_failure=_earliest(_conditions(record, "heart-failure"), "heart-failure"),
-        peptic_ulcer=_earliest(_conditions(record, "peptic-ulcer"), "peptic-ulcer"),
-        anticoagulant=_drug_or_condition(record, medications, "anticoagulants", "anticoagulant-use", "anticoagulant"),
-        antiplatelet=_drug_or_condition(record, medications, "antiplatelets", "antiplatelet-use", "antiplatelet"),
-    )
-    facts["red_flags"] = _red_flags(record, facts, params, today, age, osteoporosis, steroid, fever)
-    return PatientFacts(**facts)  # type: ignore[arg-type]
+    """Every fact rules.md defines, each keeping the references that prove it; computed when read."""
+    return LazyFacts(today, available, FactRules(record, terminology, params, today).compute)
 
 
-def _medications(record: Record, terminology: Terminology) -> list[Medication]:
-    return [
-        to_medication(terminology, e.ref, e.display, e.model, e.ingredients, e.valuesets)
-        for e in record.of(*MEDICATION_TYPES)
-    ]
+class FactRules:
+    """How each ``PatientFacts`` field is worked out: one method per field, given the facts object
+    (for the facts a fact builds on). Intermediate lists are kept for the request."""
 
+    def __init__(self, record: Record, terminology: Terminology, params: FactParams, today: date) -> None:
+        self.record, self.terminology, self.params, self.today = record, terminology, params, today
+        self._kept: dict[str, Any] = {}
 
-def _recent_medication(meds: list[Medication], sets: tuple[str, ...], today: date, days: int, key: str) -> Fact | None:
-    for med in meds:
-        if med.in_any(*sets) and (med.active or (med.end is not None and (today - med.end).days <= days)):
-            return med.as_fact(key)
-    return None
+    def compute(self, name: str, facts: PatientFacts) -> Any:
+        return getattr(self, name)(facts)
 
+    def _once(self, name: str, make: Callable[[], Any]) -> Any:
+        if name not in self._kept:
+            self._kept[name] = make()
+        return self._kept[name]
 
-def _drug_or_condition(record: Record, meds: list[Medication], drugs: str, conditions: str, key: str) -> Fact | None:
-    for med in meds:
-        if med.active and med.in_any(drugs):
-            return med.as_fact(key)
-    return _earliest(_conditions(record, conditions), key)
+    def _conditions(self, *valuesets: str) -> list[Entry]:
+        return self.record.candidates_in(CONDITION, *valuesets)
 
+    def _scope(self) -> list[Entry]:
+        return self._once("scope", lambda: [e for e in self._conditions(SCOPE_SET) if _active(e)])
 
-def _fusion(record: Record) -> Fact | None:
-    """The most recent cervical fusion: a cervical-fusion Procedure (CPT / ICD-10-PCS), a spinal
-    fusion Procedure coded without region (SNOMED 55705006, CPT add-on codes) whose bodySite is
-    cervical, or arthrodesis status (Z98.1) with a cervical bodySite. Dated by performed[x] or, for
-    Z98.1, by onset only: a recordedDate is when it was written down, not when the fusion was done."""
-    found = [fact(e, "cervical-fusion") for e in record.in_sets(PROCEDURE, "cervical-fusion")]
-    found += [
-        fact(e, "cervical-fusion")
-        for e in record.in_sets(PROCEDURE, "spine-surgery")
-        if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and _is_fusion(e) and _cervical_site(e)
-    ]
-    found += [
-        Fact("cervical-fusion", (e.ref,), e.display, e.onset)
-        for e in _conditions(record, "arthrodesis-status", active_only=False)
-        if _cervical_site(e)
-    ]
-    if not found:
+    # -- the patient and the pain
+    def patient_ref(self, facts: PatientFacts) -> str | None:
+        patient = self.record.patient
+        return f"Patient/{patient.id}" if patient is not None and patient.id else None
+
+    def age(self, facts: PatientFacts) -> int | None:
+        patient = self.record.patient
+        born = as_date(getattr(patient, "birthDate", None)) if patient is not None else None
+        return whole_years(born, self.today) if born is not None else None
+
+    def pain(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._scope(), "pain")
+
+    def scope_conditions(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return tuple(fact(e, "scope-condition") for e in self._scope())
+
+    def scope_refs(self, facts: PatientFacts) -> frozenset[str]:
+        return frozenset(e.ref for e in self._conditions(SCOPE_SET) if e.usable)
+
+    # -- conditions
+    def radiculopathy(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("cervical-radiculopathy"), "radiculopathy", _active)
+
+    def myelopathy(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("cervical-myelopathy"), "myelopathy", _active)
+
+    def instability(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("spinal-instability"), "instability", _active)
+
+    def neuropathic(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", _active)
+
+    def osteoporosis(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("osteoporosis"), "osteoporosis", _active)
+
+    def falls(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("falls"), "falls")
+
+    def ckd_4_5(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("ckd-stage-4-5"), "ckd-4-5", _active)
+
+    def heart_failure(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("heart-failure"), "heart-failure", _active)
+
+    def peptic_ulcer(self, facts: PatientFacts) -> Fact | None:
+        return _earliest(self._conditions("peptic-ulcer"), "peptic-ulcer", _active)
+
+    # -- procedures, physical therapy and imaging
+    def cervical_fusion(self, facts: PatientFacts) -> Fact | None:
+        """The most recent cervical fusion: a cervical-fusion Procedure (CPT / ICD-10-PCS), a spinal
+        fusion Procedure coded without region (SNOMED 55705006, CPT add-on codes) whose bodySite is
+        cervical, or arthrodesis status (Z98.1) with a cervical bodySite. Dated by performed[x] or, for
+        Z98.1, by onset only: a recordedDate is when it was written down, not when the fusion was done."""
+        record = self.record
+        found = [fact(e, "cervical-fusion") for e in record.in_sets(PROCEDURE, "cervical-fusion")]
+        found += [
+            fact(e, "cervical-fusion")
+            for e in record.candidates_in(PROCEDURE, "spine-surgery")
+            if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and _is_fusion(e)
+            and e.usable and _cervical_site(e)
+        ]  # fmt: skip
+        found += [
+            Fact("cervical-fusion", (e.ref,), e.display, e.onset)
+            for e in record.in_sets(CONDITION, "arthrodesis-status")
+            if _cervical_site(e)
+        ]
+        if not found:
+            return None
+        return max(found, key=lambda f: (f.on is not None, f.on or date.min))
+
+    def lumbar_fusion(self, facts: PatientFacts) -> Fact | None:
+        found = _first(self.record.candidates_in(PROCEDURE, "lumbar-fusion"), _usable, newest=True)
+        return fact(found, "lumbar-fusion") if found is not None else None
+
+    def _pt(self) -> list[Entry]:
+        def make() -> list[Entry]:
+            entries = _within(self.record.candidates_in(PT_SOURCES, "physical-therapy"), self.today, self.params.pt_lookback_days)
+            return sorted(entries, key=lambda e: e.when or self.today)
+
+        return self._once("pt", make)  # type: ignore[no-any-return]
+
+    def physical_therapy(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return tuple(fact(e, "physical-therapy") for e in self._pt())
+
+    def pt_done(self, facts: PatientFacts) -> bool:
+        pt = self._pt()
+        return bool(pt) and pt[0].when is not None and (self.today - pt[0].when).days >= self.params.pt_done_days
+
+    def spine_imaging(self, facts: PatientFacts) -> tuple[Imaging, ...]:
+        """Spine imaging within the recent-imaging window (only those studies are validated)."""
+        days = self.params.imaging_lookback_days
+        recent = [e for e in self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS)
+                  if (on := e.date_key) is not None and (self.today - on).days <= days]  # fmt: skip
+        return tuple(i for i in _imaging(recent, self.today) if i.fact.on is not None and (self.today - i.fact.on).days <= days)
+
+    def imaging_history(self, facts: PatientFacts) -> tuple[Imaging, ...]:
+        return _imaging(self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS), self.today)
+
+    # -- observations
+    def egfr(self, facts: PatientFacts) -> Fact | None:
+        latest = next(self._observations("egfr", self.params.egfr_max_age_days), None)
+        if latest is None:
+            return None
+        entry, value, unit = latest
+        return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
+
+    def fever(self, facts: PatientFacts) -> Fact | None:
+        for entry, value, unit in self._observations("body-temperature", self.params.fever_days):
+            celsius = round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)  # 100.4 °F is 38.0 °C
+            if celsius >= self.params.fever_celsius:
+                return fact(entry, "fever", round(celsius, 1), "°C")
+        return _earliest(self._conditions("fever-condition"), "fever", _active)
+
+    def _observations(self, valueset: str, days: int) -> Iterator[tuple[Entry, float, str | None]]:
+        """Usable results with a value, dated within ``days``, newest first (ties in record order);
+        validated one by one as the caller reads on."""
+        window = _dated_within(self.record.candidates_in(OBSERVATION, valueset), self.today, days)
+        for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
+            if entry.usable:
+                value, unit = observation_value(entry)
+                if value is not None:
+                    yield entry, value, unit
+
+    # -- medications
+    def _medication(self, entry: Entry) -> Medication:
+        memo = entry._memo
+        if "medication" not in memo:
+            memo["medication"] = to_medication(
+                self.terminology, entry.ref, entry.display, entry.model, entry.ingredients, entry.valuesets
+            )
+        return memo["medication"]  # type: ignore[no-any-return]
+
+    def _meds(self, entries: Iterable[Entry]) -> Iterator[Medication]:
+        return (self._medication(e) for e in entries if e.usable)
+
+    def _meds_in(self, *valuesets: str) -> Iterator[Medication]:
+        return self._meds(self.record.candidates_in(MEDICATION_TYPES, *valuesets))
+
+    def medications(self, facts: PatientFacts) -> tuple[Medication, ...]:
+        return tuple(self._meds(e for e in self.record.candidates if e.resource_type in MEDICATION_TYPES))
+
+    def _recent(self, sets: tuple[str, ...], days: int, key: str) -> Fact | None:
+        for med in self._meds_in(*sets):
+            if med.active or (med.end is not None and (self.today - med.end).days <= days):
+                return med.as_fact(key)
         return None
-    return max(found, key=lambda f: (f.on is not None, f.on or date.min))
+
+    def nonopioid_trial(self, facts: PatientFacts) -> Fact | None:
+        return self._recent(("nsaids", "acetaminophen"), self.params.nonopioid_trial_days, "nonopioid-trial")
+
+    def recent_opioid(self, facts: PatientFacts) -> Fact | None:
+        return self._recent(("opioids",), self.params.opioid_recent_days, "recent-opioid")
+
+    def chronic_steroid(self, facts: PatientFacts) -> Fact | None:
+        params = self.params
+        factors = params.prednisone_equivalents
+        for entry in self.record.candidates:
+            if entry.resource_type not in MEDICATION_TYPES:
+                continue
+            factor = max((factors.get(i, 0.0) for i in entry.ingredients), default=0.0)
+            if not factor or not entry.usable:
+                continue
+            med = self._medication(entry)
+            daily = med.dose.daily_mg
+            if not (med.active and daily is not None and med.start is not None):
+                continue
+            if daily * factor >= params.steroid_min_daily_mg and (self.today - med.start).days > params.steroid_min_days:
+                return Fact("chronic-steroid", (med.ref,), med.display, med.start, daily * factor, "mg/d")
+        return _earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", _active)
+
+    def long_term_opioid(self, facts: PatientFacts) -> Fact | None:
+        for med in self._meds_in("opioids"):
+            if med.active and med.start and (self.today - med.start).days >= self.params.long_term_opioid_days:
+                return med.as_fact("long-term-opioid")
+        return _earliest(self._conditions("long-term-opioid-use"), "long-term-opioid", _active)
+
+    def _drug_or_condition(self, drugs: str, conditions: str, key: str) -> Fact | None:
+        for med in self._meds_in(drugs):
+            if med.active:
+                return med.as_fact(key)
+        return _earliest(self._conditions(conditions), key, _active)
+
+    def anticoagulant(self, facts: PatientFacts) -> Fact | None:
+        return self._drug_or_condition("anticoagulants", "anticoagulant-use", "anticoagulant")
+
+    def antiplatelet(self, facts: PatientFacts) -> Fact | None:
+        return self._drug_or_condition("antiplatelets", "antiplatelet-use", "antiplatelet")
+
+    # -- red flags
+    def red_flags(self, facts: PatientFacts) -> tuple[RedFlag, ...]:
+        flags: list[RedFlag] = []
+        params, today = self.params, self.today
+
+        def add(kind: str, urgent: bool, found: Iterable[Fact | None]) -> None:
+            present = tuple(f for f in found if f is not None)
+            if present:
+                flags.append(RedFlag(kind, urgent, present))
+
+        def conditions(valueset: str, key: str, active_only: bool = True) -> list[Fact]:
+            accept = _active if active_only else _usable
+            return [fact(e, key) for e in self._conditions(valueset) if accept(e)]
+
+        infection = _within(self._conditions("staph-aureus-bacteremia", "spinal-infection"), today, params.infection_lookback_days)
+        add("neurological", True, [facts.myelopathy])
+        add("infection", True, [
+            *(fact(e, "bacteremia" if e.in_any("staph-aureus-bacteremia") else "spinal-infection") for e in infection),
+            facts.fever,
+        ])  # fmt: skip
+        add("malignancy", True, conditions("malignancy", "malignancy", active_only=False))
+        add("iv-drug-use", False, conditions("iv-drug-use", "iv-drug-use"))
+        add("immunosuppression", False, conditions("immunosuppression", "immunosuppression"))
+        add("weight-loss", False, conditions("unexplained-weight-loss", "weight-loss"))
+        add("trauma", False, conditions("significant-trauma", "trauma"))
+        age, osteoporosis, steroid = facts.age, facts.osteoporosis, facts.chronic_steroid
+        if age is not None and age > params.fracture_risk_age and (osteoporosis or steroid):
+            patient = (facts.patient_ref,) if facts.patient_ref else ()
+            add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
+        return tuple(flags)
+
+
+def _dated_within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
+    """Entries whose (stated) date is 0 to ``days`` days before ``today``, not validated."""
+    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days]
 
 
 def _is_fusion(entry: Entry) -> bool:
@@ -157,29 +336,12 @@ def _cervical_site(entry: Entry) -> bool:
     return False
 
 
-def _chronic_steroid(record: Record, meds: list[Medication], params: FactParams, today: date) -> Fact | None:
-    for med in meds:
-        factor = max((params.prednisone_equivalents.get(i, 0.0) for i in med.ingredients), default=0.0)
-        daily = med.dose.daily_mg
-        if not (med.active and factor and daily is not None and med.start is not None):
-            continue
-        if daily * factor >= params.steroid_min_daily_mg and (today - med.start).days > params.steroid_min_days:
-            return Fact("chronic-steroid", (med.ref,), med.display, med.start, daily * factor, "mg/d")
-    return _earliest(_conditions(record, "long-term-steroid-use"), "chronic-steroid")
-
-
-def _long_term_opioid(record: Record, meds: list[Medication], params: FactParams, today: date) -> Fact | None:
-    for med in meds:
-        if med.active and med.in_any("opioids") and med.start and (today - med.start).days >= params.long_term_opioid_days:
-            return med.as_fact("long-term-opioid")
-    return _earliest(_conditions(record, "long-term-opioid-use"), "long-term-opioid")
-
-
-def _imaging(record: Record, today: date) -> tuple[Imaging, ...]:
+def _imaging(entries: Iterable[Entry], today: date) -> tuple[Imaging, ...]:
     """Every dated, done c/t-spine study up to today (Procedure, completed ServiceRequest, ImagingStudy), newest first."""
     found = []
-    for entry in record.in_sets(IMAGING_SOURCES, *IMAGING_SETS):
-        if entry.when is None or entry.when > today:
+    for entry in entries:
+        on = entry.date_key
+        if on is None or on > today or not entry.usable:
             continue
         if entry.resource_type == "ServiceRequest" and entry.status != "completed":
             continue
@@ -189,62 +351,3 @@ def _imaging(record: Record, today: date) -> tuple[Imaging, ...]:
             if vs_id in entry.valuesets:
                 found.append(Imaging(modality, region, fact(entry, f"imaging-{modality}")))
     return tuple(sorted(found, key=lambda i: i.fact.on or date.min, reverse=True))
-
-
-def _latest_observation(record: Record, valueset: str, today: date, days: int) -> list[tuple[Entry, float, str | None]]:
-    out = []
-    for entry in _within(record.in_sets(("Observation",), valueset), today, days):
-        value, unit = observation_value(entry)
-        if value is not None:
-            out.append((entry, value, unit))
-    return sorted(out, key=lambda t: t[0].when or date.min, reverse=True)
-
-
-def _egfr(record: Record, params: FactParams, today: date) -> Fact | None:
-    found = _latest_observation(record, "egfr", today, params.egfr_max_age_days)
-    if not found:
-        return None
-    entry, value, unit = found[0]
-    return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
-
-
-def _fever(record: Record, params: FactParams, today: date) -> Fact | None:
-    for entry, value, unit in _latest_observation(record, "body-temperature", today, params.fever_days):
-        celsius = round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)  # 100.4 °F is 38.0 °C
-        if celsius >= params.fever_celsius:
-            return fact(entry, "fever", round(celsius, 1), "°C")
-    return _earliest(_conditions(record, "fever-condition"), "fever")
-
-
-def _red_flags(
-    record: Record, facts: dict, params: FactParams, today: date, age: int | None,
-    osteoporosis: Fact | None, steroid: Fact | None, fever: Fact | None,
-) -> tuple[RedFlag, ...]:
-    flags: list[RedFlag] = []
-
-    def add(kind: str, urgent: bool, found: Iterable[Fact | None]) -> None:
-        present = tuple(f for f in found if f is not None)
-        if present:
-            flags.append(RedFlag(kind, urgent, present))
-
-    def conditions(valueset: str, key: str, active_only: bool = True) -> list[Fact]:
-        return [fact(e, key) for e in _conditions(record, valueset, active_only=active_only)]
-
-    infection = _within(
-        _conditions(record, "staph-aureus-bacteremia", "spinal-infection", active_only=False),
-        today, params.infection_lookback_days,
-    )
-    add("neurological", True, [facts["myelopathy"]])
-    add("infection", True, [
-        *(fact(e, "bacteremia" if e.in_any("staph-aureus-bacteremia") else "spinal-infection") for e in infection),
-        fever,
-    ])
-    add("malignancy", True, conditions("malignancy", "malignancy", active_only=False))
-    add("iv-drug-use", False, conditions("iv-drug-use", "iv-drug-use"))
-    add("immunosuppression", False, conditions("immunosuppression", "immunosuppression"))
-    add("weight-loss", False, conditions("unexplained-weight-loss", "weight-loss"))
-    add("trauma", False, conditions("significant-trauma", "trauma"))
-    if age is not None and age > params.fracture_risk_age and (osteoporosis or steroid):
-        patient = (facts["patient_ref"],) if facts["patient_ref"] else ()
-        add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
-    return tuple(flags)

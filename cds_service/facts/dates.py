@@ -1,8 +1,9 @@
-"""Dates from FHIR values: date, dateTime, Period, all reduced to a calendar date."""
+"""Dates from FHIR values: date, dateTime, Period, all reduced to a calendar date (from models or JSON)."""
 
 from __future__ import annotations
 
 import calendar
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -37,6 +38,42 @@ def period_start(period: Any) -> date | None:
 
 def period_end(period: Any) -> date | None:
     return None if period is None else as_date(getattr(period, "end", None))
+
+
+# Where an entry's clinical date is read from, in order (``Entry.when``); True: a Period's start.
+WHEN_ELEMENTS = (
+    ("onsetDateTime", False), ("onsetPeriod", True), ("performedDateTime", False), ("performedPeriod", True),
+    ("effectiveDateTime", False), ("effectivePeriod", True), ("effectiveInstant", False),
+    ("occurrenceDateTime", False), ("occurrencePeriod", True), ("started", False), ("authoredOn", False),
+    ("recordedDate", False), ("issued", False), ("dateAsserted", False),
+)  # fmt: skip
+UNSURE = object()  # stated_date: the JSON holds a date in a form only validation can read
+
+
+def stated_date(raw: Mapping[str, Any]) -> date | None | object:
+    """The date ``Entry.when`` gives ``raw`` once validated, read from the JSON without validating.
+
+    A valid FHIR date, dateTime or instant string of 10 or more characters starts with its
+    calendar date, which is what the model's value reduces to; shorter (partial) dates reduce to
+    nothing either way. Any other JSON value (a number, an object where a string belongs) is
+    ``UNSURE``: only the model can say. So for every entry that validates, this is its ``when``.
+    """
+    for name, is_period in WHEN_ELEMENTS:
+        value = raw.get(name)
+        if value is not None and is_period:
+            if type(value) is not dict:
+                return UNSURE
+            value = value.get("start")
+        if value is None:
+            continue
+        if type(value) is not str:
+            return UNSURE
+        found = as_date(value)
+        if found is not None:
+            return found
+        if len(value) >= 10:
+            return UNSURE  # not a date: the entry fails validation, which is the model's to say
+    return None
 
 
 def whole_years(born: date, today: date) -> int:

@@ -3,7 +3,9 @@
 Raw prefetch JSON is classified by value set first (a dict lookup per coding); only resources
 that fall in some value set — plus the Patient — are validated with ``fhir.resources``, and of
 those only the elements the fact code reads (``READ_ELEMENTS``) and what their type requires.
-A resource whose validated part fails is skipped and logged, never fatal.
+An entry is validated when a fact first reads it (facts/build.py), so entries no rule asks about
+cost their classification only. A resource whose validated part fails is skipped and logged,
+never fatal.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 import orjson
 
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
-from cds_service.facts.dates import as_date, first_date, period_end, period_start
+from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
 from cds_service.fhir.parse import parse_resource
 
 _INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
@@ -52,18 +54,60 @@ PATIENT_ELEMENTS = frozenset({"birthDate"})
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One record entry in at least one value set, with its validated model."""
+    """One record entry in at least one value set; its model is validated when first read.
+
+    ``valid`` and ``usable`` (valid, not void, not shadowed by an earlier entry with the same
+    reference) validate on first use. Fact code filters entries by type, value set and stated date
+    first, so entries no fact reads are never validated.
+    """
 
     ref: str
     resource_type: str
     valuesets: frozenset[str]
     display: str
-    model: Any
+    raw: dict[str, Any] = field(compare=False, repr=False)
     ingredients: frozenset[str] = frozenset()
+    prior: Entry | None = field(default=None, compare=False, repr=False)  # an earlier entry with the same ref
+    _shared: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)  # the request's memo
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
 
     def in_any(self, *valuesets: str) -> bool:
         return not self.valuesets.isdisjoint(valuesets)
+
+    @property
+    def model(self) -> Any | None:
+        """The validated model (READ_ELEMENTS only), None when invalid (logged once)."""
+        memo = self._memo
+        if "model" not in memo:
+            memo["model"] = parse_resource(self.raw, (self.resource_type,), READ_ELEMENTS, self._shared)
+        return memo["model"]
+
+    @property
+    def valid(self) -> bool:
+        """Validates, and no earlier entry with the same reference does (the first valid one is used)."""
+        if self.model is None:
+            return False
+        prior = self.prior
+        while prior is not None:
+            if prior.model is not None:
+                return False
+            prior = prior.prior
+        return True
+
+    @property
+    def usable(self) -> bool:
+        return self.valid and not self.void
+
+    @property
+    def date_key(self) -> date | None:
+        """``when`` for ordering and windows, without validating where the JSON states it plainly."""
+        memo = self._memo
+        if "date_key" not in memo:
+            stated = stated_date(self.raw)
+            if stated is UNSURE:
+                stated = self.when if self.model is not None else None
+            memo["date_key"] = stated
+        return memo["date_key"]  # type: ignore[no-any-return]
 
     @property
     def status(self) -> str | None:
@@ -135,21 +179,46 @@ def _attr(model: Any, name: str) -> Any:
 
 @dataclass(frozen=True)
 class Record:
+    """The Patient (validated) and the record's entries in some value set (validated when used)."""
+
     patient: Any | None
-    entries: tuple[Entry, ...]
+    candidates: tuple[Entry, ...]
+    _by_set: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        for position, entry in enumerate(self.candidates):
+            for vs_id in entry.valuesets:
+                self._by_set.setdefault(vs_id, []).append(position)
+
+    @property
+    def entries(self) -> tuple[Entry, ...]:
+        """Every valid entry (validating them all)."""
+        return tuple(e for e in self.candidates if e.valid)
 
     def of(self, *types: str) -> Iterable[Entry]:
-        return (e for e in self.entries if e.resource_type in types and not e.void)
+        """Usable entries of ``types``, in record order."""
+        return (e for e in self.candidates if e.resource_type in types and e.usable)
+
+    def candidates_in(self, types: tuple[str, ...], *valuesets: str) -> list[Entry]:
+        """Entries of ``types`` in any of ``valuesets``, in record order, not validated."""
+        lists = [self._by_set[vs] for vs in valuesets if vs in self._by_set]
+        if not lists:
+            return []
+        positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+        entries = self.candidates
+        return [entries[i] for i in positions if entries[i].resource_type in types]
 
     def in_sets(self, types: tuple[str, ...], *valuesets: str) -> list[Entry]:
-        return [e for e in self.of(*types) if e.in_any(*valuesets)]
+        """Usable entries of ``types`` in any of ``valuesets``, in record order (these are validated)."""
+        return [e for e in self.candidates_in(types, *valuesets) if e.usable]
 
 
 def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeIndex, patient_id: str) -> Record:
-    """The Patient and every coded entry in some value set, validated; others never parsed."""
+    """The Patient, validated, and every coded entry in some value set, to be validated when read;
+    entries in no value set are never parsed."""
     patient = None
     entries: list[Entry] = []
-    seen: set[str] = set()
+    by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated codes and element values of this record are read once
     for items in resources.values():
         for raw in items:
@@ -160,17 +229,17 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
                 if patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
                 continue
-            entry = _entry(raw, resource_type, index, seen, memo)
+            entry = _entry(raw, resource_type, index, by_ref, memo)
             if entry is not None:
-                seen.add(entry.ref)
+                by_ref[entry.ref] = entry
                 entries.append(entry)
     return Record(patient, tuple(entries))
 
 
 def _entry(
-    raw: dict[str, Any], resource_type: Any, index: CodeIndex, seen: set[str], memo: dict[Any, Any]
+    raw: dict[str, Any], resource_type: Any, index: CodeIndex, by_ref: dict[str, Entry], memo: dict[Any, Any]
 ) -> Entry | None:
-    """The entry for ``raw`` if it is in some value set, new and valid; validated last, as it costs most."""
+    """The entry for ``raw`` if it is in some value set (not yet validated)."""
     code_field = _CODE_FIELD.get(resource_type) if isinstance(resource_type, str) else None
     if code_field is None:
         return None
@@ -189,12 +258,7 @@ def _entry(
     if not valuesets:
         return None
     ref = f"{resource_type}/{raw.get('id') or '?'}"
-    if ref in seen:
-        return None
-    model = parse_resource(raw, (resource_type,), READ_ELEMENTS, memo)
-    if model is None:
-        return None
-    return Entry(ref, resource_type, valuesets, text.strip() or ref, model, ingredients)
+    return Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo)
 
 
 def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> tuple[frozenset[str], frozenset[str], str]:
@@ -209,7 +273,7 @@ def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> tuple[froz
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:
-    quantity = getattr(entry.model, "valueQuantity", None)
+    quantity = _attr(entry.model, "valueQuantity")
     if quantity is None or quantity.value is None:
         return None, None
     return float(quantity.value), (quantity.code or quantity.unit)

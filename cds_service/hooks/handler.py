@@ -34,6 +34,7 @@ class Outcome:
     shown: list[tuple[Finding, Card]]
     shadow: list[Finding]
     unavailable: dict[str, str]
+    fetched: tuple[str, ...] = ()
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -75,15 +76,16 @@ async def handle_hook(
             shadow.append(found)
         else:
             shown.append((found, render_card(content, found, facts.age, base_url)))
-    log.info(
-        "hook evaluated",
-        extra={
-            "service_id": service.id,
-            "hook_instance": str(request.hook_instance),
-            "rule_ids": [f.rule_id for f, _ in shown],
-            "shadow_rule_ids": [f.rule_id for f in shadow],
-            "unavailable": sorted(result.unavailable),
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-        },
-    )
-    return Outcome(CDSResponse(cards=[c for _, c in shown]), shown, shadow, dict(result.unavailable))
+    if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
+        log.debug(
+            "hook evaluated",
+            extra={
+                "service_id": service.id,
+                "hook_instance": str(request.hook_instance),
+                "rule_ids": [f.rule_id for f, _ in shown],
+                "shadow_rule_ids": [f.rule_id for f in shadow],
+                "unavailable": sorted(result.unavailable),
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            },
+        )
+    return Outcome(CDSResponse(cards=[c for _, c in shown]), shown, shadow, dict(result.unavailable), result.fetched)

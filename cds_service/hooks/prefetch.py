@@ -10,9 +10,9 @@ Per key of the service's templates (missing keys = expected − supplied):
 
 All fallback queries run concurrently on one ``FhirClient`` under one overall deadline; keys not
 finished by then are unavailable with reason ``timeout``, finished ones keep their data. A key is
-in exactly one of ``PrefetchResult.resources`` and ``PrefetchResult.unavailable``. Logs (INFO
-when a key was fetched or is unavailable, else DEBUG) name keys and reason codes only, never ids,
-resources or tokens.
+in exactly one of ``PrefetchResult.resources`` and ``PrefetchResult.unavailable``. The resolution
+is logged at DEBUG (the request's access line carries the fetched and unavailable keys); logs name
+keys and reason codes only, never ids, resources or tokens.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ class PrefetchResult:
 
     resources: dict[str, Resources]
     unavailable: dict[str, str]
+    fetched: tuple[str, ...] = ()  # keys (partly) read from the FHIR server
 
 
 def _token_value(name: str, context: Mapping[str, Any]) -> str | None:
@@ -173,16 +174,16 @@ async def resolve_prefetch(
         else:
             resources[key] = resources.get(key, []) + task.result()
 
-    # Everything supplied and nothing missing is the usual call: DEBUG, so the usual call logs one
-    # line (the access line); a fetch or a missing key is worth INFO.
-    log.log(
-        logging.INFO if tasks or unavailable else logging.DEBUG,
-        "prefetch resolved",
-        extra={
-            "prefetch_supplied": sorted(from_prefetch),
-            "prefetch_fetched": sorted(k for k in tasks if k in resources),
-            "prefetch_unavailable": dict(sorted(unavailable.items())),
-        },
-    )
+    # DEBUG: a call logs one INFO line, the access line, which carries the fetched and unavailable keys.
+    fetched = tuple(sorted(k for k in tasks if k in resources))
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug(
+            "prefetch resolved",
+            extra={
+                "prefetch_supplied": sorted(from_prefetch),
+                "prefetch_fetched": list(fetched),
+                "prefetch_unavailable": dict(sorted(unavailable.items())),
+            },
+        )
     ordered = {key: resources[key] for key in templates if key in resources}
-    return PrefetchResult(resources=ordered, unavailable=unavailable)
+    return PrefetchResult(resources=ordered, unavailable=unavailable, fetched=fetched)

@@ -127,8 +127,9 @@ async def call_service(service: ServiceDep, request: Request, content: ContentDe
         request,
         rule_ids=[f.rule_id for f, _ in outcome.shown],
         shadow_rule_ids=[f.rule_id for f in outcome.shadow],
-        unavailable=sorted(outcome.unavailable),  # the access line says all the "hook evaluated" line says
-    )
+        unavailable=dict(sorted(outcome.unavailable.items())),  # key -> reason code
+        prefetch_fetched=list(outcome.fetched),
+    )  # the one INFO line of a call: what the DEBUG "hook evaluated" and "prefetch resolved" lines say
     return JSONResponse(outcome.response.to_wire())
 
 

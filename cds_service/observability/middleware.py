@@ -8,8 +8,9 @@ when the app raised before answering) and then
   the status;
 * logs ``request`` (logger ``cds_service.access``) with ``method``, ``route``, ``service_id``,
   ``status``, ``duration_ms`` and whatever the route added with ``annotate`` — for hook calls
-  ``hook_instance``, ``rule_ids``, ``shadow_rule_ids`` and ``content_version``. Health checks and
-  scrapes log at DEBUG. Never a header, a body or a query string.
+  ``hook_instance``, ``rule_ids``, ``shadow_rule_ids``, ``content_version``, ``unavailable``
+  (prefetch key → reason) and ``prefetch_fetched``: the one INFO line of a hook call. Health
+  checks and scrapes log at DEBUG. Never a header, a body or a query string.
 """
 
 from __future__ import annotations

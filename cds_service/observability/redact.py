@@ -8,10 +8,15 @@ log handler, catches what slips through anyway:
 * in every string — the message, extra values, tracebacks — JWT-looking strings become ``[jwt]``,
   ``Bearer <credential>`` becomes ``Bearer [redacted]`` and the query string of a URL is dropped
   (a FHIR search URL carries ``?patient=<id>``).
+
+It runs on every record, so it is cheap where there is nothing to mask (the usual case): one
+precompiled scan decides whether a string can hold any of the patterns before they are applied,
+key names are classified once, and containers are copied only where something changed.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from typing import Any
@@ -56,11 +61,14 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)\b(bearer)\s+[^\s\"',;]+")
 _URL_QUERY = re.compile(r"(\bhttps?://[^\s?#\"'<>]+)\?[^\s#\"'<>]*")
 _TOKEN_PARAM = re.compile(r"(?i)\b(access_token|token|id_token|patient|identifier|birthdate|name)=([^\s&\"']+)")
+# A string none of the patterns above can match (no "eyJ", "bearer", "://" or "=") is left as it is.
+_MAYBE_SECRET = re.compile(r"eyJ|(?i:bearer)|://|=")
 
 # Attributes every LogRecord has; anything else came in through ``extra=``.
 _STANDARD = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime", "taskName"}
 
 
+@functools.lru_cache(maxsize=4096)
 def is_sensitive(key: object) -> bool:
     """Whether a field called ``key`` may hold a secret or patient data."""
     return isinstance(key, str) and key.lower().replace("_", "").replace("-", "").replace(".", "") in SENSITIVE_KEYS
@@ -68,7 +76,7 @@ def is_sensitive(key: object) -> bool:
 
 def mask(text: str) -> str:
     """``text`` with JWTs, bearer credentials, URL query strings and token parameters masked."""
-    if not text:
+    if not text or _MAYBE_SECRET.search(text) is None:
         return text
     text = _JWT.sub("[jwt]", text)
     text = _BEARER.sub(r"\1 " + REDACTED, text)
@@ -77,17 +85,23 @@ def mask(text: str) -> str:
 
 
 def scrub(value: Any, depth: int = 0) -> Any:
-    """A copy of ``value`` safe to log: sensitive keys redacted, strings masked, depth bounded."""
-    if isinstance(value, str):
+    """``value`` safe to log: sensitive keys redacted, strings masked, depth bounded; a list or dict
+    whose items need no change is returned as it is (the usual case: ids and codes)."""
+    kind = type(value)
+    if kind is str or isinstance(value, str):
         return mask(value)
     if value is None or isinstance(value, (bool, int, float)):
         return value
     if depth >= MAX_DEPTH:
         return "[...]"
     if isinstance(value, dict):
-        return {str(k): REDACTED if is_sensitive(k) else scrub(v, depth + 1) for k, v in value.items()}
+        out = {str(k): REDACTED if is_sensitive(k) else scrub(v, depth + 1) for k, v in value.items()}
+        same = kind is dict and all(type(k) is str and out[k] is v for k, v in value.items())
+        return value if same else out
     if isinstance(value, (list, tuple, set, frozenset)):
-        return [scrub(v, depth + 1) for v in value]
+        items = [scrub(v, depth + 1) for v in value]
+        same = kind is list and all(new is old for new, old in zip(items, value))
+        return value if same else items
     return mask(str(value))
 
 

@@ -32,7 +32,7 @@ cervical-fusion lumbar-fusion thoracic-fusion
 imaging-xr-cervical-spine imaging-xr-thoracic-spine imaging-ct-cervical-spine imaging-ct-thoracic-spine
 imaging-mri-cervical-spine imaging-mri-thoracic-spine imaging-mri-spine-without-contrast
 epidural-steroid-injection esi-without-image-guidance facet-injection radiofrequency-ablation
-trigger-point-injection spinal-manipulation physical-therapy spine-surgery cervical-spine-surgery bed-rest
+trigger-point-injection spinal-manipulation physical-therapy spine-surgery cervical-spine-surgery
 egfr body-temperature blood-culture esr crp
 muscle-relaxants-beers baclofen tizanidine systemic-corticosteroids opioids nsaids aspirin acetaminophen
 gabapentinoids duloxetine benzodiazepines anticoagulants antiplatelets cns-active cyclobenzaprine carisoprodol
