@@ -8,24 +8,16 @@ of cost next to wall-clock throughput (wrk and the server share the machine's co
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
+from tests.processes import StartError, free_port, stop, wait_until_answering
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60.0
 _TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -52,13 +44,7 @@ class Server:
         raise RuntimeError(f"no VmHWM for {self.name}")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process, timeout=15)
 
 
 def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None = None,
@@ -71,18 +57,13 @@ def start(name: str, argv: list[str], log: Path, *, env: dict[str, str] | None =
         process = subprocess.Popen(argv, cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})})
     server = Server(name, f"http://127.0.0.1:{port}", process, log)
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} exited with {process.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(server.root + ready_path, timeout=2.0).status_code < 500:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    server.stop()
-    raise RuntimeError(f"{name} did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{log.read_text()[-3000:]}")
+    try:
+        wait_until_answering(process, server.root + ready_path, log, name=name, timeout=START_TIMEOUT_SECONDS,
+                             ready=lambda status: status < 500, interval=0.2, request_timeout=2.0)
+    except StartError:
+        server.stop()
+        raise
+    return server
 
 
 def service(log: Path, workdir: Path) -> Server:

@@ -1,15 +1,17 @@
-"""Shared test fixtures: an app on the bundled content, and request builders."""
+"""Shared test fixtures: apps on the bundled content, and request builders."""
 
 from __future__ import annotations
 
 import copy
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import respx
 from fastapi.testclient import TestClient
 
 from cds_service.app import create_app
@@ -21,23 +23,59 @@ TODAY = date.today()
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 CPT = "http://www.ama-assn.org/go/cpt"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+LOINC = "http://loinc.org"
+UCUM = "http://unitsofmeasure.org"
+
+
+def app_settings(directory: Path, **overrides: Any) -> Settings:
+    """Settings on the bundled content (auth off, no polling) with a SQLite feedback file in ``directory``."""
+    values: dict[str, Any] = {
+        "content_dir": BUNDLED_CONTENT_DIR,
+        "content_poll_seconds": 0,
+        "auth_mode": "off",
+        "feedback_db_url": f"sqlite:///{directory / 'feedback.sqlite3'}",
+        "prefetch_deadline_seconds": 2.0,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@contextmanager
+def running_app(settings: Settings) -> Iterator[TestClient]:
+    """The app on ``settings``, started; a server error answers 500 instead of raising in the test."""
+    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+        yield test_client
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(
-        content_dir=BUNDLED_CONTENT_DIR,
-        content_poll_seconds=0,
-        auth_mode="off",
-        feedback_db_url=f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
-        prefetch_deadline_seconds=2.0,
-    )
+    return app_settings(tmp_path)
 
 
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as test_client:
+    """A new app for this test alone: for tests that change or inspect its state."""
+    with running_app(settings) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """One app for the whole session (content loaded once), for tests that change nothing in it and read no
+    state that earlier requests leave behind (metrics, stored cards and feedback, replay records)."""
+    with running_app(app_settings(tmp_path_factory.mktemp("shared-app"))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def mock() -> Iterator[respx.MockRouter]:
+    """A respx router for the test's outgoing HTTP; routes it declares need not all be called."""
+    with respx.mock(assert_all_called=False) as router:
+        yield router
 
 
 def days_ago(days: int) -> str:
@@ -49,43 +87,87 @@ def patient(age: int = 45, pid: str = "p1") -> dict[str, Any]:
     return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": born.isoformat()}
 
 
+def concept(system: str, code: str, display: str) -> dict[str, Any]:
+    """A CodeableConcept of one coding whose text is its display."""
+    return {"coding": [{"system": system, "code": code, "display": display}], "text": display}
+
+
 def condition(code: str, display: str, onset_days: int, cid: str = "c1", system: str = ICD10) -> dict[str, Any]:
     return {
         "resourceType": "Condition",
         "id": cid,
         "subject": {"reference": "Patient/p1"},
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]},
-        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "code": concept(system, code, display),
         "onsetDateTime": days_ago(onset_days),
     }
 
 
-def service_order(code: str, display: str, oid: str = "o1", system: str = CPT) -> dict[str, Any]:
+def procedure(code: str, display: str, days: int, pid: str) -> dict[str, Any]:
+    """A completed CPT-coded Procedure performed ``days`` ago."""
     return {
-        "resourceType": "ServiceRequest",
-        "id": oid,
-        "status": "draft",
-        "intent": "order",
+        "resourceType": "Procedure",
+        "id": pid,
+        "status": "completed",
         "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": system, "code": code, "display": display}], "text": display},
+        "code": concept(CPT, code, display),
+        "performedDateTime": days_ago(days),
     }
 
 
-def medication_order(rxcui: str, display: str, oid: str = "m1", days: int = 7, per_day: int = 3) -> dict[str, Any]:
+def observation(code: str, display: str, value: float, unit: str, oid: str, days: int) -> dict[str, Any]:
+    """A final LOINC-coded Observation with a UCUM quantity, taken ``days`` ago."""
     return {
-        "resourceType": "MedicationRequest",
+        "resourceType": "Observation",
+        "id": oid,
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": LOINC, "code": code, "display": display}]},
+        "effectiveDateTime": days_ago(days),
+        "valueQuantity": {"value": value, "unit": unit, "system": UCUM, "code": unit},
+    }
+
+
+def draft_order(resource_type: str, oid: str, **fields: Any) -> dict[str, Any]:
+    """A draft order resource of ``resource_type`` for Patient/p1, with ``fields`` after the common ones."""
+    return {
+        "resourceType": resource_type,
         "id": oid,
         "status": "draft",
         "intent": "order",
         "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui, "display": display}], "text": display},
-        "dosageInstruction": [
+        **fields,
+    }
+
+
+def service_order(code: str, display: str, oid: str = "o1", system: str = CPT) -> dict[str, Any]:
+    return draft_order("ServiceRequest", oid, code=concept(system, code, display))
+
+
+def medication_order(rxcui: str, display: str, oid: str = "m1", days: int = 7, per_day: int = 3) -> dict[str, Any]:
+    return draft_order(
+        "MedicationRequest",
+        oid,
+        medicationCodeableConcept=concept(RXNORM, rxcui, display),
+        dosageInstruction=[
             {
                 "timing": {"repeat": {"frequency": per_day, "period": 1, "periodUnit": "d"}},
-                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet", "system": "http://unitsofmeasure.org", "code": "{tbl}"}}],
+                "doseAndRate": [{"doseQuantity": {"value": 1, "unit": "tablet", "system": UCUM, "code": "{tbl}"}}],
             }
         ],
-        "dispenseRequest": {"expectedSupplyDuration": {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}},
+        dispenseRequest={"expectedSupplyDuration": {"value": days, "unit": "days", "system": UCUM, "code": "d"}},
+    )
+
+
+def bearer_authorization(access_token: str, **extra: Any) -> dict[str, Any]:
+    """A request's ``fhirAuthorization``: a Bearer token with read access to the patient's record."""
+    return {
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": "patient/*.read",
+        "subject": "cds-service",
+        **extra,
     }
 
 

@@ -20,12 +20,12 @@ import argparse
 import asyncio
 import itertools
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -34,6 +34,10 @@ import orjson
 import psutil
 
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # run as a script: the repository's packages (cds_service, tests) import from its root
+
+from tests.processes import free_port, running  # noqa: E402
+
 SERVICE_FOR_HOOK = {"order-select": "neck-pain-order-select", "order-sign": "neck-pain-order-sign"}
 
 
@@ -60,7 +64,6 @@ class Report:
 
 def request_bodies() -> list[tuple[str, bytes]]:
     """(service path, JSON body) pairs: every vignette request with its prefetch, else one MRI request."""
-    sys.path.insert(0, str(REPO))
     from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
 
     bodies = []
@@ -78,13 +81,10 @@ def request_bodies() -> list[tuple[str, bytes]]:
     return bodies
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_service(workdir: Path, port: int) -> subprocess.Popen[bytes]:
+@contextmanager
+def running_service(workdir: Path) -> Iterator[tuple[str, int]]:
+    """``cds-service serve`` (one worker) on a free port until the block ends, once ready; (base URL, pid)."""
+    port = free_port()
     env = {
         **os.environ,
         "CDS_HOST": "127.0.0.1",
@@ -93,22 +93,11 @@ def start_service(workdir: Path, port: int) -> subprocess.Popen[bytes]:
         "CDS_LOG_LEVEL": "WARNING",
         "CDS_FEEDBACK_DB_URL": f"sqlite:///{workdir / 'feedback.sqlite3'}",
     }
-    log = (workdir / "service.log").open("wb")
-    return subprocess.Popen([sys.executable, "-m", "cds_service", "serve", "--workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
-
-
-def wait_ready(base: str, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the service exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the service did not become ready")
+    base = f"http://127.0.0.1:{port}"
+    command = [sys.executable, "-m", "cds_service", "serve", "--workers", "1"]
+    with running(command, workdir / "service.log", f"{base}/readyz", name="the service", timeout=60.0,
+                 stop_timeout=20, cwd=REPO, env=env, fail=sys.exit) as process:
+        yield base, process.pid
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -189,19 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=10.0, help="per-request timeout, seconds")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="cds-load-") as tmp:
-        port = free_port()
-        process = start_service(Path(tmp), port)
-        try:
-            base = f"http://127.0.0.1:{port}"
-            wait_ready(base, process)
-            report = asyncio.run(drive(base, process.pid, args))
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with tempfile.TemporaryDirectory(prefix="cds-load-") as tmp, running_service(Path(tmp)) as (base, pid):
+        report = asyncio.run(drive(base, pid, args))
     out = {**asdict(report), "passed": report.passed}
     text = orjson.dumps(out, option=orjson.OPT_INDENT_2).decode()
     if args.json:

@@ -149,7 +149,9 @@ def parse_resource(
     raw = _as_lists(raw, resource_type)
     if memo is not None:
         try:
-            return cls.model_validate(_with_element_models(raw, resource_type, memo))
+            # cls(**data) is what model_validate does for these models (they define __init__),
+            # minus one validator round trip: the model validators run once, not twice.
+            return cls(**_with_element_models(raw, resource_type, memo))
         except (ValidationError, TypeError):  # TypeError: not JSON, only when called with Python objects
             pass  # the plain pass below decides: it repairs what it can and logs what it cannot
     try:

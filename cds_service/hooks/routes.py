@@ -107,22 +107,26 @@ async def discovery(content: ContentDep) -> JSONResponse:
     openapi_extra=HOOK_REQUEST,
     responses=HOOK_RESPONSES,
 )
-async def call_service(service: ServiceDep, request: Request, content: ContentDep, settings: AppSettingsDep) -> JSONResponse:
+async def call_service(service_id: ServiceIdPath, request: Request) -> JSONResponse:
     """Evaluate a hook call and answer with cards."""
+    # The service, content and settings are read here rather than as dependencies: each
+    # dependency FastAPI solves costs more than the attribute read it stands for, per call.
+    service = await get_service(service_id)
+    state = request.app.state
+    content: ContentSet = state.content.current
+    settings: Settings = state.settings
     hook_request = parse_request(await read_json(request, settings.max_body_bytes))
     annotate(request, hook_instance=str(hook_request.hook_instance), content_version=content.version)
     outcome = await handle_hook(
         service,
         hook_request,
         content,
-        request.app.state.fhir_client,
+        state.fhir_client,
         settings.prefetch_deadline_seconds,
         base_url(request, settings),
     )
-    feedback.record_served(
-        request.app.state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version
-    )
-    request.app.state.metrics.observe_outcome(outcome, content)
+    feedback.record_served(state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version)
+    state.metrics.observe_outcome(outcome, content)
     annotate(
         request,
         rule_ids=[f.rule_id for f, _ in outcome.shown],

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.auth.testing import SigningKey, client_token, write_jwks
 from cds_service.settings import Settings
+from tests.conftest import running_app
 from tests.contract.test_service_call import mri_request
 
 ISS = "https://ehr.example.org"
@@ -26,7 +26,7 @@ def secured(settings: Settings, tmp_path: Path, key: SigningKey):
     write_jwks(tmp_path / "jwks.json", key)
     (tmp_path / "issuers.yaml").write_text(f"issuers:\n  - iss: {ISS}\n    jwks_file: jwks.json\n")
     secure = settings.model_copy(update={"auth_mode": "required", "auth_issuers_file": tmp_path / "issuers.yaml"})
-    with TestClient(create_app(secure), raise_server_exceptions=False) as client:
+    with running_app(secure) as client:
         yield client
 
 

@@ -15,7 +15,7 @@ from cds_service.auth.testing import SigningKey, client_token, write_jwks
 from cds_service.feedback import schema
 from cds_service.feedback.report import build_report
 from cds_service.settings import Settings
-from tests.conftest import condition, hook_body, patient, service_order, topics
+from tests.conftest import condition, hook_body, patient, running_app, service_order, topics
 
 SERVICE = "/cds-services/neck-pain-order-select"
 FEEDBACK = f"{SERVICE}/feedback"
@@ -204,7 +204,7 @@ def test_feedback_requires_client_authentication(settings: Settings, tmp_path: P
     (tmp_path / "issuers.yaml").write_text("issuers:\n  - iss: https://ehr.example.org\n    jwks_file: jwks.json\n")
     secure = settings.model_copy(update={"auth_mode": "required", "auth_issuers_file": tmp_path / "issuers.yaml"})
     item = {"card": "c-1", "outcome": "overridden", "outcomeTimestamp": "2025-03-01T10:00:00Z"}
-    with TestClient(create_app(secure), raise_server_exceptions=False) as secured:
+    with running_app(secure) as secured:
         assert secured.post(FEEDBACK, json={"feedback": [item]}).status_code == 401
         token = client_token(key, iss="https://ehr.example.org", aud=f"http://testserver{FEEDBACK}")
         answer = secured.post(FEEDBACK, json={"feedback": [item]}, headers={"Authorization": f"Bearer {token}"})

@@ -11,9 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
-from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import condition, hook_body, patient, service_order
+from tests.conftest import app_settings, condition, hook_body, patient, running_app, service_order
 
 URL = "/cds-services/neck-pain-order-select"
 FEEDBACK_URL = "/cds-services/neck-pain-order-select/feedback"
@@ -44,23 +42,9 @@ def assert_4xx(response: httpx.Response, status: int) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def module_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    """Settings shared by this module's apps (one app start per module keeps the many cases fast)."""
-    db = tmp_path_factory.mktemp("hostile") / "feedback.sqlite3"
-    return Settings(content_dir=BUNDLED_CONTENT_DIR, content_poll_seconds=0, auth_mode="off", feedback_db_url=f"sqlite:///{db}")
-
-
-@pytest.fixture(scope="module")
-def client(module_settings: Settings) -> Iterator[TestClient]:
-    """The app with the default limits."""
-    with TestClient(create_app(module_settings), raise_server_exceptions=False) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def small(module_settings: Settings) -> Iterator[TestClient]:
-    """The app with a 64 KiB body limit."""
-    with TestClient(create_app(module_settings.model_copy(update={"max_body_bytes": 65_536})), raise_server_exceptions=False) as c:
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app with a 64 KiB body limit (the default limits: ``shared_client``)."""
+    with running_app(app_settings(tmp_path_factory.mktemp("hostile"), max_body_bytes=65_536)) as c:
         yield c
 
 
@@ -92,13 +76,13 @@ def test_chunked_body_under_the_limit_is_read(small: TestClient) -> None:
 
 
 @pytest.mark.parametrize("depth", [2_000, 10_000, 100_000])
-def test_deeply_nested_json_is_400(client: TestClient, depth: int) -> None:
+def test_deeply_nested_json_is_400(shared_client: TestClient, depth: int) -> None:
     """Arrays nested thousands deep exceed the JSON parser's depth limit: 400, not a crash."""
-    assert_4xx(client.post(URL, content=raw_nested(depth), headers=JSON), 400)
+    assert_4xx(shared_client.post(URL, content=raw_nested(depth), headers=JSON), 400)
 
 
 @pytest.mark.parametrize("where", ["draft", "prefetch", "context", "extension"])
-def test_nesting_within_parser_limits_is_answered_without_a_crash(client: TestClient, where: str) -> None:
+def test_nesting_within_parser_limits_is_answered_without_a_crash(shared_client: TestClient, where: str) -> None:
     """Nesting the parser accepts (900 levels) is a 400 where it would be walked, else ignored: never a 500."""
     body = mri_request()
     deep = nested(900)
@@ -110,7 +94,7 @@ def test_nesting_within_parser_limits_is_answered_without_a_crash(client: TestCl
         body["extension"] = {"x": deep}
     else:
         body["context"]["userId"] = deep
-    response = client.post(URL, content=json.dumps(body).encode(), headers=JSON)
+    response = shared_client.post(URL, content=json.dumps(body).encode(), headers=JSON)
     if where == "context":
         assert "userId" in json.dumps(assert_4xx(response, 400))
     elif response.status_code == 400:  # a resource the rules read and validation had to walk
@@ -156,9 +140,9 @@ WRONG_TYPES = [
 
 
 @pytest.mark.parametrize(("path", "value"), WRONG_TYPES, ids=[".".join(map(str, p)) + f"={v!r}"[:30] for p, v in WRONG_TYPES])
-def test_wrong_types_are_400_naming_the_field(client: TestClient, path: tuple[Any, ...], value: Any) -> None:
+def test_wrong_types_are_400_naming_the_field(shared_client: TestClient, path: tuple[Any, ...], value: Any) -> None:
     """A field of the wrong type or shape is a 400 whose issue names the field, never echoing the value."""
-    outcome = assert_4xx(client.post(URL, json=mutate(path, value)), 400)
+    outcome = assert_4xx(shared_client.post(URL, json=mutate(path, value)), 400)
     text = json.dumps(outcome)
     assert path[0] in text or "body" in text or "context" in text
     if isinstance(value, str) and len(value) > 3:
@@ -181,28 +165,28 @@ SLOPPY_BUT_ACCEPTED = [
 
 
 @pytest.mark.parametrize(("path", "value"), SLOPPY_BUT_ACCEPTED, ids=[".".join(map(str, p)) for p, _ in SLOPPY_BUT_ACCEPTED])
-def test_bad_resources_inside_prefetch_and_drafts_are_skipped_not_fatal(client: TestClient, path: tuple[Any, ...], value: Any) -> None:
+def test_bad_resources_inside_prefetch_and_drafts_are_skipped_not_fatal(shared_client: TestClient, path: tuple[Any, ...], value: Any) -> None:
     """Garbage where a FHIR resource should be is skipped: the call still answers 200 or 412 (no Patient)."""
-    response = client.post(URL, json=mutate(path, value))
+    response = shared_client.post(URL, json=mutate(path, value))
     assert response.status_code in (200, 412), response.text
 
 
-def test_huge_arrays_are_capped(client: TestClient) -> None:
+def test_huge_arrays_are_capped(shared_client: TestClient) -> None:
     """More than 500 selections or draft order entries is a 400 naming the list."""
     body = mri_request()
     body["context"]["selections"] = ["ServiceRequest/o1"] * 501
-    assert "selections" in json.dumps(assert_4xx(client.post(URL, json=body), 400))
+    assert "selections" in json.dumps(assert_4xx(shared_client.post(URL, json=body), 400))
     body = mri_request()
     body["context"]["draftOrders"]["entry"] = [{"resource": service_order("72141", "MRI", f"o{i}")} for i in range(501)]
-    assert "entry" in json.dumps(assert_4xx(client.post(URL, json=body), 400))
+    assert "entry" in json.dumps(assert_4xx(shared_client.post(URL, json=body), 400))
 
 
-def test_many_prefetch_resources_within_the_size_limit_are_answered(client: TestClient) -> None:
+def test_many_prefetch_resources_within_the_size_limit_are_answered(shared_client: TestClient) -> None:
     """Thousands of prefetch resources under the body limit are answered normally."""
     body = mri_request()
     entry = body["prefetch"]["conditions"]["entry"]
     body["prefetch"]["conditions"]["entry"] = [copy.deepcopy(entry[0]) for _ in range(5_000)]
-    assert client.post(URL, json=body).status_code == 200
+    assert shared_client.post(URL, json=body).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -210,27 +194,27 @@ def test_many_prefetch_resources_within_the_size_limit_are_answered(client: Test
     [b'{"hook": "\xff\xfe"}', b"\xc3\x28", b'{"hook": "order-select", "x": "\xed\xa0\x80"}', b"\x00\x00\x00{", b""],
     ids=["invalid-utf8-in-string", "invalid-utf8", "surrogate", "nul-bytes", "empty"],
 )
-def test_undecodable_bodies_are_400(client: TestClient, raw: bytes) -> None:
+def test_undecodable_bodies_are_400(shared_client: TestClient, raw: bytes) -> None:
     """Bodies that are not valid UTF-8 JSON are a 400."""
-    assert_4xx(client.post(URL, content=raw, headers=JSON), 400)
+    assert_4xx(shared_client.post(URL, content=raw, headers=JSON), 400)
 
 
 @pytest.mark.parametrize("raw", [b"[]", b'"text"', b"42", b"null", b"true", b'{"a": NaN}', b"{'a': 1}"])
-def test_json_that_is_not_an_object_is_400(client: TestClient, raw: bytes) -> None:
+def test_json_that_is_not_an_object_is_400(shared_client: TestClient, raw: bytes) -> None:
     """A JSON array, string, number, null or invalid JSON-like text is a 400."""
-    assert_4xx(client.post(URL, content=raw, headers=JSON), 400)
-    assert_4xx(client.post(FEEDBACK_URL, content=raw, headers=JSON), 400)
+    assert_4xx(shared_client.post(URL, content=raw, headers=JSON), 400)
+    assert_4xx(shared_client.post(FEEDBACK_URL, content=raw, headers=JSON), 400)
 
 
-def test_unknown_fields_are_ignored(client: TestClient) -> None:
+def test_unknown_fields_are_ignored(shared_client: TestClient) -> None:
     """Unknown fields at every level are accepted and ignored, as the spec requires."""
     body = mri_request()
     body["futureField"] = {"nested": [1, 2, 3]}
     body["context"]["futureContext"] = "x"
     body["context"]["draftOrders"]["futureBundleField"] = True
     body["fhirAuthorization"] = None
-    plain = client.post(URL, json=mri_request()).json()
-    response = client.post(URL, json=body)
+    plain = shared_client.post(URL, json=mri_request()).json()
+    response = shared_client.post(URL, json=body)
     assert response.status_code == 200
     assert len(response.json()["cards"]) == len(plain["cards"])
 
@@ -239,32 +223,32 @@ def test_unknown_fields_are_ignored(client: TestClient) -> None:
     "content_type",
     ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "application/xml", "text/json"],
 )
-def test_non_json_content_types_are_415(client: TestClient, content_type: str) -> None:
+def test_non_json_content_types_are_415(shared_client: TestClient, content_type: str) -> None:
     """A body declared as another media type is a 415 on hook calls and feedback alike."""
     body = json.dumps(mri_request()).encode()
-    assert_4xx(client.post(URL, content=body, headers={"content-type": content_type}), 415)
-    assert_4xx(client.post(FEEDBACK_URL, content=body, headers={"content-type": content_type}), 415)
+    assert_4xx(shared_client.post(URL, content=body, headers={"content-type": content_type}), 415)
+    assert_4xx(shared_client.post(FEEDBACK_URL, content=body, headers={"content-type": content_type}), 415)
 
 
 @pytest.mark.parametrize("content_type", ["application/json; charset=utf-8", "application/fhir+json", "APPLICATION/JSON", None])
-def test_json_content_types_and_none_are_accepted(client: TestClient, content_type: str | None) -> None:
+def test_json_content_types_and_none_are_accepted(shared_client: TestClient, content_type: str | None) -> None:
     """JSON media types (any case, with parameters, +json) and a missing Content-Type are read as JSON."""
     headers = {"content-type": content_type} if content_type else {}
-    assert client.post(URL, content=json.dumps(mri_request()).encode(), headers=headers).status_code == 200
+    assert shared_client.post(URL, content=json.dumps(mri_request()).encode(), headers=headers).status_code == 200
 
 
-def test_wrong_methods_and_paths_are_4xx(client: TestClient) -> None:
+def test_wrong_methods_and_paths_are_4xx(shared_client: TestClient) -> None:
     """Wrong methods and unknown paths answer 405/404 OperationOutcomes."""
-    assert_4xx(client.get(URL), 405)
-    assert_4xx(client.put("/cds-services", json={}), 405)
-    assert_4xx(client.post("/cds-services/" + "x" * 5000, json=mri_request()), 404)
-    assert_4xx(client.get("/nothing/here"), 404)
+    assert_4xx(shared_client.get(URL), 405)
+    assert_4xx(shared_client.put("/cds-services", json={}), 405)
+    assert_4xx(shared_client.post("/cds-services/" + "x" * 5000, json=mri_request()), 404)
+    assert_4xx(shared_client.get("/nothing/here"), 404)
 
 
-def test_hostile_feedback_bodies_are_400(client: TestClient) -> None:
+def test_hostile_feedback_bodies_are_400(shared_client: TestClient) -> None:
     """Feedback with wrong types, deep nesting or an empty list is a 400, never a 500."""
     for body in ({"feedback": []}, {"feedback": "x"}, {"feedback": [5]}, {"feedback": [{"card": 5, "outcome": "accepted"}]}):
-        assert_4xx(client.post(FEEDBACK_URL, json=body), 400)
-    assert_4xx(client.post(FEEDBACK_URL, content=raw_nested(5_000), headers=JSON), 400)
+        assert_4xx(shared_client.post(FEEDBACK_URL, json=body), 400)
+    assert_4xx(shared_client.post(FEEDBACK_URL, content=raw_nested(5_000), headers=JSON), 400)
     deep = {"feedback": [{"card": "c", "outcome": "overridden", "outcomeTimestamp": "2024-01-01T00:00:00Z", "extra": nested(900)}]}
-    assert client.post(FEEDBACK_URL, content=json.dumps(deep).encode(), headers=JSON).status_code == 200
+    assert shared_client.post(FEEDBACK_URL, content=json.dumps(deep).encode(), headers=JSON).status_code == 200

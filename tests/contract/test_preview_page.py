@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.preview.routes import MARKDOWN
 from cds_service.settings import Settings
+from tests.conftest import app_settings, running_app
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "content_fixtures"
 
 
-@pytest.fixture
-def preview(settings: Settings) -> Iterator[TestClient]:
-    enabled = settings.model_copy(update={"preview_enabled": True, "fixtures_dir": FIXTURES})
-    with TestClient(create_app(enabled), raise_server_exceptions=False) as client:
+@pytest.fixture(scope="module")
+def preview(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """The app with the preview on, over the test fixtures; shared by this module's tests, which only read."""
+    with running_app(app_settings(tmp_path_factory.mktemp("preview"), preview_enabled=True, fixtures_dir=FIXTURES)) as client:
         yield client
 
 
@@ -106,7 +106,7 @@ def test_schema_violations_are_refused(preview: TestClient) -> None:
 def test_preview_can_be_switched_off(settings: Settings) -> None:
     """With CDS_PREVIEW_ENABLED false none of the preview routes exist."""
     disabled = settings.model_copy(update={"preview_enabled": False, "fixtures_dir": FIXTURES})
-    with TestClient(create_app(disabled), raise_server_exceptions=False) as client:
+    with running_app(disabled) as client:
         assert client.get("/preview/").status_code == 404
         assert client.post("/preview/api/evaluate", json={"requests": ["vignette-2"]}).status_code == 404
         assert client.get("/healthz").status_code == 200

@@ -14,10 +14,10 @@ CAPTURED = sorted((Path(__file__).parent.parent / "data" / "sandbox-requests").g
 
 
 @pytest.mark.parametrize("path", CAPTURED, ids=[p.stem for p in CAPTURED])
-def test_sandbox_request_gets_200(client: TestClient, path: Path) -> None:
+def test_sandbox_request_gets_200(shared_client: TestClient, path: Path) -> None:
     """Every captured Sandbox request answers 200 with a valid cards response."""
     body = json.loads(path.read_text())
-    response = client.post(f"/cds-services/neck-pain-{body['hook']}", json=body)
+    response = shared_client.post(f"/cds-services/neck-pain-{body['hook']}", json=body)
     assert response.status_code == 200, response.text
     assert_response_invariants(response.json())
 

@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.fhir.parse import model_class
-from tests.conftest import CPT, condition, hook_body, patient, service_order, topics
+from tests.conftest import bearer_authorization, condition, hook_body, patient, service_order, topics
 from tests.contract.invariants import assert_response_invariants
 
 URL = "/cds-services/neck-pain-order-select"
@@ -36,20 +36,20 @@ def assert_outcome(response, status: int, *needles: str) -> dict:
     return outcome
 
 
-def test_unknown_service_is_404_with_operation_outcome(client: TestClient) -> None:
+def test_unknown_service_is_404_with_operation_outcome(shared_client: TestClient) -> None:
     """POST to an unknown service id answers 404 with an OperationOutcome."""
-    assert_outcome(client.post("/cds-services/no-such-service", json=mri_request()), 404, "not-found")
+    assert_outcome(shared_client.post("/cds-services/no-such-service", json=mri_request()), 404, "not-found")
 
 
-def test_invalid_json_is_400(client: TestClient) -> None:
+def test_invalid_json_is_400(shared_client: TestClient) -> None:
     """A body that is not JSON answers 400 saying so."""
-    response = client.post(URL, content=b"{not json", headers={"content-type": "application/json"})
+    response = shared_client.post(URL, content=b"{not json", headers={"content-type": "application/json"})
     assert_outcome(response, 400, "not valid JSON")
 
 
-def test_invalid_utf8_is_400(client: TestClient) -> None:
+def test_invalid_utf8_is_400(shared_client: TestClient) -> None:
     """A body with invalid UTF-8 answers 400, not 500."""
-    response = client.post(URL, content=b'{"hook": "\xff\xfe"}', headers={"content-type": "application/json"})
+    response = shared_client.post(URL, content=b'{"hook": "\xff\xfe"}', headers={"content-type": "application/json"})
     assert_outcome(response, 400)
 
 
@@ -66,63 +66,57 @@ def test_invalid_utf8_is_400(client: TestClient) -> None:
         ("fhirServer", lambda b: b.update(fhirServer="ftp://example")),
     ],
 )
-def test_malformed_request_names_the_bad_field(client: TestClient, field: str, mutate) -> None:
+def test_malformed_request_names_the_bad_field(shared_client: TestClient, field: str, mutate) -> None:
     """A malformed request answers 400 with an OperationOutcome naming the offending field."""
     body = mri_request()
     mutate(body)
-    outcome = assert_outcome(client.post(URL, json=body), 400)
+    outcome = assert_outcome(shared_client.post(URL, json=body), 400)
     expressions = [e for issue in outcome["issue"] for e in issue.get("expression", [])]
     assert any(e == field or e.startswith(field) for e in expressions), expressions
 
 
-def test_fhir_authorization_requires_fhir_server(client: TestClient) -> None:
+def test_fhir_authorization_requires_fhir_server(shared_client: TestClient) -> None:
     """cds-r-1: fhirAuthorization without fhirServer answers 400, and the token is not echoed."""
     body = mri_request()
-    body["fhirAuthorization"] = {
-        "access_token": "secret-token-value",
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-service",
-    }
-    response = client.post(URL, json=body)
+    body["fhirAuthorization"] = bearer_authorization("secret-token-value")
+    response = shared_client.post(URL, json=body)
     assert_outcome(response, 400, "cds-r-1")
     assert "secret-token-value" not in response.text
 
 
-def test_bad_token_type_does_not_echo_the_token(client: TestClient) -> None:
+def test_bad_token_type_does_not_echo_the_token(shared_client: TestClient) -> None:
     """A 400 about fhirAuthorization never repeats the access token."""
     body = mri_request()
     body["fhirServer"] = "http://127.0.0.1:9"
     body["fhirAuthorization"] = {"access_token": "secret-token-value", "token_type": "MAC", "expires_in": 1, "scope": "x", "subject": "y"}
-    response = client.post(URL, json=body)
+    response = shared_client.post(URL, json=body)
     assert_outcome(response, 400, "fhirAuthorization.token_type")
     assert "secret-token-value" not in response.text
 
 
-def test_wrong_hook_for_service_is_400(client: TestClient) -> None:
+def test_wrong_hook_for_service_is_400(shared_client: TestClient) -> None:
     """An order-sign request sent to the order-select service answers 400."""
     body = mri_request(hook="order-sign")
-    assert_outcome(client.post(URL, json=body), 400, "hook")
+    assert_outcome(shared_client.post(URL, json=body), 400, "hook")
 
 
-def test_body_must_be_an_object(client: TestClient) -> None:
+def test_body_must_be_an_object(shared_client: TestClient) -> None:
     """A JSON array body answers 400."""
-    assert_outcome(client.post(URL, json=[1, 2]), 400, "JSON object")
+    assert_outcome(shared_client.post(URL, json=[1, 2]), 400, "JSON object")
 
 
-def test_missing_patient_is_412(client: TestClient) -> None:
+def test_missing_patient_is_412(shared_client: TestClient) -> None:
     """A null Patient prefetch and no FHIR server answers 412: the Patient cannot be obtained."""
     body = mri_request()
     body["prefetch"]["patient"] = None
-    assert_outcome(client.post(URL, json=body), 412, "Patient")
+    assert_outcome(shared_client.post(URL, json=body), 412, "Patient")
 
 
-def test_absent_prefetch_without_fhir_server_is_412(client: TestClient) -> None:
+def test_absent_prefetch_without_fhir_server_is_412(shared_client: TestClient) -> None:
     """No prefetch and no fhirServer answers 412, never 500."""
     body = mri_request()
     body.pop("prefetch")
-    assert_outcome(client.post(URL, json=body), 412)
+    assert_outcome(shared_client.post(URL, json=body), 412)
 
 
 def test_oversized_body_is_413(client: TestClient, settings) -> None:
@@ -132,18 +126,18 @@ def test_oversized_body_is_413(client: TestClient, settings) -> None:
     assert_outcome(client.post(URL, content=orjson.dumps(body), headers={"content-type": "application/json"}), 413)
 
 
-def test_cards_obey_every_response_invariant(client: TestClient) -> None:
+def test_cards_obey_every_response_invariant(shared_client: TestClient) -> None:
     """An MRI for one week of neck pain yields cards that obey the spec's invariants."""
-    response = client.post(URL, json=mri_request())
+    response = shared_client.post(URL, json=mri_request())
     assert response.status_code == 200
     body = response.json()
     assert_response_invariants(body)
     assert topics(body) == {"imaging-without-red-flags": "warning", "physical-therapy-first": "info"}
 
 
-def test_imaging_card_deletes_the_draft_and_creates_a_pt_referral(client: TestClient) -> None:
+def test_imaging_card_deletes_the_draft_and_creates_a_pt_referral(shared_client: TestClient) -> None:
     """The imaging card suggests deleting the MRI by reference and creating a valid PT referral."""
-    body = client.post(URL, json=mri_request()).json()
+    body = shared_client.post(URL, json=mri_request()).json()
     card = next(c for c in body["cards"] if c["source"]["topic"]["code"] == "imaging-without-red-flags")
     actions = card["suggestions"][0]["actions"]
     assert {"type": "delete", "resourceId": "ServiceRequest/o1"}.items() <= actions[0].items()
@@ -154,58 +148,58 @@ def test_imaging_card_deletes_the_draft_and_creates_a_pt_referral(client: TestCl
     assert "Condition/c1" in card["detail"]
 
 
-def test_order_sign_evaluates_every_draft(client: TestClient) -> None:
+def test_order_sign_evaluates_every_draft(shared_client: TestClient) -> None:
     """order-sign evaluates all draft orders (no selections)."""
     body = mri_request(hook="order-sign")
-    response = client.post(SIGN_URL, json=body)
+    response = shared_client.post(SIGN_URL, json=body)
     assert response.status_code == 200
     assert "imaging-without-red-flags" in topics(response.json())
 
 
-def test_unselected_orders_are_not_evaluated(client: TestClient) -> None:
+def test_unselected_orders_are_not_evaluated(shared_client: TestClient) -> None:
     """order-select evaluates only the selected drafts; others are context."""
     body = hook_body(
         [patient(45), condition("M54.2", "Cervicalgia", onset_days=7)],
         [service_order("72141", "MRI cervical spine", "o1"), service_order("99999", "Other", "o2")],
         selections=["ServiceRequest/o2"],
     )
-    assert client.post(URL, json=body).json() == {"cards": []}
+    assert shared_client.post(URL, json=body).json() == {"cards": []}
 
 
-def test_out_of_scope_patient_gets_no_cards(client: TestClient) -> None:
+def test_out_of_scope_patient_gets_no_cards(shared_client: TestClient) -> None:
     """Without neck/upper-back pain on record or a spine-specific order, the service stays silent."""
     body = hook_body(
         [patient(50), condition("I10", "Essential hypertension", onset_days=400)],
         [service_order("97161", "PT evaluation")],
     )
-    assert client.post(URL, json=body).json() == {"cards": []}
+    assert shared_client.post(URL, json=body).json() == {"cards": []}
 
 
-def test_missing_record_data_silences_imaging_rule(client: TestClient) -> None:
+def test_missing_record_data_silences_imaging_rule(shared_client: TestClient) -> None:
     """When observations could not be read, no card discourages imaging (red flags unknowable)."""
     body = mri_request()
     body["prefetch"].pop("observations")
-    response = client.post(URL, json=body)
+    response = shared_client.post(URL, json=body)
     assert response.status_code == 200
     assert "imaging-without-red-flags" not in topics(response.json())
 
 
-def test_invalid_resource_in_prefetch_is_skipped(client: TestClient) -> None:
+def test_invalid_resource_in_prefetch_is_skipped(shared_client: TestClient) -> None:
     """One invalid resource in the prefetch is skipped; the rest still produce cards."""
     body = mri_request()
     body["prefetch"]["conditions"]["entry"].append(
         {"resource": {"resourceType": "Condition", "id": "bad", "code": {"coding": [{"system": "http://hl7.org/fhir/sid/icd-10-cm", "code": "M54.2"}]}, "onsetDateTime": "not-a-date"}}
     )
-    response = client.post(URL, json=body)
+    response = shared_client.post(URL, json=body)
     assert response.status_code == 200
     assert "imaging-without-red-flags" in topics(response.json())
 
 
-def test_hook_instance_must_be_uuid(client: TestClient) -> None:
+def test_hook_instance_must_be_uuid(shared_client: TestClient) -> None:
     """A valid UUID hookInstance is accepted."""
     body = mri_request()
     body["hookInstance"] = str(uuid.uuid4())
-    assert client.post(URL, json=body).status_code == 200
+    assert shared_client.post(URL, json=body).status_code == 200
 
 
 def test_no_stack_trace_on_unexpected_error(client: TestClient, monkeypatch) -> None:

@@ -10,19 +10,25 @@ from __future__ import annotations
 
 import re
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.processes import free_port, running
+
 SERVER_DIR = Path(__file__).resolve().parents[1] / "fhir_server"
 MIN_NODE = (20, 19)
 START_TIMEOUT_SECONDS = 60.0
+
+
+def fail_test(message: str) -> None:
+    """Fail the test with ``message`` alone: a server that does not start is a failure, never a skip."""
+    pytest.fail(message, pytrace=False)
 
 
 def _require(tool: str) -> str:
@@ -56,24 +62,14 @@ def _install(npm: str) -> None:
         pytest.fail(f"`npm ci` in {SERVER_DIR} failed:\n{done.stderr[-3000:]}", pytrace=False)
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_ready(process: subprocess.Popen[bytes], root: str, log: Path) -> None:
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"the FHIR server exited with {process.returncode}:\n{log.read_text()[-3000:]}", pytrace=False)
-        try:
-            if httpx.get(f"{root}/__health", timeout=1.0).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    pytest.fail(f"the FHIR server did not answer within {START_TIMEOUT_SECONDS:.0f} s:\n{log.read_text()[-3000:]}")
+@contextmanager
+def running_fhir_server(node: str, log: Path) -> Iterator[str]:
+    """``node server.js`` on a free port until the block ends; yields its root URL (``http://127.0.0.1:PORT``)."""
+    port = free_port()
+    root = f"http://127.0.0.1:{port}"
+    with running([node, "server.js", "--port", str(port)], log, f"{root}/__health", name="the FHIR server",
+                 timeout=START_TIMEOUT_SECONDS, stop_timeout=10, cwd=SERVER_DIR, fail=fail_test):
+        yield root
 
 
 @pytest.fixture(scope="session")
@@ -82,23 +78,8 @@ def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     node, npm = _require("node"), _require("npm")
     _check_node_version(node)
     _install(npm)
-    port = _free_port()
-    log = tmp_path_factory.mktemp("fhir-server") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [node, "server.js", "--port", str(port)], cwd=SERVER_DIR, stdout=out, stderr=subprocess.STDOUT
-        )
-    root = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(process, root, log)
+    with running_fhir_server(node, tmp_path_factory.mktemp("fhir-server") / "server.log") as root:
         yield f"{root}/fhir"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 class FhirServerAdmin:
@@ -135,8 +116,3 @@ def fhir_admin(fhir_server: str) -> Iterator[FhirServerAdmin]:
     yield admin
     admin.clear_faults()
     admin.clear_requests()
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"

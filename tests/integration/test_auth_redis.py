@@ -21,11 +21,6 @@ AUD = "https://cds.example.org/cds-services/svc"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def prefix() -> AsyncIterator[str]:
     """A key prefix unique to this test; its keys are deleted afterwards. Fails if Redis is down."""
     value = f"cds-test:{uuid.uuid4()}:"

@@ -7,21 +7,15 @@ fails these tests (scripts/test.d/30-postgres.sh checks it first); they are neve
 
 from __future__ import annotations
 
-import os
-import threading
-import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi.testclient import TestClient
-from psycopg import sql
 from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import make_url
 
 from cds_service.app import create_app
 from cds_service.feedback import schema
@@ -30,10 +24,11 @@ from cds_service.feedback.report import build_report
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore
 from cds_service.settings import Settings
 from tests.conftest import condition, hook_body, patient, service_order
+from tests.feedback_support import migrate_concurrently, migrated_store
+from tests.integration.postgres import throwaway_database
 
 pytestmark = pytest.mark.integration
 
-ADMIN_URL = os.environ.get("CDS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 SERVICE = "/cds-services/neck-pain-order-select"
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 
@@ -41,33 +36,17 @@ T0 = datetime(2025, 3, 1, 9, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """The URL of a database created for this session (dropped afterwards); fails if PostgreSQL is down."""
-    try:
-        admin = psycopg.connect(ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            f"PostgreSQL is not reachable at {make_url(ADMIN_URL).render_as_string(hide_password=True)} "
-            f"({str(exc).strip()}). The feedback store's integration tests need it running with trust auth; "
-            "scripts/test.d/30-postgres.sh checks it, CDS_TEST_PG_URL names another server.",
-            pytrace=False,
-        )
-    name = f"cds_feedback_test_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with throwaway_database("cds_feedback_test_", "the feedback store's integration tests need it running with trust auth") as url:
+        yield url
 
 
 @pytest.fixture
 def store(pg_url: str) -> Iterator[FeedbackStore]:
     """A migrated store on the session database, emptied before the test."""
-    opened = FeedbackStore.open(pg_url)
-    opened.migrate()
-    with opened.engine.begin() as conn:
-        conn.execute(text("TRUNCATE served_cards, feedback"))
-    yield opened
-    opened.close()
+    with migrated_store(pg_url) as opened:
+        with opened.engine.begin() as conn:
+            conn.execute(text("TRUNCATE served_cards, feedback"))
+        yield opened
 
 
 def reset_schema(url: str) -> None:
@@ -97,21 +76,7 @@ def test_replicas_starting_together_migrate_once(pg_url: str) -> None:
     """Several stores migrating an empty database at the same moment all succeed (advisory lock)."""
     reset_schema(pg_url)
     stores = [FeedbackStore.open(pg_url) for _ in range(4)]
-    errors: list[BaseException] = []
-    barrier = threading.Barrier(len(stores))
-
-    def migrate(store: FeedbackStore) -> None:
-        barrier.wait()
-        try:
-            store.migrate()
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
+    errors = migrate_concurrently(stores, timeout=60)
     try:
         assert errors == []
         assert current_revision(stores[0].engine) == head_revision()

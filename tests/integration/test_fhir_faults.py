@@ -11,7 +11,6 @@ itself cannot be read, and never send the Bearer token to another host.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -20,13 +19,11 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import hook_request
-from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import topics
+from tests.conftest import app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
-from tests.integration.conftest import SERVER_DIR, FhirServerAdmin, _free_port, _require, _wait_ready
+from tests.integration.conftest import FhirServerAdmin, _require, running_fhir_server
 
 pytestmark = pytest.mark.integration
 
@@ -51,46 +48,28 @@ def loaded(fhir_server: str) -> list[str]:
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app in-process with a short fallback deadline and tight paging and size limits."""
-    settings = Settings(
-        content_dir=BUNDLED_CONTENT_DIR,
-        content_poll_seconds=0,
-        auth_mode="off",
-        feedback_db_url=f"sqlite:///{tmp_path_factory.mktemp('faults') / 'feedback.sqlite3'}",
+    settings = app_settings(
+        tmp_path_factory.mktemp("faults"),
         prefetch_deadline_seconds=DEADLINE,
         fhir_max_pages=MAX_PAGES,
         fhir_max_response_bytes=MAX_BYTES,
     )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with running_app(settings) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
 def other_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FhirServerAdmin]:
     """A second FHIR server on another port: the "other host" redirects and next links point to."""
-    node = _require("node")
-    port = _free_port()
-    log = tmp_path_factory.mktemp("other-host") / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen([node, "server.js", "--port", str(port)], cwd=SERVER_DIR, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_ready(process, f"http://127.0.0.1:{port}", log)
-        yield FhirServerAdmin(f"http://127.0.0.1:{port}/fhir")
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with running_fhir_server(_require("node"), tmp_path_factory.mktemp("other-host") / "server.log") as root:
+        yield FhirServerAdmin(f"{root}/fhir")
 
 
 def call(client: TestClient, fhir_server: str) -> tuple[httpx.Response, float]:
     """The MRI + bed-rest request with no prefetch, so every key is fetched; (response, seconds)."""
     body: dict[str, Any] = hook_request(REQUEST, with_prefetch=False)
     body["fhirServer"] = fhir_server
-    body["fhirAuthorization"] = {
-        "access_token": TOKEN,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-service",
-    }
+    body["fhirAuthorization"] = bearer_authorization(TOKEN)
     started = time.monotonic()
     response = client.post(URL, json=body)
     return response, time.monotonic() - started

@@ -14,6 +14,7 @@ from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import offset_days
 from cds_service.hooks.models import CDSRequest
 from cds_service.hooks.prefetch import resolve_prefetch
+from tests.conftest import bearer_authorization
 from tests.integration.conftest import FhirServerAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -44,13 +45,7 @@ def hook_request(fhir_server: str) -> CDSRequest:
             "hook": "order-sign",
             "hookInstance": str(uuid.uuid4()),
             "fhirServer": fhir_server,
-            "fhirAuthorization": {
-                "access_token": TOKEN,
-                "token_type": "Bearer",
-                "expires_in": 300,
-                "scope": "patient/*.read",
-                "subject": "cds-service",
-            },
+            "fhirAuthorization": bearer_authorization(TOKEN),
             "context": {"patientId": PATIENT_ID, "userId": "Practitioner/dr-1", "draftOrders": {}},
         }
     )

@@ -10,29 +10,24 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 import redis
-from psycopg import sql
-from sqlalchemy.engine import make_url
 
 from cds_service.auth.testing import SigningKey, client_token, write_jwks
 from tests.conftest import condition, hook_body, patient, service_order
+from tests.integration.postgres import throwaway_database
 from tests.integration.service_process import running_service
 
 pytestmark = pytest.mark.integration
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
-PG_ADMIN_URL = os.environ.get("CDS_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ISS = "https://ehr.example.org"
 PUBLIC = "https://cds.example.org"
 SERVICE = "/cds-services/neck-pain-order-select"
@@ -53,17 +48,8 @@ def redis_up() -> None:
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     """A throwaway PostgreSQL database for the replicas' shared feedback store (dropped afterwards)."""
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL is not reachable ({str(exc).strip()}): the replica test needs it", pytrace=False)
-    name = f"cds_replicas_{uuid.uuid4().hex[:12]}"
-    with admin:
-        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            yield make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with throwaway_database("cds_replicas_", "the replica test needs it") as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import FIXTURES_DIR, PATIENTS, fixture_names, hook_request, load_request
 from cds_service.hooks.services import PREFETCH
-from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import topics
+from tests.conftest import app_settings, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.integration.conftest import FhirServerAdmin
 from tests.vignettes.cases import SERVICE_FOR_HOOK, VIGNETTES
@@ -40,14 +37,7 @@ def loaded(fhir_server: str) -> list[str]:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app in-process; its FHIR client really calls the local server."""
-    settings = Settings(
-        content_dir=BUNDLED_CONTENT_DIR,
-        content_poll_seconds=0,
-        auth_mode="off",
-        feedback_db_url=f"sqlite:///{tmp_path_factory.mktemp('feedback') / 'feedback.sqlite3'}",
-        prefetch_deadline_seconds=10.0,
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with running_app(app_settings(tmp_path_factory.mktemp("feedback"), prefetch_deadline_seconds=10.0)) as client:
         yield client
 
 

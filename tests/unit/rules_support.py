@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from functools import cache
 from typing import Any
@@ -14,6 +14,7 @@ from cds_service.facts.model import DATA_KEYS
 from cds_service.rules import REGISTRY, Finding, RuleInput
 from cds_service.rules.engine import evaluate
 from cds_service.settings import BUNDLED_CONTENT_DIR
+from tests.conftest import draft_order
 
 TODAY = date(2026, 3, 15)
 BASE_URL = "https://cds.example.org"
@@ -62,8 +63,7 @@ def facts(**kw: Any) -> PatientFacts:
 def order(oid: str, *valuesets: str, rtype: str = "ServiceRequest", display: str | None = None, text: str = "", selected: bool = True) -> DraftOrder:
     """A draft order classified into ``valuesets``."""
     ref = f"{rtype}/{oid}"
-    resource = {"resourceType": rtype, "id": oid, "status": "draft", "intent": "order", "subject": {"reference": "Patient/p1"}}
-    return DraftOrder(ref, rtype, display or oid, frozenset(valuesets), selected, text.lower(), resource=resource)
+    return DraftOrder(ref, rtype, display or oid, frozenset(valuesets), selected, text.lower(), resource=draft_order(rtype, oid))
 
 
 def params(rule_id: str, **override: Any) -> dict[str, Any]:
@@ -72,8 +72,15 @@ def params(rule_id: str, **override: Any) -> dict[str, Any]:
 
 def run(rule_id: str, patient: PatientFacts, orders: tuple[DraftOrder, ...] | list[DraftOrder], context: tuple[DraftOrder, ...] = (), **override: Any) -> Finding | None:
     """Call the rule function directly with the bundled params (``override`` replaces some)."""
+    return call_rule(rule_id, patient, orders, context, params(rule_id, **override))
+
+
+def call_rule(
+    rule_id: str, patient: PatientFacts, orders: Sequence[DraftOrder], context: Sequence[DraftOrder], rule_params: Mapping[str, Any]
+) -> Finding | None:
+    """The rule function's finding: the selected ``orders`` are evaluated, all of them and ``context`` are context."""
     evaluated = tuple(o for o in orders if o.selected)
-    return REGISTRY[rule_id].fn(RuleInput(patient, evaluated, tuple(orders) + tuple(context), params(rule_id, **override)))
+    return REGISTRY[rule_id].fn(RuleInput(patient, evaluated, tuple(orders) + tuple(context), rule_params))
 
 
 def fired(patient: PatientFacts, orders: tuple[DraftOrder, ...] | list[DraftOrder]) -> set[str]:

@@ -26,11 +26,6 @@ AUD = "https://cds.example.org/cds-services/svc"
 NOW = 1_750_000_000.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_yaml_file_with_relative_jwks_path(tmp_path: Path) -> None:
     """A YAML issuers file loads, and a relative `jwks_file` resolves against the file's folder."""
     write_jwks(tmp_path / "ehr.json", SigningKey.generate("ES384"))

@@ -27,11 +27,6 @@ ISS = "https://ehr.example.org"
 SERVICE = "/cds-services/neck-pain"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def key() -> SigningKey:
     return SigningKey.generate("ES384")

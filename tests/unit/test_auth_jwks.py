@@ -21,11 +21,6 @@ JKU = "https://keys.example.org/cds-client.json"
 AUD = "https://cds.example.org/cds-services/svc"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Clock:
     """A settable wall clock shared by the token claims and the refresh rate limit."""
 

@@ -21,11 +21,6 @@ AUD = "https://cds.example.org/cds-services/neck-pain-order-select"
 NOW = 1_750_000_000.0
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(scope="module")
 def es384() -> SigningKey:
     return SigningKey.generate("ES384")

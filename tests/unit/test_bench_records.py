@@ -20,17 +20,17 @@ def test_records_are_deterministic_and_sized() -> None:
     assert len(record(150, TODAY)) == 151 and len(record(1000, TODAY)) == 1001
 
 
-def test_most_resources_are_outside_every_value_set(client: TestClient) -> None:
+def test_most_resources_are_outside_every_value_set(shared_client: TestClient) -> None:
     """Between a tenth and a quarter of a heavy record falls in a value set the rules read."""
-    index = client.app.state.content.current.index  # type: ignore[attr-defined]
+    index = shared_client.app.state.content.current.index  # type: ignore[attr-defined]
     entries = select_record({"all": record(1000)}, index, "bench-patient").entries
     assert 100 <= len(entries) <= 250
 
 
-def test_typical_and_heavy_requests_produce_cards(client: TestClient) -> None:
+def test_typical_and_heavy_requests_produce_cards(shared_client: TestClient) -> None:
     """The cervical-MRI order for the neck-pain patient gets cards, so the benchmark exercises the rules."""
     for size in (150, 1000):
-        response = client.post("/cds-services/neck-pain-order-select", json=hook_request(size))
+        response = shared_client.post("/cds-services/neck-pain-order-select", json=hook_request(size))
         assert response.status_code == 200 and response.json()["cards"]
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.app import create_app
 from cds_service.auth.testing import SigningKey, client_token, write_jwks
 from cds_service.content.store import ContentStore
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
+from tests.conftest import running_app
 
 RULE = "physical-therapy-first"
 
@@ -97,7 +97,7 @@ def test_concurrent_reloads_are_serialised(cards: Path, monkeypatch: pytest.Monk
 
 @pytest.fixture
 def app_client(settings: Settings, cards: Path) -> Iterator[TestClient]:
-    with TestClient(create_app(settings.model_copy(update={"content_dir": cards})), raise_server_exceptions=False) as client:
+    with running_app(settings.model_copy(update={"content_dir": cards})) as client:
         yield client
 
 
@@ -121,7 +121,7 @@ def test_admin_reload_route_needs_client_authentication(settings: Settings, tmp_
     write_jwks(tmp_path / "jwks.json", key)
     (tmp_path / "issuers.yaml").write_text("issuers:\n  - iss: https://ehr.example.org\n    jwks_file: jwks.json\n")
     secure = settings.model_copy(update={"auth_mode": "required", "auth_issuers_file": tmp_path / "issuers.yaml"})
-    with TestClient(create_app(secure), raise_server_exceptions=False) as client:
+    with running_app(secure) as client:
         assert client.post("/admin/reload-content").status_code == 401
         token = client_token(key, iss="https://ehr.example.org", aud="http://testserver/admin/reload-content")
         assert client.post("/admin/reload-content", headers={"Authorization": f"Bearer {token}"}).status_code == 200

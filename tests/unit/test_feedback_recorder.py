@@ -15,22 +15,16 @@ from cds_service.feedback.recorder import CardRecorder, served_cards
 from cds_service.feedback.store import FeedbackStore, ServedCard
 from cds_service.hooks.models import Card, Source
 from cds_service.rules.base import Finding
+from tests.feedback_support import migrated_store
 
 pytestmark = pytest.mark.anyio
 T0 = datetime(2025, 3, 1, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def store(tmp_path: Path) -> Iterator[FeedbackStore]:
-    opened = FeedbackStore.open(f"sqlite:///{tmp_path / 'feedback.sqlite3'}")
-    opened.migrate()
-    yield opened
-    opened.close()
+    with migrated_store(f"sqlite:///{tmp_path / 'feedback.sqlite3'}") as opened:
+        yield opened
 
 
 class FailingStore(FeedbackStore):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -15,16 +14,15 @@ from sqlalchemy import inspect, select
 from cds_service.feedback import schema
 from cds_service.feedback.migrate import current_revision, head_revision
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore, ServedCard, database_url, safe_url
+from tests.feedback_support import migrate_concurrently, migrated_store
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[FeedbackStore]:
-    opened = FeedbackStore.open(f"sqlite:///{tmp_path / 'nested' / 'feedback.sqlite3'}")
-    opened.migrate()
-    yield opened
-    opened.close()
+    with migrated_store(f"sqlite:///{tmp_path / 'nested' / 'feedback.sqlite3'}") as opened:
+        yield opened
 
 
 def card(uuid: str = "c-1", rule_id: str = "imaging-without-red-flags") -> ServedCard:
@@ -135,21 +133,7 @@ def test_workers_migrating_one_sqlite_file_together_all_start(tmp_path: Path) ->
     """Several engines (as uvicorn workers) migrating a new SQLite file at once all succeed, one at a time."""
     url = f"sqlite:///{tmp_path / 'shared.sqlite3'}"
     stores = [FeedbackStore.open(url) for _ in range(4)]
-    barrier = threading.Barrier(len(stores))
-    errors: list[BaseException] = []
-
-    def migrate(store: FeedbackStore) -> None:
-        barrier.wait()
-        try:
-            store.migrate()
-        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
-            errors.append(exc)
-
-    threads = [threading.Thread(target=migrate, args=(s,)) for s in stores]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    errors = migrate_concurrently(stores, timeout=30)
     try:
         assert errors == []
         assert current_revision(stores[0].engine) == head_revision()

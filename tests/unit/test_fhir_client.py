@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -29,17 +29,6 @@ pytestmark = pytest.mark.anyio
 BASE = "https://ehr.example.org/fhir"
 TOKEN = "secret-access-token-value"
 PATIENT_ID = "pt-4711"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def client(http: httpx.AsyncClient, **options: Any) -> FhirClient:

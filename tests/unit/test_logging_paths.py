@@ -29,7 +29,7 @@ from cds_service.fixtures import prefetch_for
 from cds_service.observability.logging import configure_logging
 from cds_service.observability.redact import _STANDARD
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import condition, hook_body, service_order
+from tests.conftest import bearer_authorization, condition, hook_body, running_app, service_order
 
 URL = "/cds-services/neck-pain-order-select"
 FHIR = "https://fhir.example.org/r4"
@@ -61,14 +61,7 @@ def with_patient(body: dict[str, Any]) -> dict[str, Any]:
     body = copy.deepcopy(body)
     body["context"]["patientId"] = PATIENT_ID
     body["fhirServer"] = FHIR
-    body["fhirAuthorization"] = {
-        "access_token": ACCESS_TOKEN,
-        "token_type": "Bearer",
-        "expires_in": 300,
-        "scope": "patient/*.read",
-        "subject": "cds-service",
-        "patient": PATIENT_ID,
-    }
+    body["fhirAuthorization"] = bearer_authorization(ACCESS_TOKEN, patient=PATIENT_ID)
     return body
 
 
@@ -136,7 +129,7 @@ def post(client: TestClient, body: Any, **kwargs: Any) -> httpx.Response:
 def test_success_400_404_412_413_log_no_secret(settings: Settings, logs: tuple[RawCapture, io.StringIO]) -> None:
     """Success, malformed, unknown-service, missing-patient and oversized calls log ids only."""
     small = settings.model_copy(update={"max_body_bytes": 20_000})
-    with TestClient(create_app(small), raise_server_exceptions=False) as client:
+    with running_app(small) as client:
         ok = post(client, full_request())
         assert ok.status_code == 200 and ok.json()["cards"]
         bad = full_request()
@@ -168,7 +161,7 @@ def test_401_logs_no_token(settings: Settings, tmp_path: Path, logs: tuple[RawCa
     write_jwks(tmp_path / "jwks.json", trusted)
     (tmp_path / "issuers.yaml").write_text(f"issuers:\n  - iss: {ISS}\n    jwks_file: jwks.json\n")
     secure = settings.model_copy(update={"auth_mode": "required", "auth_issuers_file": tmp_path / "issuers.yaml"})
-    with TestClient(create_app(secure), raise_server_exceptions=False) as client:
+    with running_app(secure) as client:
         for credential in (CLIENT_JWT, ACCESS_TOKEN, f"{CLIENT_JWT}x"):
             assert post(client, full_request(), Authorization=f"Bearer {credential}").status_code == 401
         assert client.get("/cds-services", headers={"Authorization": f"Bearer {CLIENT_JWT}"}).status_code == 401
@@ -195,7 +188,7 @@ def test_fhir_fallback_failures_log_no_secret(settings: Settings, logs: tuple[Ra
     """Fallback queries that fail every which way log resource types and reasons, never URLs or tokens."""
     body = full_request()
     body.pop("prefetch")
-    with respx.mock(assert_all_called=False) as mock, TestClient(create_app(settings), raise_server_exceptions=False) as client:
+    with respx.mock(assert_all_called=False) as mock, running_app(settings) as client:
         fhir_routes(mock)
         assert post(client, body).status_code == 200
         mock.routes.clear()

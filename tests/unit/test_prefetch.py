@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,6 +14,7 @@ import respx
 from cds_service.fhir.client import FhirClient
 from cds_service.hooks.models import CDSRequest
 from cds_service.hooks.prefetch import PrefetchResult, render_template, resolve_prefetch
+from tests.conftest import bearer_authorization
 
 pytestmark = pytest.mark.anyio
 
@@ -25,17 +25,6 @@ TEMPLATES = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
 }
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def mock() -> Iterator[respx.MockRouter]:
-    with respx.mock(assert_all_called=False) as router:
-        yield router
 
 
 def make_request(
@@ -53,13 +42,7 @@ def make_request(
     if fhir_server is not None:
         body["fhirServer"] = fhir_server
     if token is not None:
-        body["fhirAuthorization"] = {
-            "access_token": token,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "scope": "patient/*.read",
-            "subject": "cds-service",
-        }
+        body["fhirAuthorization"] = bearer_authorization(token)
     if prefetch is not None:
         body["prefetch"] = prefetch
     return CDSRequest.model_validate(body)

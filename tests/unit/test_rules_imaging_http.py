@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import CPT, ICD10, condition, days_ago, hook_body, medication_order, patient, service_order, topics
+from tests.conftest import ICD10, condition, hook_body, medication_order, observation, patient, procedure, service_order, topics
 from tests.contract.invariants import assert_response_invariants
 
 SELECT = "/cds-services/neck-pain-order-select"
 SIGN = "/cds-services/neck-pain-order-sign"
-LOINC = "http://loinc.org"
 SNOMED = "http://snomed.info/sct"
 MY_RULES = {
     "imaging-without-red-flags", "imaging-modality", "red-flag-urgent", "physical-therapy-first",
@@ -20,17 +19,10 @@ MY_RULES = {
 }
 
 
-def procedure(code: str, display: str, days: int, pid: str) -> dict[str, Any]:
-    return {"resourceType": "Procedure", "id": pid, "status": "completed", "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": CPT, "code": code, "display": display}], "text": display},
-            "performedDateTime": days_ago(days)}
-
-
 def temperature(celsius: float, days: int) -> dict[str, Any]:
-    return {"resourceType": "Observation", "id": "temp", "status": "final", "subject": {"reference": "Patient/p1"},
-            "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}], "text": "Body temperature"},
-            "effectiveDateTime": days_ago(days),
-            "valueQuantity": {"value": celsius, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"}}
+    reading = observation("8310-5", "Body temperature", celsius, "Cel", "temp", days)
+    reading["code"]["text"] = "Body temperature"
+    return reading
 
 
 def mine(body: dict[str, Any]) -> dict[str, str]:
@@ -57,9 +49,9 @@ VIGNETTE_2_ORDERS = [
 ]
 
 
-def test_vignette_2_prior_lumbar_fusion_two_mris(client: TestClient) -> None:
+def test_vignette_2_prior_lumbar_fusion_two_mris(shared_client: TestClient) -> None:
     """V2: both MRIs in one imaging-without-red-flags card, recent CT flagged, PT first; lumbar fusion is no manipulation contraindication."""
-    body = client.post(SELECT, json=hook_body(VIGNETTE_2, VIGNETTE_2_ORDERS, selections=["ServiceRequest/mri-c", "ServiceRequest/mri-t"])).json()
+    body = shared_client.post(SELECT, json=hook_body(VIGNETTE_2, VIGNETTE_2_ORDERS, selections=["ServiceRequest/mri-c", "ServiceRequest/mri-t"])).json()
     assert mine(body) == {"imaging-without-red-flags": "warning", "imaging-modality": "info", "physical-therapy-first": "info"}
     imaging = card_of(body, "imaging-without-red-flags")
     deleted = [a["resourceId"] for s in imaging["suggestions"] for a in s["actions"] if a["type"] == "delete"]
@@ -67,14 +59,14 @@ def test_vignette_2_prior_lumbar_fusion_two_mris(client: TestClient) -> None:
     assert "Procedure/ct" in card_of(body, "imaging-modality")["detail"]
 
 
-def test_vignette_2_signing_with_chiropractic_still_no_manipulation_card(client: TestClient) -> None:
+def test_vignette_2_signing_with_chiropractic_still_no_manipulation_card(shared_client: TestClient) -> None:
     """V2 at signing (chiropractic evaluated too): manipulation-after-fusion stays silent for a lumbar fusion."""
-    body = client.post(SIGN, json=hook_body(VIGNETTE_2, VIGNETTE_2_ORDERS, hook="order-sign")).json()
+    body = shared_client.post(SIGN, json=hook_body(VIGNETTE_2, VIGNETTE_2_ORDERS, hook="order-sign")).json()
     assert "manipulation-after-fusion" not in mine(body)
     assert "imaging-without-red-flags" in mine(body)
 
 
-def test_vignette_4_infection_red_flag(client: TestClient) -> None:
+def test_vignette_4_infection_red_flag(shared_client: TestClient) -> None:
     """V4: fever 38.6 °C and MSSA bacteremia 6 weeks ago → red-flag-urgent (critical) naming both; no imaging or PT card."""
     resources = [
         patient(70),
@@ -84,7 +76,7 @@ def test_vignette_4_infection_red_flag(client: TestClient) -> None:
         condition("M54.2", "Cervicalgia", 3, "neck"),
     ]
     orders = [service_order("72040", "XR cervical spine 2-3 views", "xr"), medication_order("197943", "Methocarbamol 500 MG Oral Tablet", "meth")]
-    body = client.post(SIGN, json=hook_body(resources, orders, hook="order-sign")).json()
+    body = shared_client.post(SIGN, json=hook_body(resources, orders, hook="order-sign")).json()
     assert mine(body) == {"red-flag-urgent": "critical"}
     card = card_of(body, "red-flag-urgent")
     assert "bacteremia" in card["summary"] and "fever" in card["summary"]
@@ -102,32 +94,32 @@ VIGNETTE_9A_ORDERS = [
 ]
 
 
-def test_vignette_9a_negative_control(client: TestClient) -> None:
+def test_vignette_9a_negative_control(shared_client: TestClient) -> None:
     """V9a: one week of neck strain, relaxant, NSAID and PT referral: none of these rules fires."""
-    body = client.post(SIGN, json=hook_body(NECK_STRAIN, VIGNETTE_9A_ORDERS, hook="order-sign")).json()
+    body = shared_client.post(SIGN, json=hook_body(NECK_STRAIN, VIGNETTE_9A_ORDERS, hook="order-sign")).json()
     assert mine(body) == {}
 
 
-def test_vignette_9b_bed_rest_and_mri(client: TestClient) -> None:
+def test_vignette_9b_bed_rest_and_mri(shared_client: TestClient) -> None:
     """V9b: adding bed rest and an MRI gives bed-rest and imaging-without-red-flags warnings only."""
     orders = VIGNETTE_9A_ORDERS + [
         service_order("229566006", "Bed rest", "rest", system=SNOMED),
         service_order("72141", "MRI cervical spine without contrast", "mri"),
     ]
-    body = client.post(SIGN, json=hook_body(NECK_STRAIN, orders, hook="order-sign")).json()
+    body = shared_client.post(SIGN, json=hook_body(NECK_STRAIN, orders, hook="order-sign")).json()
     assert mine(body) == {"bed-rest": "warning", "imaging-without-red-flags": "warning"}
     assert [s["label"] for s in card_of(body, "imaging-without-red-flags")["suggestions"]] == ["Cancel the imaging order"]
 
 
-def test_vignette_9b_bed_rest_written_as_text(client: TestClient) -> None:
+def test_vignette_9b_bed_rest_written_as_text(shared_client: TestClient) -> None:
     """An uncoded 'Bed rest for 7 days' order is recognised by text."""
     rest = service_order("x-local-1", "Bed rest for 7 days", "rest", system="http://example.org/local-orders")
-    body = client.post(SELECT, json=hook_body(NECK_STRAIN, VIGNETTE_9A_ORDERS + [rest], selections=["ServiceRequest/rest"])).json()
+    body = shared_client.post(SELECT, json=hook_body(NECK_STRAIN, VIGNETTE_9A_ORDERS + [rest], selections=["ServiceRequest/rest"])).json()
     assert mine(body) == {"bed-rest": "warning"}
 
 
-def test_vignette_9c_out_of_scope(client: TestClient) -> None:
+def test_vignette_9c_out_of_scope(shared_client: TestClient) -> None:
     """V9c: hypertension only, cyclobenzaprine ordered: no cards at all."""
     resources = [patient(50), condition("I10", "Essential hypertension", 400, "htn", system=ICD10)]
     orders = [medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet", "cbz")]
-    assert client.post(SIGN, json=hook_body(resources, orders, hook="order-sign")).json() == {"cards": []}
+    assert shared_client.post(SIGN, json=hook_body(resources, orders, hook="order-sign")).json() == {"cards": []}

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from cds_service.facts import Fact
-from tests.unit.test_rules_medications import (
+from tests.unit.medication_support import (
     ALPRAZOLAM_05,
     APIXABAN_5,
     CYCLOBENZAPRINE_5,

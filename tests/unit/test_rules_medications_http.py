@@ -7,36 +7,32 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import CPT, RXNORM, condition, days_ago, hook_body, medication_order, patient, service_order, topics
+from tests.conftest import (
+    RXNORM,
+    UCUM,
+    concept,
+    condition,
+    days_ago,
+    hook_body,
+    medication_order,
+    observation,
+    patient,
+    procedure,
+    service_order,
+    topics,
+)
 from tests.contract.invariants import assert_response_invariants
-from tests.unit.test_rules_medications import MEDICATION_RULES
+from tests.unit.medication_support import MEDICATION_RULES
 
 SIGN_URL = "/cds-services/neck-pain-order-sign"
-LOINC = "http://loinc.org"
 
 
 def egfr_observation(value: float, oid: str = "egfr1", days: int = 20) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": LOINC, "code": "98979-8", "display": "eGFR (CKD-EPI 2021)"}]},
-        "effectiveDateTime": days_ago(days),
-        "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}", "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"},
-    }
+    return observation("98979-8", "eGFR (CKD-EPI 2021)", value, "mL/min/{1.73_m2}", oid, days)
 
 
 def temperature(celsius: float, oid: str = "t1", days: int = 1) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
-        "id": oid,
-        "status": "final",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": LOINC, "code": "8310-5", "display": "Body temperature"}]},
-        "effectiveDateTime": days_ago(days),
-        "valueQuantity": {"value": celsius, "unit": "Cel", "system": "http://unitsofmeasure.org", "code": "Cel"},
-    }
+    return observation("8310-5", "Body temperature", celsius, "Cel", oid, days)
 
 
 def active_medication(rxcui: str, display: str, mid: str, started_days: int, dose_mg: float | None = None) -> dict[str, Any]:
@@ -46,28 +42,17 @@ def active_medication(rxcui: str, display: str, mid: str, started_days: int, dos
         "id": mid,
         "status": "active",
         "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": rxcui, "display": display}], "text": display},
+        "medicationCodeableConcept": concept(RXNORM, rxcui, display),
         "effectivePeriod": {"start": days_ago(started_days)},
     }
     if dose_mg is not None:
         resource["dosage"] = [
             {
                 "timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}},
-                "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}],
+                "doseAndRate": [{"doseQuantity": {"value": dose_mg, "unit": "mg", "system": UCUM, "code": "mg"}}],
             }
         ]
     return resource
-
-
-def procedure(code: str, display: str, pid: str, days: int) -> dict[str, Any]:
-    return {
-        "resourceType": "Procedure",
-        "id": pid,
-        "status": "completed",
-        "subject": {"reference": "Patient/p1"},
-        "code": {"coding": [{"system": CPT, "code": code, "display": display}], "text": display},
-        "performedDateTime": days_ago(days),
-    }
 
 
 def medication_cards(client: TestClient, resources: list[dict[str, Any]], orders: list[dict[str, Any]]) -> dict[str, str]:
@@ -79,13 +64,13 @@ def medication_cards(client: TestClient, resources: list[dict[str, Any]], orders
     return {rule: indicator for rule, indicator in topics(body).items() if rule in MEDICATION_RULES}
 
 
-def test_vignette_1_elderly_after_cervical_fusion(client: TestClient) -> None:
+def test_vignette_1_elderly_after_cervical_fusion(shared_client: TestClient) -> None:
     """82 y after ACDF, apixaban, eGFR 48: both muscle relaxant warnings and nsaid-risk warning (anticoagulant)."""
     resources = [
         patient(82),
         condition("M54.6", "Pain in thoracic spine", onset_days=120, cid="c1"),
         condition("M62.830", "Muscle spasm of back", onset_days=120, cid="c2"),
-        procedure("22551", "Anterior cervical discectomy and fusion", "pr1", days=9 * 365),
+        procedure("22551", "Anterior cervical discectomy and fusion", 9 * 365, "pr1"),
         active_medication("1364445", "apixaban 5 MG Oral Tablet", "ms1", started_days=400),
         egfr_observation(48),
     ]
@@ -94,14 +79,14 @@ def test_vignette_1_elderly_after_cervical_fusion(client: TestClient) -> None:
         medication_order("197806", "Ibuprofen 600 MG Oral Tablet", "m2", days=10, per_day=3),
         service_order("20553", "Trigger point injection, 3 or more muscles", "s1"),
     ]
-    assert medication_cards(client, resources, orders) == {
+    assert medication_cards(shared_client, resources, orders) == {
         "muscle-relaxant-older-adult": "warning",
         "muscle-relaxant-duration": "warning",
         "nsaid-risk": "warning",
     }
 
 
-def test_vignette_1_cards_offer_fhir_actions(client: TestClient) -> None:
+def test_vignette_1_cards_offer_fhir_actions(shared_client: TestClient) -> None:
     """Vignette 1: the duration card updates the cyclobenzaprine draft to 14 days; the NSAID card names apixaban."""
     resources = [
         patient(82),
@@ -113,7 +98,7 @@ def test_vignette_1_cards_offer_fhir_actions(client: TestClient) -> None:
         medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet", "m1", days=30, per_day=3),
         medication_order("197806", "Ibuprofen 600 MG Oral Tablet", "m2", days=10, per_day=3),
     ]
-    body = client.post(SIGN_URL, json=hook_body(resources, orders, hook="order-sign")).json()
+    body = shared_client.post(SIGN_URL, json=hook_body(resources, orders, hook="order-sign")).json()
     cards = {c["source"]["topic"]["code"]: c for c in body["cards"]}
     limit = cards["muscle-relaxant-duration"]["suggestions"][0]
     (action,) = limit["actions"]
@@ -124,23 +109,23 @@ def test_vignette_1_cards_offer_fhir_actions(client: TestClient) -> None:
     assert "Ibuprofen 600 MG Oral Tablet" in nsaid["detail"]
 
 
-def test_vignette_3_recent_fusion_oxycodone(client: TestClient) -> None:
+def test_vignette_3_recent_fusion_oxycodone(shared_client: TestClient) -> None:
     """74 y, no NSAID/acetaminophen on record, oxycodone q6h for 30 days: opioid-first-line and opioid-risk warnings."""
     resources = [
         patient(74),
         condition("M54.2", "Cervicalgia", onset_days=210),
-        procedure("22551", "Anterior cervical discectomy and fusion C5-C6", "pr1", days=120),
-        procedure("97110", "Therapeutic exercises", "pr2", days=14),
+        procedure("22551", "Anterior cervical discectomy and fusion C5-C6", 120, "pr1"),
+        procedure("97110", "Therapeutic exercises", 14, "pr2"),
     ]
     orders = [
         service_order("72125", "CT cervical spine without contrast", "s1"),
         medication_order("1049621", "Oxycodone Hydrochloride 5 MG Oral Tablet", "m1", days=30, per_day=4),
         service_order("98940", "Chiropractic manipulative treatment, spinal, 1-2 regions", "s2"),
     ]
-    assert medication_cards(client, resources, orders) == {"opioid-first-line": "warning", "opioid-risk": "warning"}
+    assert medication_cards(shared_client, resources, orders) == {"opioid-first-line": "warning", "opioid-risk": "warning"}
 
 
-def test_vignette_4_infection_red_flag_methocarbamol(client: TestClient) -> None:
+def test_vignette_4_infection_red_flag_methocarbamol(shared_client: TestClient) -> None:
     """70 y with fever and recent S. aureus bacteremia: methocarbamol still gets the Beers warning."""
     resources = [
         patient(70),
@@ -153,10 +138,10 @@ def test_vignette_4_infection_red_flag_methocarbamol(client: TestClient) -> None
         service_order("72040", "X-ray cervical spine, 2 or 3 views", "s1"),
         medication_order("197943", "Methocarbamol 500 MG Oral Tablet", "m1", days=7, per_day=3),
     ]
-    assert medication_cards(client, resources, orders) == {"muscle-relaxant-older-adult": "warning"}
+    assert medication_cards(shared_client, resources, orders) == {"muscle-relaxant-older-adult": "warning"}
 
 
-def test_vignette_5_fracture_risk_cyclobenzaprine(client: TestClient) -> None:
+def test_vignette_5_fracture_risk_cyclobenzaprine(shared_client: TestClient) -> None:
     """67 y on chronic prednisone with osteoporosis: cyclobenzaprine 5 mg TID for 7 days → only the Beers warning."""
     resources = [
         patient(67),
@@ -168,10 +153,10 @@ def test_vignette_5_fracture_risk_cyclobenzaprine(client: TestClient) -> None:
         service_order("72070", "X-ray thoracic spine, 2 views", "s1"),
         medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet", "m1", days=7, per_day=3),
     ]
-    assert medication_cards(client, resources, orders) == {"muscle-relaxant-older-adult": "warning"}
+    assert medication_cards(shared_client, resources, orders) == {"muscle-relaxant-older-adult": "warning"}
 
 
-def test_vignette_8_polypharmacy(client: TestClient) -> None:
+def test_vignette_8_polypharmacy(shared_client: TestClient) -> None:
     """71 y, falls, hydrocodone/APAP and alprazolam active, eGFR 45: diazepam is critical, gabapentin a warning."""
     resources = [
         patient(71),
@@ -185,13 +170,13 @@ def test_vignette_8_polypharmacy(client: TestClient) -> None:
         medication_order("310431", "gabapentin 300 MG Oral Capsule", "m1", days=30, per_day=3),
         medication_order("197591", "Diazepam 5 MG Oral Tablet", "m2", days=7, per_day=2),
     ]
-    assert medication_cards(client, resources, orders) == {
+    assert medication_cards(shared_client, resources, orders) == {
         "benzodiazepine-for-spasm": "critical",
         "gabapentinoid-check": "warning",
     }
 
 
-def test_vignette_9a_negative_control(client: TestClient) -> None:
+def test_vignette_9a_negative_control(shared_client: TestClient) -> None:
     """45 y neck strain, cyclobenzaprine 5 mg TID for 7 days and ibuprofen 400 mg TID with a PT referral: no medication card."""
     resources = [patient(45), condition("S16.1XXA", "Strain of muscle and tendon at neck level", onset_days=7)]
     orders = [
@@ -199,4 +184,4 @@ def test_vignette_9a_negative_control(client: TestClient) -> None:
         medication_order("197805", "Ibuprofen 400 MG Oral Tablet", "m2", days=7, per_day=3),
         service_order("97161", "Physical therapy evaluation, low complexity", "s1"),
     ]
-    assert medication_cards(client, resources, orders) == {}
+    assert medication_cards(shared_client, resources, orders) == {}

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from cds_service.facts import Fact
-from tests.unit.test_rules_medications import (
+from tests.unit.medication_support import (
     ACETAMINOPHEN_500,
     ALPRAZOLAM_05,
     DIAZEPAM_5,

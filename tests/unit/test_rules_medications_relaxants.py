@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.unit.test_rules_medications import (
+from tests.unit.medication_support import (
     ALPRAZOLAM_05,
     BACLOFEN_10,
     CARISOPRODOL_350,

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from cds_service.facts.dates import add_months
-from tests.conftest import TODAY, condition, hook_body, medication_order, patient, service_order
-from tests.unit.test_rules_imaging_http import SIGN, card_of, mine, procedure
+from tests.conftest import TODAY, condition, hook_body, medication_order, patient, procedure, service_order
+from tests.unit.test_rules_imaging_http import SIGN, card_of, mine
 
 
 def months_ago(months: int) -> int:
@@ -20,7 +20,7 @@ def sign(client: TestClient, resources: list, orders: list) -> dict:
     return response.json()
 
 
-def test_vignette_1_elderly_woman_years_after_fusion(client: TestClient) -> None:
+def test_vignette_1_elderly_woman_years_after_fusion(shared_client: TestClient) -> None:
     """V1: 9 years after ACDF, 4 months of pain: post-fusion (adjacent segment), trigger-point (info), PT first."""
     z981 = condition("Z98.1", "Arthrodesis status", months_ago(108), "z981")
     z981["bodySite"] = [{"text": "Cervical spine"}]
@@ -36,12 +36,12 @@ def test_vignette_1_elderly_woman_years_after_fusion(client: TestClient) -> None
         medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet", "cbz", days=30, per_day=3),
         service_order("20553", "Trigger point injection(s); 3 or more muscles", "tpi"),
     ]
-    body = sign(client, resources, orders)
+    body = sign(shared_client, resources, orders)
     assert mine(body) == {"trigger-point-injection": "info", "post-fusion-evaluation": "info", "physical-therapy-first": "info"}
     assert "adjacent segment" in card_of(body, "post-fusion-evaluation")["summary"]
 
 
-def test_vignette_3_recent_fusion_persistent_pain(client: TestClient) -> None:
+def test_vignette_3_recent_fusion_persistent_pain(shared_client: TestClient) -> None:
     """V3: ACDF 4 months ago, PT in progress: nonunion work-up and manipulation warning; no imaging-without-red-flags."""
     resources = [
         patient(74),
@@ -54,7 +54,7 @@ def test_vignette_3_recent_fusion_persistent_pain(client: TestClient) -> None:
         medication_order("1049621", "Oxycodone hydrochloride 5 MG Oral Tablet", "oxy", days=30, per_day=4),
         service_order("98940", "Chiropractic manipulative treatment; spinal, 1-2 regions", "chiro"),
     ]
-    body = sign(client, resources, orders)
+    body = sign(shared_client, resources, orders)
     assert mine(body) == {"post-fusion-evaluation": "info", "manipulation-after-fusion": "warning"}
     assert "nonunion" in card_of(body, "post-fusion-evaluation")["summary"]
 
@@ -68,29 +68,29 @@ def radiculopathy_patient() -> list:
     ]
 
 
-def test_vignette_6a_image_guided_esi_is_info(client: TestClient) -> None:
+def test_vignette_6a_image_guided_esi_is_info(shared_client: TestClient) -> None:
     """V6a: radiculopathy, MRI 3 weeks ago, PT 6 weeks ago, ESI 62321 → epidural-radicular (info)."""
-    body = sign(client, radiculopathy_patient(), [service_order("62321", "Interlaminar epidural injection, cervical, with imaging guidance", "esi")])
+    body = sign(shared_client, radiculopathy_patient(), [service_order("62321", "Interlaminar epidural injection, cervical, with imaging guidance", "esi")])
     assert mine(body) == {"epidural-radicular": "info"}
 
 
-def test_vignette_6b_unguided_esi_is_warning(client: TestClient) -> None:
+def test_vignette_6b_unguided_esi_is_warning(shared_client: TestClient) -> None:
     """V6b: ESI 62320 (no image guidance) → epidural-radicular (warning) offering 62321."""
-    body = sign(client, radiculopathy_patient(), [service_order("62320", "Interlaminar epidural injection, cervical, without imaging guidance", "esi")])
+    body = sign(shared_client, radiculopathy_patient(), [service_order("62320", "Interlaminar epidural injection, cervical, without imaging guidance", "esi")])
     assert mine(body) == {"epidural-radicular": "warning"}
     card = card_of(body, "epidural-radicular")
     assert "not image-guided" in card["summary"]
     assert card["suggestions"][0]["actions"][1]["resource"]["code"]["coding"][0]["code"] == "62321"
 
 
-def test_vignette_6c_axial_pain_rfa_is_warning(client: TestClient) -> None:
+def test_vignette_6c_axial_pain_rfa_is_warning(shared_client: TestClient) -> None:
     """V6c: axial neck pain for 8 months without radiculopathy, RFA 64633 → interventional-axial-pain (warning)."""
     resources = [patient(58), condition("M54.2", "Cervicalgia", months_ago(8), "neck"), procedure("97161", "PT evaluation", 42, "pt")]
-    body = sign(client, resources, [service_order("64633", "Radiofrequency ablation, cervical or thoracic facet joint", "rfa")])
+    body = sign(shared_client, resources, [service_order("64633", "Radiofrequency ablation, cervical or thoracic facet joint", "rfa")])
     assert mine(body) == {"interventional-axial-pain": "warning"}
 
 
-def test_vignette_7_octogenarian_fusion_request(client: TestClient) -> None:
+def test_vignette_7_octogenarian_fusion_request(shared_client: TestClient) -> None:
     """V7: 83 y, axial pain 5 months, 8 weeks of PT, ACDF ordered → fusion-for-axial-pain and surgery-age-80, not surgery-before-conservative-care."""
     resources = [
         patient(83),
@@ -98,7 +98,7 @@ def test_vignette_7_octogenarian_fusion_request(client: TestClient) -> None:
         condition("M47.812", "Spondylosis without myelopathy or radiculopathy, cervical region", months_ago(5), "spond"),
         procedure("97110", "Therapeutic exercise", 56, "pt"),
     ]
-    body = sign(client, resources, [service_order("22551", "Anterior cervical discectomy and fusion, C5-C6", "acdf")])
+    body = sign(shared_client, resources, [service_order("22551", "Anterior cervical discectomy and fusion, C5-C6", "acdf")])
     assert mine(body) == {"fusion-for-axial-pain": "warning", "surgery-age-80": "warning"}
     consult = card_of(body, "surgery-age-80")["suggestions"][0]["actions"][0]
     assert consult["type"] == "create" and consult["resource"]["resourceType"] == "ServiceRequest"

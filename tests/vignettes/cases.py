@@ -29,6 +29,28 @@ class Vignette:
     orders: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
 
+# Vignette 2 expects the same cards whether the MRIs are selected or the whole order set is signed.
+VIGNETTE_2 = Vignette(
+    expected={
+        "imaging-without-red-flags": "warning",
+        "imaging-modality": "info",
+        "physical-therapy-first": "info",
+    },
+    must_not_fire=("manipulation-after-fusion",),
+    evidence={
+        "imaging-without-red-flags": ("Condition/v2-neck-pain",),
+        "imaging-modality": ("Procedure/v2-ct-cervical",),
+        "physical-therapy-first": ("Condition/v2-neck-pain",),
+    },
+    orders={
+        "imaging-without-red-flags": (
+            "ServiceRequest/v2-order-mri-cervical",
+            "ServiceRequest/v2-order-mri-thoracic",
+        ),
+    },
+)
+
+
 VIGNETTES: dict[str, Vignette] = {
     # 1. Elderly woman after cervical fusion (the founding question).
     "v1-order-sign": Vignette(
@@ -58,45 +80,9 @@ VIGNETTES: dict[str, Vignette] = {
         },
     ),
     # 2. Neck and upper-back pain after prior lumbar fusion (MRIs selected; chiropractic is context).
-    "v2-order-select": Vignette(
-        expected={
-            "imaging-without-red-flags": "warning",
-            "imaging-modality": "info",
-            "physical-therapy-first": "info",
-        },
-        must_not_fire=("manipulation-after-fusion",),
-        evidence={
-            "imaging-without-red-flags": ("Condition/v2-neck-pain",),
-            "imaging-modality": ("Procedure/v2-ct-cervical",),
-            "physical-therapy-first": ("Condition/v2-neck-pain",),
-        },
-        orders={
-            "imaging-without-red-flags": (
-                "ServiceRequest/v2-order-mri-cervical",
-                "ServiceRequest/v2-order-mri-thoracic",
-            ),
-        },
-    ),
+    "v2-order-select": VIGNETTE_2,
     # 2, signed: the chiropractic order is evaluated too, and the lumbar fusion must not trigger it.
-    "v2-order-sign": Vignette(
-        expected={
-            "imaging-without-red-flags": "warning",
-            "imaging-modality": "info",
-            "physical-therapy-first": "info",
-        },
-        must_not_fire=("manipulation-after-fusion",),
-        evidence={
-            "imaging-without-red-flags": ("Condition/v2-neck-pain",),
-            "imaging-modality": ("Procedure/v2-ct-cervical",),
-            "physical-therapy-first": ("Condition/v2-neck-pain",),
-        },
-        orders={
-            "imaging-without-red-flags": (
-                "ServiceRequest/v2-order-mri-cervical",
-                "ServiceRequest/v2-order-mri-thoracic",
-            ),
-        },
-    ),
+    "v2-order-sign": VIGNETTE_2,
     # 3. Recent cervical fusion, persistent pain.
     "v3-order-sign": Vignette(
         expected={

@@ -47,10 +47,10 @@ def test_every_request_fixture_has_a_vignette() -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_exact_cards_and_indicators(client: TestClient, name: str) -> None:
+def test_exact_cards_and_indicators(shared_client: TestClient, name: str) -> None:
     """The vignette's order set fires exactly the expected rule ids, each with its expected indicator."""
     case: Vignette = VIGNETTES[name]
-    _, body = call(client, name)
+    _, body = call(shared_client, name)
     fired = topics(body)
     assert len(fired) == len(body["cards"]), "one card per rule per request"
     assert not set(case.must_not_fire) & set(fired), f"must not fire: {sorted(set(case.must_not_fire) & set(fired))}"
@@ -61,9 +61,9 @@ def test_exact_cards_and_indicators(client: TestClient, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_response_invariants(client: TestClient, name: str) -> None:
+def test_response_invariants(shared_client: TestClient, name: str) -> None:
     """Every vignette response obeys the CDS Hooks and traceability invariants."""
-    _, body = call(client, name)
+    _, body = call(shared_client, name)
     assert_response_invariants(body)
 
 
@@ -80,9 +80,9 @@ def concept_texts(request: dict[str, Any]) -> set[str]:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_cards_name_things_once(client: TestClient, name: str) -> None:
+def test_cards_name_things_once(shared_client: TestClient, name: str) -> None:
     """An order or record entry whose text equals its coding's display is named once, not "X X"."""
-    request, body = call(client, name)
+    request, body = call(shared_client, name)
     for card in body["cards"]:
         for display in concept_texts(request):
             doubled = f"{display} {display}"
@@ -92,10 +92,10 @@ def test_cards_name_things_once(client: TestClient, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_cards_cite_their_evidence(client: TestClient, name: str) -> None:
+def test_cards_cite_their_evidence(shared_client: TestClient, name: str) -> None:
     """Each expected card's detail cites the FHIR references of the patient facts that triggered it."""
     case = VIGNETTES[name]
-    request, body = call(client, name)
+    request, body = call(shared_client, name)
     cards = cards_by_rule(body)
     displays = order_displays(request)
     for card in body["cards"]:
