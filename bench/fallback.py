@@ -1,15 +1,20 @@
-"""The FHIR fallback path: a hook call without prefetch against a slow local FHIR server.
+"""The FHIR fallback path: a hook call without prefetch against a slow FHIR server.
 
-The test FHIR server (tests/fhir_server, Node) holds the typical record and answers every FHIR
-request after a fixed delay (its ``delayMs`` fault). The service must run its prefetch queries
-concurrently, so a call should take about as long as the slowest single query, not their sum.
-Each query is timed alone with the service's own ``FhirClient`` (paging included) for the
-comparison. Pages hold up to 1,000 entries, so each query is one round trip.
+The service runs its eight prefetch queries concurrently, so a call should take about as long
+as the slowest single query, not their sum. Each query is timed alone with the service's own
+``FhirClient`` (paging included), the eight are fired together by a bare client (no service),
+and the service's call is timed, against two servers holding the typical record, each answering
+every request after a ``delay_ms`` timer:
 
-The test server is one Node process: queries that arrive together wait out their delays together,
-then are searched one after another. So the same queries are also fired together straight from
-a client (no service): that time is the least any client could take against this server, and
-the service's call is compared with it too.
+* the test FHIR server (tests/fhir_server: Medplum in one Node process, its ``delayMs`` fault).
+  Queries that arrive together wait out their delays together, then are searched one after
+  another (its search is CPU work on one thread), so no client gets near the slowest single
+  query; the fair comparison there is the same queries fired together by a bare client;
+* ``bench/fhir_stub.py``, which answers each query with the JSON the test server gave for it,
+  captured first, and serves requests concurrently, as a FHIR server with spare capacity does.
+  Against it the call shows what the service adds to the slowest query.
+
+Pages hold up to 1,000 entries, so each query is one round trip.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import asyncio
 import shutil
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,18 +42,46 @@ SERVICE_PATH = "/cds-services/neck-pain-order-select"
 
 
 @dataclass
-class FallbackResult:
-    delay_ms: int
+class ServerTimes:
+    """One FHIR server's figures: the service's call and the queries without the service (ms)."""
+
     call_ms: float
-    slowest_query_ms: float
-    sequential_sum_ms: float
     queries_ms: dict[str, float]
-    direct_concurrent_ms: float
+    together_ms: float
     cards: int
 
     @property
+    def slowest_query_ms(self) -> float:
+        return max(self.queries_ms.values())
+
+    @property
+    def sequential_sum_ms(self) -> float:
+        return round(sum(self.queries_ms.values()), 1)
+
+    @property
     def ratio(self) -> float:
+        """The call against the slowest single query."""
         return self.call_ms / self.slowest_query_ms
+
+    @property
+    def ratio_together(self) -> float:
+        """The call against the same queries fired together by a bare client."""
+        return self.call_ms / self.together_ms
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "call_ms": self.call_ms, "slowest_query_ms": self.slowest_query_ms,
+            "sequential_sum_ms": self.sequential_sum_ms, "together_ms": self.together_ms,
+            "queries_ms": self.queries_ms, "cards": self.cards,
+            "ratio": round(self.ratio, 2), "ratio_together": round(self.ratio_together, 2),
+        }  # fmt: skip
+
+
+@dataclass
+class FallbackResult:
+    delay_ms: int
+    test_server: ServerTimes
+    concurrent: ServerTimes
 
 
 def start_fhir_server(log: Path) -> Server:
@@ -60,15 +94,36 @@ def start_fhir_server(log: Path) -> Server:
                  cwd=FHIR_SERVER_DIR, ready_path="/__health")
 
 
-def _load(fhir: Server, resources: list[dict[str, Any]], delay_ms: int) -> str:
+def start_fhir_stub(log: Path, answers: Path, delay_ms: int) -> Server:
+    """``bench/fhir_stub.py`` serving ``answers`` after ``delay_ms``, one process."""
+    return start("fhir-stub", [sys.executable, "-m", "bench.fhir_stub", "--port", "{port}", "--answers", str(answers),
+                               "--delay-ms", str(delay_ms)], log, env={"PYTHONPATH": str(REPO)}, ready_path="/__health")
+
+
+def _load(fhir: Server, resources: list[dict[str, Any]]) -> str:
     base = fhir.root + "/fhir"
     with httpx.Client(timeout=60.0) as http:
         http.post(f"{fhir.root}/__reset").raise_for_status()
-        for start in range(0, len(resources), 50):  # the server caps a transaction's updates
-            bundle = transaction_bundle(resources[start : start + 50])
+        for offset in range(0, len(resources), 50):  # the server caps a transaction's updates
+            bundle = transaction_bundle(resources[offset : offset + 50])
             http.post(base, content=orjson.dumps(bundle), headers={"Content-Type": "application/fhir+json"}).raise_for_status()
-        http.put(f"{fhir.root}/__faults", json={"faults": [{"delayMs": delay_ms}]}).raise_for_status()
     return base
+
+
+def _delay(fhir: Server, delay_ms: int) -> None:
+    httpx.put(f"{fhir.root}/__faults", json={"faults": [{"delayMs": delay_ms}]}, timeout=30.0).raise_for_status()
+
+
+def _capture(base: str, queries: dict[str, str]) -> dict[str, Any]:
+    """The test server's answer to each query (one page each), for the stand-in to serve."""
+    with httpx.Client(timeout=60.0) as http:
+        return {query: http.get(f"{base}/{query}").raise_for_status().json() for query in queries.values()}
+
+
+async def _run(client: FhirClient, base: str, query: str) -> list[dict[str, Any]]:
+    if "?" in query:
+        return await client.search(base, query, None)
+    return [await client.read(base, query, None)]
 
 
 async def _time_queries(base: str, queries: dict[str, str], repeats: int) -> dict[str, float]:
@@ -76,13 +131,11 @@ async def _time_queries(base: str, queries: dict[str, str], repeats: int) -> dic
     async with httpx.AsyncClient(timeout=30.0) as http:
         client = FhirClient(http, max_pages=10, max_response_bytes=50_000_000)
         times: dict[str, list[float]] = {key: [] for key in queries}
+        await _run(client, base, next(iter(queries.values())))  # opens the connection
         for _ in range(repeats):
             for key, query in queries.items():
                 started = time.perf_counter()
-                if "?" in query:
-                    await client.search(base, query, None)
-                else:
-                    await client.read(base, query, None)
+                await _run(client, base, query)
                 times[key].append((time.perf_counter() - started) * 1000)
     return {key: round(statistics.median(values), 1) for key, values in times.items()}
 
@@ -94,42 +147,51 @@ async def _time_together(base: str, queries: dict[str, str], repeats: int) -> fl
         times = []
         for _ in range(repeats + 1):
             started = time.perf_counter()
-            await asyncio.gather(*(
-                client.search(base, query, None) if "?" in query else client.read(base, query, None)
-                for query in queries.values()
-            ))
+            await asyncio.gather(*(_run(client, base, query) for query in queries.values()))
             times.append((time.perf_counter() - started) * 1000)
     return round(statistics.median(times[1:]), 1)  # the first opens the connections
 
 
-def run_fallback(service: Server, fhir: Server, delay_ms: int = 100, repeats: int = 7) -> FallbackResult:
-    """Time a no-prefetch call (median of ``repeats``) against the single queries it makes."""
-    base = _load(fhir, record(150), delay_ms)
+def _time_calls(service: Server, base: str, repeats: int) -> tuple[float, int]:
+    """(median ms, cards) of the no-prefetch hook call against the FHIR server at ``base``."""
+    body = hook_request(150)
+    body.pop("prefetch")
+    body["fhirServer"] = base
+    raw = orjson.dumps(body)
+    calls, cards = [], 0
     with httpx.Client(timeout=30.0) as http:
-        discovery = http.get(service.root + "/cds-services").raise_for_status().json()
-        templates = next(s for s in discovery["services"] if s["id"] == SERVICE_PATH.rsplit("/", 1)[1])["prefetch"]
-        body = hook_request(150)
-        body.pop("prefetch")
-        body["fhirServer"] = base
-        raw = orjson.dumps(body)
-        calls, cards = [], 0
         for attempt in range(repeats + 1):
             started = time.perf_counter()
             response = http.post(service.root + SERVICE_PATH, content=raw, headers={"Content-Type": "application/json"})
             elapsed = (time.perf_counter() - started) * 1000
             response.raise_for_status()
             cards = len(response.json()["cards"])
-            if attempt:  # the first call opens the connection pool
+            if attempt:  # the first call opens the service's connection pool
                 calls.append(elapsed)
-    queries = {key: t.replace("{{context.patientId}}", PATIENT_ID) for key, t in templates.items()}
+    return round(statistics.median(calls), 1), cards
+
+
+def _times(service: Server, base: str, queries: dict[str, str], repeats: int) -> ServerTimes:
+    call_ms, cards = _time_calls(service, base, repeats)
     single = asyncio.run(_time_queries(base, queries, repeats=3))
     together = asyncio.run(_time_together(base, queries, repeats=3))
-    return FallbackResult(
-        delay_ms=delay_ms,
-        call_ms=round(statistics.median(calls), 1),
-        slowest_query_ms=max(single.values()),
-        sequential_sum_ms=round(sum(single.values()), 1),
-        queries_ms=single,
-        direct_concurrent_ms=together,
-        cards=cards,
-    )
+    return ServerTimes(call_ms, single, together, cards)
+
+
+def run_fallback(service: Server, fhir: Server, run_dir: Path, delay_ms: int = 100, repeats: int = 7) -> FallbackResult:
+    """Time a no-prefetch call (median of ``repeats``) against the single queries it makes, on the
+    test FHIR server and on the concurrent stand-in serving that server's answers."""
+    base = _load(fhir, record(150))
+    templates = httpx.get(service.root + "/cds-services", timeout=30.0).raise_for_status().json()["services"]
+    prefetch = next(s for s in templates if s["id"] == SERVICE_PATH.rsplit("/", 1)[1])["prefetch"]
+    queries = {key: t.replace("{{context.patientId}}", PATIENT_ID) for key, t in prefetch.items()}
+    answers = run_dir / "fhir-answers.json"
+    answers.write_bytes(orjson.dumps(_capture(base, queries)))
+    _delay(fhir, delay_ms)
+    test_server = _times(service, base, queries, repeats)
+    stub = start_fhir_stub(run_dir / "fhir-stub.log", answers, delay_ms)
+    try:
+        concurrent = _times(service, stub.root + "/fhir", queries, repeats)
+    finally:
+        stub.stop()
+    return FallbackResult(delay_ms, test_server, concurrent)

@@ -2,8 +2,9 @@
 
     python -m bench.floor --port 8101
 
-It runs under the same uvicorn options as the service (``cds_service.cli.UVICORN_OPTIONS``), so
-the ratio service/floor is the cost of the service's own work on the same body.
+It runs under uvicorn's defaults, one worker, with the same event loop and HTTP parser as the
+service (uvloop, httptools) and uvicorn's own access line per request where the service writes its
+one access line, so the ratio service/floor is the cost of the service's own work on the same body.
 """
 
 from __future__ import annotations

@@ -20,6 +20,9 @@ from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.model import Fact, Imaging, Medication, PatientFacts, RedFlag
 from cds_service.facts.params import FactParams
+from cds_service.facts.pick import (
+    IMAGING_SETS, active, cervical_site, dated_within, earliest, fact, first_dated, imaging, is_fusion, usable, within,
+)
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
 from cds_service.terminology import Terminology
 
@@ -28,46 +31,8 @@ PROCEDURE = ("Procedure",)
 OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
-IMAGING_SETS = {
-    f"imaging-{modality}-{region}-spine": (modality, region)
-    for modality in ("xr", "ct", "mri")
-    for region in ("cervical", "thoracic")
-}
 SCOPE_SET = "neck-upper-back-pain"
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
-
-
-def fact(entry: Entry, key: str, value: float | None = None, unit: str | None = None) -> Fact:
-    return Fact(key, (entry.ref,), entry.display, entry.when, value, unit)
-
-
-def _usable(entry: Entry) -> bool:
-    return entry.usable
-
-
-def _active(entry: Entry) -> bool:
-    return entry.usable and entry.active_condition
-
-
-def _first(entries: Iterable[Entry], accept: Callable[[Entry], bool], newest: bool = False) -> Entry | None:
-    """The oldest (or newest) accepted entry, undated ones last, ties in record order; entries are
-    validated (by ``accept``) in that order until one is accepted."""
-    keyed = [(e.date_key, e) for e in entries]
-    if newest:
-        keyed.sort(key=lambda k: k[0] or date.min, reverse=True)
-    else:
-        keyed.sort(key=lambda k: (k[0] is None, k[0] or date.max))
-    return next((e for _, e in keyed if accept(e)), None)
-
-
-def _earliest(entries: Iterable[Entry], key: str, accept: Callable[[Entry], bool] = _usable) -> Fact | None:
-    found = _first(entries, accept)
-    return fact(found, key) if found is not None else None
-
-
-def _within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
-    """Usable entries dated 0 to ``days`` days before ``today``; only those in the window are validated."""
-    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days and e.usable]
 
 
 def build_facts(
@@ -97,7 +62,7 @@ class FactRules:
         return self.record.candidates_in(CONDITION, *valuesets)
 
     def _scope(self) -> list[Entry]:
-        return self._once("scope", lambda: [e for e in self._conditions(SCOPE_SET) if _active(e)])
+        return self._once("scope", lambda: [e for e in self._conditions(SCOPE_SET) if active(e)])
 
     # -- the patient and the pain
     def patient_ref(self, facts: PatientFacts) -> str | None:
@@ -110,7 +75,7 @@ class FactRules:
         return whole_years(born, self.today) if born is not None else None
 
     def pain(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._scope(), "pain")
+        return earliest(self._scope(), "pain")
 
     def scope_conditions(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "scope-condition") for e in self._scope())
@@ -120,31 +85,31 @@ class FactRules:
 
     # -- conditions
     def radiculopathy(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("cervical-radiculopathy"), "radiculopathy", _active)
+        return earliest(self._conditions("cervical-radiculopathy"), "radiculopathy", active)
 
     def myelopathy(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("cervical-myelopathy"), "myelopathy", _active)
+        return earliest(self._conditions("cervical-myelopathy"), "myelopathy", active)
 
     def instability(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("spinal-instability"), "instability", _active)
+        return earliest(self._conditions("spinal-instability"), "instability", active)
 
     def neuropathic(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", _active)
+        return earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", active)
 
     def osteoporosis(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("osteoporosis"), "osteoporosis", _active)
+        return earliest(self._conditions("osteoporosis"), "osteoporosis", active)
 
     def falls(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("falls"), "falls")
+        return earliest(self._conditions("falls"), "falls")
 
     def ckd_4_5(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("ckd-stage-4-5"), "ckd-4-5", _active)
+        return earliest(self._conditions("ckd-stage-4-5"), "ckd-4-5", active)
 
     def heart_failure(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("heart-failure"), "heart-failure", _active)
+        return earliest(self._conditions("heart-failure"), "heart-failure", active)
 
     def peptic_ulcer(self, facts: PatientFacts) -> Fact | None:
-        return _earliest(self._conditions("peptic-ulcer"), "peptic-ulcer", _active)
+        return earliest(self._conditions("peptic-ulcer"), "peptic-ulcer", active)
 
     # -- procedures, physical therapy and imaging
     def cervical_fusion(self, facts: PatientFacts) -> Fact | None:
@@ -157,25 +122,25 @@ class FactRules:
         found += [
             fact(e, "cervical-fusion")
             for e in record.candidates_in(PROCEDURE, "spine-surgery")
-            if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and _is_fusion(e)
-            and e.usable and _cervical_site(e)
+            if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and is_fusion(e)
+            and e.usable and cervical_site(e)
         ]  # fmt: skip
         found += [
             Fact("cervical-fusion", (e.ref,), e.display, e.onset)
             for e in record.in_sets(CONDITION, "arthrodesis-status")
-            if _cervical_site(e)
+            if cervical_site(e)
         ]
         if not found:
             return None
         return max(found, key=lambda f: (f.on is not None, f.on or date.min))
 
     def lumbar_fusion(self, facts: PatientFacts) -> Fact | None:
-        found = _first(self.record.candidates_in(PROCEDURE, "lumbar-fusion"), _usable, newest=True)
+        found = first_dated(self.record.candidates_in(PROCEDURE, "lumbar-fusion"), usable, newest=True)
         return fact(found, "lumbar-fusion") if found is not None else None
 
     def _pt(self) -> list[Entry]:
         def make() -> list[Entry]:
-            entries = _within(self.record.candidates_in(PT_SOURCES, "physical-therapy"), self.today, self.params.pt_lookback_days)
+            entries = within(self.record.candidates_in(PT_SOURCES, "physical-therapy"), self.today, self.params.pt_lookback_days)
             return sorted(entries, key=lambda e: e.when or self.today)
 
         return self._once("pt", make)  # type: ignore[no-any-return]
@@ -192,10 +157,10 @@ class FactRules:
         days = self.params.imaging_lookback_days
         recent = [e for e in self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS)
                   if (on := e.date_key) is not None and (self.today - on).days <= days]  # fmt: skip
-        return tuple(i for i in _imaging(recent, self.today) if i.fact.on is not None and (self.today - i.fact.on).days <= days)
+        return tuple(i for i in imaging(recent, self.today) if i.fact.on is not None and (self.today - i.fact.on).days <= days)
 
     def imaging_history(self, facts: PatientFacts) -> tuple[Imaging, ...]:
-        return _imaging(self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS), self.today)
+        return imaging(self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS), self.today)
 
     # -- observations
     def egfr(self, facts: PatientFacts) -> Fact | None:
@@ -210,12 +175,12 @@ class FactRules:
             celsius = round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)  # 100.4 °F is 38.0 °C
             if celsius >= self.params.fever_celsius:
                 return fact(entry, "fever", round(celsius, 1), "°C")
-        return _earliest(self._conditions("fever-condition"), "fever", _active)
+        return earliest(self._conditions("fever-condition"), "fever", active)
 
     def _observations(self, valueset: str, days: int) -> Iterator[tuple[Entry, float, str | None]]:
         """Usable results with a value, dated within ``days``, newest first (ties in record order);
         validated one by one as the caller reads on."""
-        window = _dated_within(self.record.candidates_in(OBSERVATION, valueset), self.today, days)
+        window = dated_within(self.record.candidates_in(OBSERVATION, valueset), self.today, days)
         for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
             if entry.usable:
                 value, unit = observation_value(entry)
@@ -267,19 +232,19 @@ class FactRules:
                 continue
             if daily * factor >= params.steroid_min_daily_mg and (self.today - med.start).days > params.steroid_min_days:
                 return Fact("chronic-steroid", (med.ref,), med.display, med.start, daily * factor, "mg/d")
-        return _earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", _active)
+        return earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", active)
 
     def long_term_opioid(self, facts: PatientFacts) -> Fact | None:
         for med in self._meds_in("opioids"):
             if med.active and med.start and (self.today - med.start).days >= self.params.long_term_opioid_days:
                 return med.as_fact("long-term-opioid")
-        return _earliest(self._conditions("long-term-opioid-use"), "long-term-opioid", _active)
+        return earliest(self._conditions("long-term-opioid-use"), "long-term-opioid", active)
 
     def _drug_or_condition(self, drugs: str, conditions: str, key: str) -> Fact | None:
         for med in self._meds_in(drugs):
             if med.active:
                 return med.as_fact(key)
-        return _earliest(self._conditions(conditions), key, _active)
+        return earliest(self._conditions(conditions), key, active)
 
     def anticoagulant(self, facts: PatientFacts) -> Fact | None:
         return self._drug_or_condition("anticoagulants", "anticoagulant-use", "anticoagulant")
@@ -298,10 +263,10 @@ class FactRules:
                 flags.append(RedFlag(kind, urgent, present))
 
         def conditions(valueset: str, key: str, active_only: bool = True) -> list[Fact]:
-            accept = _active if active_only else _usable
+            accept = active if active_only else usable
             return [fact(e, key) for e in self._conditions(valueset) if accept(e)]
 
-        infection = _within(self._conditions("staph-aureus-bacteremia", "spinal-infection"), today, params.infection_lookback_days)
+        infection = within(self._conditions("staph-aureus-bacteremia", "spinal-infection"), today, params.infection_lookback_days)
         add("neurological", True, [facts.myelopathy])
         add("infection", True, [
             *(fact(e, "bacteremia" if e.in_any("staph-aureus-bacteremia") else "spinal-infection") for e in infection),
@@ -317,37 +282,3 @@ class FactRules:
             patient = (facts.patient_ref,) if facts.patient_ref else ()
             add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
         return tuple(flags)
-
-
-def _dated_within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
-    """Entries whose (stated) date is 0 to ``days`` days before ``today``, not validated."""
-    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days]
-
-
-def _is_fusion(entry: Entry) -> bool:
-    return any(word in entry.display.lower() for word in ("fusion", "arthrodesis"))
-
-
-def _cervical_site(entry: Entry) -> bool:
-    for site in getattr(entry.model, "bodySite", None) or []:
-        words = [site.text or ""] + [c.display or "" for c in site.coding or []]
-        if any("cervical" in w.lower() or "neck" in w.lower() for w in words):
-            return True
-    return False
-
-
-def _imaging(entries: Iterable[Entry], today: date) -> tuple[Imaging, ...]:
-    """Every dated, done c/t-spine study up to today (Procedure, completed ServiceRequest, ImagingStudy), newest first."""
-    found = []
-    for entry in entries:
-        on = entry.date_key
-        if on is None or on > today or not entry.usable:
-            continue
-        if entry.resource_type == "ServiceRequest" and entry.status != "completed":
-            continue
-        if entry.resource_type == "ImagingStudy" and entry.status == "registered":
-            continue  # registered: announced, nothing acquired yet
-        for vs_id, (modality, region) in IMAGING_SETS.items():
-            if vs_id in entry.valuesets:
-                found.append(Imaging(modality, region, fact(entry, f"imaging-{modality}")))
-    return tuple(sorted(found, key=lambda i: i.fact.on or date.min, reverse=True))

@@ -2,7 +2,8 @@
 
 ``CodeIndex.memberships(system, code)`` answers "which value sets hold this code" with one dict
 lookup for listed codes; value sets with ``is-a`` filters are asked only for systems they use,
-and answers are cached, so classifying a 1,000-resource record stays cheap.
+and answers are cached, as are a medication's codes and drug name (``of_medication``), so
+classifying a 1,000-resource record stays cheap.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class CodeIndex:
         self._exact = {k: frozenset(v) for k, v in exact.items()}
         self._hierarchical = dict(by_system)
         self.memberships = lru_cache(maxsize=65_536)(self._memberships)
+        self._medication = lru_cache(maxsize=16_384)(self._of_medication)
 
     def _memberships(self, system: str | None, code: str | None) -> frozenset[str]:
         if not system or not code:
@@ -60,7 +62,11 @@ class CodeIndex:
         return out
 
     def of_medication(self, codings: list[Coding], text: str) -> tuple[frozenset[str], frozenset[str]]:
-        """(ingredient codes, drug value sets) for a medication's codings and text."""
+        """(ingredient codes, drug value sets) for a medication's codings and text (drug names);
+        cached like single codes: a drug name is matched against the ingredient names once."""
+        return self._medication(tuple(codings), text)
+
+    def _of_medication(self, codings: tuple[Coding, ...], text: str) -> tuple[frozenset[str], frozenset[str]]:
         ingredients = frozenset(self.terminology.rxnorm.ingredients_for(codings, text))
         sets = self.of_codings(codings) | self.of_codings((RXNORM, i) for i in ingredients)
         return ingredients, sets

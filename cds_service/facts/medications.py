@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from cds_service.facts.codes import RXNORM
@@ -13,6 +13,14 @@ from cds_service.terminology import Terminology
 from cds_service.terminology.drugnames import is_extended_release, route_of
 
 _ACTIVE = {"active", "on-hold", "intended", "draft"}
+
+
+def _add_days(start: date, days: float) -> date | None:
+    """``start`` plus ``days``; None when that is no date (a supply past year 9999, or not a number)."""
+    try:
+        return start + timedelta(days=days)
+    except (OverflowError, ValueError):
+        return None
 
 
 def product_of(terminology: Terminology, model: Any) -> Any | None:
@@ -45,7 +53,7 @@ def to_medication(
     if end is None and dispense is not None:
         end = period_end(dispense.validityPeriod)
     if end is None and start is not None and dose.total_days is not None and model.status not in _ACTIVE:
-        end = start + timedelta(days=dose.total_days)
+        end = _add_days(start, dose.total_days)
     if product is not None:
         route, extended = product.route, product.extended_release
     else:  # no known product code: dose-form words in the text ("topical gel", "ER") say it

@@ -6,6 +6,7 @@ and logged (the Sandbox sends an empty draft the moment an order tab opens).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
@@ -21,18 +22,36 @@ SCOPE_SET = "neck-upper-back-pain"
 def build_orders(
     entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex
 ) -> tuple[DraftOrder, ...]:
-    """The draft orders, each marked selected (all of them when there are no selections)."""
+    """The draft orders, validated, each marked selected (all of them when there are no selections)."""
+    orders = (_validated(order, ingredients, index) for order, ingredients in _screened(entries, selections, index))
+    return tuple(order for order in orders if order is not None)
+
+
+def screen_orders(entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex) -> tuple[DraftOrder, ...]:
+    """The draft orders as their codes classify them, not yet validated (and without ``medication``).
+
+    Every order ``build_orders`` returns is among these, alike but for ``medication``, so when these
+    cannot open the scope gate the validated ones cannot either: a call about other orders (most
+    calls) needs no draft validated at all.
+    """
+    return tuple(order for order, _ in _screened(entries, selections, index))
+
+
+def _screened(
+    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex
+) -> list[tuple[DraftOrder, frozenset[str]]]:
     selected = set(selections) if selections is not None else None
     orders = []
     for entry in entries:
         raw = entry.get("resource") if isinstance(entry, dict) else None
-        order = _order(raw, selected, index)
-        if order is not None:
-            orders.append(order)
-    return tuple(orders)
+        found = _classified(raw, selected, index)
+        if found is not None:
+            orders.append(found)
+    return orders
 
 
-def _order(raw: Any, selected: set[str] | None, index: CodeIndex) -> DraftOrder | None:
+def _classified(raw: Any, selected: set[str] | None, index: CodeIndex) -> tuple[DraftOrder, frozenset[str]] | None:
+    """The order read from its JSON, and its drug ingredients; None when it is no coded order."""
     if not isinstance(raw, dict) or raw.get("resourceType") not in ORDER_TYPES or not raw.get("id"):
         return None
     resource_type = raw["resourceType"]
@@ -42,13 +61,9 @@ def _order(raw: Any, selected: set[str] | None, index: CodeIndex) -> DraftOrder 
     codings, text = raw_codings(concept), raw_text(concept).strip()
     if not codings and not text:
         return None
-    model = parse_resource(raw, (resource_type,))
-    if model is None:
-        return None
-    medication = None
+    ingredients: frozenset[str] = frozenset()
     if is_medication:
         ingredients, valuesets = index.of_medication(codings, text)
-        medication = to_medication(index.terminology, ref, text or ref, model, ingredients, valuesets)
     else:
         valuesets = index.of_codings(codings)
     reasons = raw.get("reasonCode")
@@ -56,7 +71,7 @@ def _order(raw: Any, selected: set[str] | None, index: CodeIndex) -> DraftOrder 
     reason_refs = tuple(
         r["reference"] for r in raw.get("reasonReference") or [] if isinstance(r, dict) and isinstance(r.get("reference"), str)
     )
-    return DraftOrder(
+    order = DraftOrder(
         ref=ref,
         resource_type=resource_type,
         display=text or ref,
@@ -65,6 +80,18 @@ def _order(raw: Any, selected: set[str] | None, index: CodeIndex) -> DraftOrder 
         text=(text + " " + raw_text(raw.get("note")) if raw.get("note") else text).lower(),
         reason_in_scope=reason_in_scope,
         reason_refs=reason_refs,
-        medication=medication,
         resource=raw,
     )
+    return order, ingredients
+
+
+def _validated(order: DraftOrder, ingredients: frozenset[str], index: CodeIndex) -> DraftOrder | None:
+    """The order once its whole resource validates (a rule may send it back updated), with the
+    ``Medication`` it orders; None (logged) when it does not."""
+    model = parse_resource(order.resource, (order.resource_type,), None, {})
+    if model is None:
+        return None
+    if order.resource_type != "MedicationRequest":
+        return order
+    medication = to_medication(index.terminology, order.ref, order.display, model, ingredients, order.valuesets)
+    return dataclasses.replace(order, medication=medication)

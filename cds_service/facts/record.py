@@ -35,6 +35,7 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
+Classified = tuple[frozenset[str], frozenset[str], str]  # value sets, ingredient codes, text
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -219,49 +220,43 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
     patient = None
     entries: list[Entry] = []
     by_ref: dict[str, Entry] = {}
-    memo: dict[Any, Any] = {}  # repeated codes and element values of this record are read once
+    memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
+    # A record repeats its codes (refills, serial labs): each distinct concept is classified once.
+    concepts: tuple[dict[bytes, Classified], dict[bytes, Classified]] = ({}, {})  # [is medication]
     for items in resources.values():
         for raw in items:
-            if not isinstance(raw, dict):
+            if type(raw) is not dict and not isinstance(raw, dict):
                 continue
             resource_type = raw.get("resourceType")
             if resource_type == "Patient":
                 if patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
                 continue
-            entry = _entry(raw, resource_type, index, by_ref, memo)
-            if entry is not None:
-                by_ref[entry.ref] = entry
+            code_field = _CODE_FIELD.get(resource_type) if type(resource_type) is str else None
+            if code_field is None:
+                continue
+            concept = raw.get(code_field)
+            is_medication = resource_type in MEDICATION_TYPES
+            seen = concepts[is_medication]
+            try:
+                key: bytes | None = orjson.dumps(concept)
+            except TypeError:  # not JSON (only when called with Python objects)
+                key = None
+            classified = seen.get(key) if key is not None else None
+            if classified is None:
+                classified = _classify(concept, is_medication, index)
+                if key is not None:
+                    seen[key] = classified
+            valuesets, ingredients, text = classified
+            if valuesets:
+                ref = f"{resource_type}/{raw.get('id') or '?'}"
+                entry = Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo)
+                by_ref[ref] = entry
                 entries.append(entry)
     return Record(patient, tuple(entries))
 
 
-def _entry(
-    raw: dict[str, Any], resource_type: Any, index: CodeIndex, by_ref: dict[str, Entry], memo: dict[Any, Any]
-) -> Entry | None:
-    """The entry for ``raw`` if it is in some value set (not yet validated)."""
-    code_field = _CODE_FIELD.get(resource_type) if isinstance(resource_type, str) else None
-    if code_field is None:
-        return None
-    concept = raw.get(code_field)
-    is_medication = resource_type in MEDICATION_TYPES
-    try:  # a record repeats its codes (refills, serial labs): each distinct concept is classified once
-        key = ("classified", is_medication, orjson.dumps(concept))
-    except TypeError:  # not JSON (only when called with Python objects)
-        key = None
-    classified = memo.get(key) if key is not None else None
-    if classified is None:
-        classified = _classify(concept, is_medication, index)
-        if key is not None:
-            memo[key] = classified
-    valuesets, ingredients, text = classified
-    if not valuesets:
-        return None
-    ref = f"{resource_type}/{raw.get('id') or '?'}"
-    return Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo)
-
-
-def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> tuple[frozenset[str], frozenset[str], str]:
+def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> Classified:
     """(value sets, ingredient codes, text) of a raw code concept; text only when in a value set."""
     codings = raw_codings(concept)
     if is_medication:

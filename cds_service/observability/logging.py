@@ -76,7 +76,3 @@ def logging_config(level: str = "INFO", json: bool = True) -> dict[str, Any]:
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
     """Install the handler, formatter and redaction filter for this process."""
     logging.config.dictConfig(logging_config(level, json))
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False

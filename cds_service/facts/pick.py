@@ -1,0 +1,90 @@
+"""Picking the record entries a fact is about, validating as few as the answer needs.
+
+Entries come unvalidated (``Record.candidates_in``). Their order and date windows use
+``Entry.date_key`` — the date the JSON states, equal to the validated date for every entry that
+validates — so only the entries a fact actually uses are validated: ``first_dated`` validates in
+date order until one is accepted, ``within`` only what falls in the window. An invalid, void or
+(where asked) inactive entry is passed over exactly where it would have been dropped.
+``imaging``, ``is_fusion`` and ``cervical_site`` read spine imaging and fusion entries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date
+
+from cds_service.facts.model import Fact, Imaging
+from cds_service.facts.record import Entry
+
+IMAGING_SETS = {
+    f"imaging-{modality}-{region}-spine": (modality, region)
+    for modality in ("xr", "ct", "mri")
+    for region in ("cervical", "thoracic")
+}
+
+
+def fact(entry: Entry, key: str, value: float | None = None, unit: str | None = None) -> Fact:
+    return Fact(key, (entry.ref,), entry.display, entry.when, value, unit)
+
+
+def usable(entry: Entry) -> bool:
+    return entry.usable
+
+
+def active(entry: Entry) -> bool:
+    return entry.usable and entry.active_condition
+
+
+def first_dated(entries: Iterable[Entry], accept: Callable[[Entry], bool], newest: bool = False) -> Entry | None:
+    """The oldest (or newest) accepted entry, undated ones last, ties in record order; entries are
+    validated (by ``accept``) in that order until one is accepted."""
+    keyed = [(e.date_key, e) for e in entries]
+    if newest:
+        keyed.sort(key=lambda k: k[0] or date.min, reverse=True)
+    else:
+        keyed.sort(key=lambda k: (k[0] is None, k[0] or date.max))
+    return next((e for _, e in keyed if accept(e)), None)
+
+
+def earliest(entries: Iterable[Entry], key: str, accept: Callable[[Entry], bool] = usable) -> Fact | None:
+    found = first_dated(entries, accept)
+    return fact(found, key) if found is not None else None
+
+
+def within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
+    """Usable entries dated 0 to ``days`` days before ``today``; only those in the window are validated."""
+    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days and e.usable]
+
+
+def dated_within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
+    """Entries whose (stated) date is 0 to ``days`` days before ``today``, not validated."""
+    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days]
+
+
+def is_fusion(entry: Entry) -> bool:
+    return any(word in entry.display.lower() for word in ("fusion", "arthrodesis"))
+
+
+def cervical_site(entry: Entry) -> bool:
+    for site in getattr(entry.model, "bodySite", None) or []:
+        words = [site.text or ""] + [c.display or "" for c in site.coding or []]
+        if any("cervical" in w.lower() or "neck" in w.lower() for w in words):
+            return True
+    return False
+
+
+def imaging(entries: Iterable[Entry], today: date) -> tuple[Imaging, ...]:
+    """Every dated, done c/t-spine study up to today (Procedure, completed ServiceRequest, ImagingStudy), newest first."""
+    found = []
+    for entry in entries:
+        on = entry.date_key
+        if on is None or on > today or not entry.usable:
+            continue
+        if entry.resource_type == "ServiceRequest" and entry.status != "completed":
+            continue
+        if entry.resource_type == "ImagingStudy" and entry.status == "registered":
+            continue  # registered: announced, nothing acquired yet
+        for vs_id, (modality, region) in IMAGING_SETS.items():
+            if vs_id in entry.valuesets:
+                found.append(Imaging(modality, region, fact(entry, f"imaging-{modality}")))
+    return tuple(sorted(found, key=lambda i: i.fact.on or date.min, reverse=True))
