@@ -20,19 +20,11 @@ from typing import Any
 
 from cds_service.content.loader import ContentSet
 from cds_service.content.render import card_context, render_card
-from cds_service.errors import PreconditionFailed
-from cds_service.facts.build import build_facts
-from cds_service.facts.model import PATIENT
-from cds_service.facts.orders import build_orders
-from cds_service.facts.record import select_record
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
-from cds_service.hooks.context import OrderSelectContext, parse_context
-from cds_service.hooks.handler import available_data
+from cds_service.hooks.handler import find
 from cds_service.hooks.models import Card, CDSRequest
-from cds_service.hooks.prefetch import resolve_prefetch
-from cds_service.hooks.services import PATIENT_KEY, SERVICES, ServiceDeclaration
+from cds_service.hooks.services import SERVICES, ServiceDeclaration
 from cds_service.rules.base import Finding
-from cds_service.rules.engine import evaluate
 
 PREVIEW_BASE_URL = "http://localhost"
 INDICATORS = ("critical", "warning", "info")
@@ -84,21 +76,10 @@ async def evaluate_body(
 ) -> Evaluation:
     """Every rule's result for one CDS Hooks request (prefetch only: no FHIR server is called)."""
     request = CDSRequest.model_validate(body)
-    service = service_for(request.hook)
-    context = parse_context(service.hook, request.context)
-    result = await resolve_prefetch(service.prefetch_templates(content.index), request, None, 1.0)
-    if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
-        raise PreconditionFailed("the request's prefetch has no Patient")
-    today = today or date.today()
-    record = select_record(result.resources, content.index, context.patient_id)
-    if record.patient is None:
-        raise PreconditionFailed("no valid Patient resource for context.patientId")
-    facts = build_facts(record, content.terminology, content.facts.params, today, available_data(result) | {PATIENT})
-    selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
-    orders = build_orders(context.draft_orders.entry, selections, content.index)
-    findings = evaluate(facts, orders, content.rule_params())
-    results = tuple(render_result(content, found, facts.age, base_url) for found in findings)
-    return Evaluation(request.hook, facts.age, results, dict(result.unavailable))
+    evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
+    age = evaluated.facts.age
+    results = tuple(render_result(content, found, age, base_url) for found in evaluated.findings)
+    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable))
 
 
 def evaluate_request(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:

@@ -16,7 +16,7 @@ from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT, DraftOrder,
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
-from cds_service.hooks.models import Card, CDSRequest, CDSResponse
+from cds_service.hooks.models import INDICATOR_RANK, Card, CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
 from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
@@ -55,6 +55,43 @@ def _gate_may_open(facts: PatientFacts, screened: tuple[DraftOrder, ...]) -> boo
     return bool(selected) and in_scope(facts, selected)
 
 
+@dataclass(frozen=True)
+class Evaluated:
+    """The findings of one hook call, with the facts and prefetch they came from."""
+
+    facts: PatientFacts
+    findings: list[Finding]
+    prefetch: PrefetchResult
+
+
+async def find(
+    service: ServiceDeclaration,
+    request: CDSRequest,
+    content: ContentSet,
+    fhir_client: Any,
+    deadline_seconds: float,
+    today: date | None = None,
+) -> Evaluated:
+    """Context → prefetch (with fallback) → facts → rule findings; 400 or 412 when that cannot be done."""
+    if request.hook != service.hook:
+        raise InvalidRequest.one(f"service {service.id} answers hook {service.hook}", "hook")
+    context = parse_context(service.hook, request.context)
+    result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
+    if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
+        raise PreconditionFailed("the Patient could not be obtained from prefetch or the FHIR server")
+    record = select_record(result.resources, content.index, context.patient_id)
+    if record.patient is None:
+        raise PreconditionFailed("no valid Patient resource for context.patientId")
+    available = available_data(result) | {PATIENT}
+    facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
+    selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
+    findings: list[Finding] = []
+    if _gate_may_open(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
+        orders = build_orders(context.draft_orders.entry, selections, content.index)
+        findings = evaluate(facts, orders, content.rule_params())
+    return Evaluated(facts, findings, result)
+
+
 async def handle_hook(
     service: ServiceDeclaration,
     request: CDSRequest,
@@ -64,30 +101,17 @@ async def handle_hook(
     base_url: str,
     today: date | None = None,
 ) -> Outcome:
-    if request.hook != service.hook:
-        raise InvalidRequest.one(f"service {service.id} answers hook {service.hook}", "hook")
-    context = parse_context(service.hook, request.context)
+    """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart."""
     started = time.perf_counter()
-    result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
-    if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
-        raise PreconditionFailed("the Patient could not be obtained from prefetch or the FHIR server")
-    today = today or date.today()
-    record = select_record(result.resources, content.index, context.patient_id)
-    if record.patient is None:
-        raise PreconditionFailed("no valid Patient resource for context.patientId")
-    available = available_data(result) | {PATIENT}
-    facts = build_facts(record, content.terminology, content.facts.params, today, available)
-    selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
-    findings: list[Finding] = []
-    if _gate_may_open(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
-        orders = build_orders(context.draft_orders.entry, selections, content.index)
-        findings = evaluate(facts, orders, content.rule_params())
+    evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
+    result = evaluated.prefetch
     shown, shadow = [], []
-    for found in findings:
+    for found in evaluated.findings:
         if content.rules[found.rule_id].content.mode == "shadow":
             shadow.append(found)
         else:
-            shown.append((found, render_card(content, found, facts.age, base_url)))
+            shown.append((found, render_card(content, found, evaluated.facts.age, base_url)))
+    shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
             "hook evaluated",

@@ -113,3 +113,11 @@ def test_cards_cite_their_evidence(shared_client: TestClient, name: str) -> None
         assert rule_id in cards, f"{rule_id} did not fire"
         for ref in refs:
             assert displays[ref] in cards[rule_id]["detail"], f"{rule_id} does not list {ref}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_most_severe_cards_come_first(shared_client: TestClient, name: str) -> None:
+    """Cards are ordered critical, then warning, then info, as an EHR lists them top-down."""
+    _, body = call(shared_client, name)
+    ranks = [{"critical": 0, "warning": 1, "info": 2}[card["indicator"]] for card in body["cards"]]
+    assert ranks == sorted(ranks)
