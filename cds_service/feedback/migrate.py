@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,23 @@ def _migration_lock(conn: Connection) -> Iterator[None]:
         raw.isolation_level = saved  # type: ignore[union-attr]
 
 
-def upgrade(engine: Engine) -> None:
-    """Migrate the database to the head revision, in one transaction, one migrator at a time."""
+def upgrade(engine: Engine, attempts: int = 6) -> None:
+    """Migrate the database to the head revision, in one transaction, one migrator at a time.
+
+    SQLite may answer "database is locked" at once, without waiting (when several new connections
+    switch a fresh file to WAL together); the migration is then tried again after a short pause.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            _upgrade_once(engine)
+            return
+        except OperationalError as exc:
+            if engine.dialect.name != "sqlite" or "locked" not in str(exc) or attempt == attempts:
+                raise
+            time.sleep(0.1 * attempt)
+
+
+def _upgrade_once(engine: Engine) -> None:
     with _quiet_alembic(), engine.begin() as conn, _migration_lock(conn):
         before = MigrationContext.configure(conn).get_current_revision()
         command.upgrade(alembic_config(conn), "head")
