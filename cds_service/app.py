@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.feedback = await feedback.start(settings.feedback_db_url)  # migrates; unreachable DB stops start-up
+        # migrates; an unreachable DB stops start-up
+        app.state.feedback = await feedback.start(settings.feedback_db_url, settings.feedback_flush_seconds)
         http = create_http_client(settings)
         app.state.fhir_client = InstrumentedFhirClient(
             http,

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     )
 
     feedback_db_url: str = "sqlite:///./cds-feedback.sqlite3"
+    feedback_flush_seconds: float = Field(
+        default=0.2, gt=0, le=60, description="Longest time served cards wait before being written, in one batch."
+    )
     redis_url: str | None = None
 
     log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")

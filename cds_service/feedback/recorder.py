@@ -1,9 +1,11 @@
 """``CardRecorder``: served cards written to the store in the background, in batches.
 
-A hook response never waits for the database: ``submit`` queues the cards and returns at once; one
-writer task drains the queue and stores each batch in a worker thread. Nothing is lost silently:
-a full queue or a failed write (after one retry) is logged as an error with the number of cards
-lost, and counted; shutdown waits (bounded) for the queue to drain. Served cards hold no PHI.
+A hook response never waits for the database, nor for a thread: ``submit`` appends one tuple per
+hook call to an in-memory queue and returns. One writer task wakes every ``flush_seconds`` (or at
+once when ``batch_size`` cards are waiting), builds the rows and stores each batch with one
+``executemany`` in a worker thread. Nothing is lost silently: a full queue or a failed write (after
+one retry) is logged as an error with the number of cards lost, and counted; shutdown waits
+(bounded) for the queue to drain. Served cards hold no PHI.
 """
 
 from __future__ import annotations
@@ -11,110 +13,166 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
+from typing import Any
 
 import anyio.to_thread
 
-from cds_service.feedback.store import FeedbackStore, ServedCard
+from cds_service.feedback.store import FeedbackStore
 from cds_service.hooks.models import Card
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
 
+Shown = tuple[str, str, str]  # card uuid, rule id, indicator
+Call = tuple[str, str, str, datetime, Sequence[Shown]]  # service id, hook instance, content version, served at, cards
 
-def served_cards(
-    shown: Iterable[tuple[Finding, Card]],
-    service_id: str,
-    hook_instance: str,
-    content_version: str,
-    served_at: datetime | None = None,
-) -> list[ServedCard]:
-    """The records of the cards one hook call answered with."""
-    served_at = served_at or datetime.now(timezone.utc)
+
+def shown_cards(shown: Iterable[tuple[Finding, Card]]) -> list[Shown]:
+    """What is recorded of each card a hook call answered with."""
+    return [(card.uuid, found.rule_id, card.indicator) for found, card in shown]
+
+
+def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
+    """The ``served_cards`` rows of queued hook calls."""
     return [
-        ServedCard(card.uuid, found.rule_id, service_id, hook_instance, card.indicator, served_at, content_version)
-        for found, card in shown
+        {
+            "card_uuid": uuid,
+            "rule_id": rule_id,
+            "service_id": service_id,
+            "hook_instance": hook_instance,
+            "indicator": indicator,
+            "served_at": served_at,
+            "content_version": content_version,
+        }
+        for service_id, hook_instance, content_version, served_at, cards in calls
+        for uuid, rule_id, indicator in cards
     ]
 
 
 class CardRecorder:
-    """Queues served cards and writes them in batches from one background task."""
+    """Queues served cards and writes them in batches from one background task.
+
+    ``batch_size`` is the number of waiting cards that wakes the writer early and about the most
+    one write holds (a hook call's cards are never split across writes).
+    """
 
     def __init__(
-        self, store: FeedbackStore, *, max_pending: int = 10_000, batch_size: int = 500, retry_delay: float = 0.5
+        self,
+        store: FeedbackStore,
+        *,
+        flush_seconds: float = 0.2,
+        max_pending: int = 10_000,
+        batch_size: int = 500,
+        retry_delay: float = 0.5,
     ) -> None:
         self.store = store
+        self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.retry_delay = retry_delay
         self.max_pending = max_pending
         self.recorded = 0
         self.lost = 0
-        self._queue: asyncio.Queue[ServedCard] | None = None
+        self.writes = 0
+        self._calls: deque[Call] = deque()
+        self._pending = 0  # cards queued or being written
+        self._wake = asyncio.Event()
+        self._drained = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         """Start the writer task (in the running event loop)."""
-        self._queue = asyncio.Queue(self.max_pending)
         self._writer = asyncio.create_task(self._run(), name="card-recorder")
 
-    def submit(self, cards: Sequence[ServedCard]) -> None:
-        """Queue ``cards`` for writing; never blocks. Cards that do not fit are logged as lost."""
-        if self._queue is None:
+    def submit(
+        self,
+        service_id: str,
+        hook_instance: str,
+        content_version: str,
+        cards: Sequence[Shown],
+        served_at: datetime | None = None,
+    ) -> None:
+        """Queue one hook call's ``cards`` for writing; never blocks. Cards that do not fit are logged as lost."""
+        if self._writer is None:
             self._lose(len(cards), "recorder not started")
             return
-        for n, card in enumerate(cards):
-            try:
-                self._queue.put_nowait(card)
-            except asyncio.QueueFull:
-                self._lose(len(cards) - n, "queue full")
+        room = self.max_pending - self._pending
+        if len(cards) > room:
+            self._lose(len(cards) - room, "queue full")
+            cards = cards[:room]
+            if not cards:
                 return
+        self._calls.append((service_id, hook_instance, content_version, served_at or datetime.now(timezone.utc), cards))
+        self._pending += len(cards)
+        if self._pending >= self.batch_size and not self._wake.is_set():
+            self._wake.set()
 
     async def flush(self) -> None:
-        """Wait until every queued card has been written (or logged as lost)."""
-        if self._queue is not None:
-            await self._queue.join()
+        """Write every queued card now and wait until it is written (or logged as lost)."""
+        if self._pending and self._writer is not None:
+            self._drained.clear()
+            self._wake.set()
+            await self._drained.wait()
 
     async def close(self, timeout: float = 5.0) -> None:
         """Drain the queue (at most ``timeout`` seconds), then stop the writer."""
-        if self._writer is None or self._queue is None:
+        if self._writer is None:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.flush(), timeout)
         self._writer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._writer
-        if not self._queue.empty():
-            self._lose(self._queue.qsize(), "shutdown before the queue drained")
-        self._queue = self._writer = None
+        self._writer = None
+        if self._pending:
+            self._lose(self._pending, "shutdown before the queue drained")
+            self._calls.clear()
+            self._pending = 0
 
     async def _run(self) -> None:
-        assert self._queue is not None
-        queue = self._queue
         while True:
-            batch = [await queue.get()]
-            while len(batch) < self.batch_size and not queue.empty():
-                batch.append(queue.get_nowait())
-            try:
-                await self._write(batch)
-            finally:
-                for _ in batch:
-                    queue.task_done()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.flush_seconds):
+                    await self._wake.wait()
+            self._wake.clear()
+            while self._calls:
+                await self._write(self._take())
+            self._drained.set()
 
-    async def _write(self, batch: list[ServedCard]) -> None:
-        for attempt in (1, 2):
-            try:
-                await anyio.to_thread.run_sync(self.store.record_cards, batch)
-            except Exception as exc:  # noqa: BLE001 - any database failure: log, retry once, count
-                if attempt == 2:
-                    self._lose(len(batch), "database write failed", exc)
+    def _take(self) -> list[Call]:
+        batch, size = [], 0
+        while self._calls and size < self.batch_size:
+            call = self._calls.popleft()
+            batch.append(call)
+            size += len(call[4])
+        return batch
+
+    async def _write(self, batch: list[Call]) -> None:
+        rows = card_rows(batch)
+        done = False
+        try:
+            for attempt in (1, 2):
+                try:
+                    await anyio.to_thread.run_sync(self.store.record_card_rows, rows)
+                except Exception as exc:  # noqa: BLE001 - any database failure: log, retry once, count
+                    if attempt == 2:
+                        done = True
+                        self._lose(len(rows), "database write failed", exc)
+                        return
+                    retry = {"cards": len(rows), "error_type": type(exc).__name__}
+                    log.warning("served cards write failed; retrying", extra=retry)
+                    await asyncio.sleep(self.retry_delay)
+                else:
+                    done = True
+                    self.recorded += len(rows)
+                    self.writes += 1
                     return
-                retry = {"cards": len(batch), "error_type": type(exc).__name__}
-                log.warning("served cards write failed; retrying", extra=retry)
-                await asyncio.sleep(self.retry_delay)
-            else:
-                self.recorded += len(batch)
-                return
+        finally:
+            self._pending -= len(rows)
+            if not done:  # stopped (shutdown timeout) before the batch was confirmed written
+                self._lose(len(rows), "shutdown before the queue drained")
 
     def _lose(self, count: int, why: str, exc: BaseException | None = None) -> None:
         self.lost += count

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import anyio.to_thread
 
 from cds_service.errors import Issue, ServiceError
-from cds_service.feedback.recorder import CardRecorder, served_cards
+from cds_service.feedback.recorder import CardRecorder, shown_cards
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore, safe_url
 from cds_service.hooks.handler import Outcome
 
@@ -35,8 +35,9 @@ class FeedbackUnavailable(ServiceError):
         super().__init__(503, (Issue("feedback could not be stored; send it again later", code="transient"),))
 
 
-async def start(url: str) -> Feedback:
-    """Open the store at ``url``, migrate it to the latest revision and start the card recorder."""
+async def start(url: str, flush_seconds: float = 0.2) -> Feedback:
+    """Open the store at ``url``, migrate it to the latest revision and start the card recorder
+    (which writes the served cards every ``flush_seconds``)."""
     store = FeedbackStore.open(url)
     try:
         await anyio.to_thread.run_sync(store.migrate)
@@ -45,7 +46,7 @@ async def start(url: str) -> Feedback:
         log.error("feedback store unavailable at start-up", extra={"db": safe_url(store.engine.url), "error": error})
         await anyio.to_thread.run_sync(store.close)
         raise
-    recorder = CardRecorder(store)
+    recorder = CardRecorder(store, flush_seconds=flush_seconds)
     recorder.start()
     log.info("feedback store ready", extra={"db": safe_url(store.engine.url)})
     return Feedback(store, recorder)
@@ -69,7 +70,7 @@ def record_served(
         )
         return
     try:
-        feedback.recorder.submit(served_cards(outcome.shown, service_id, hook_instance, content_version))
+        feedback.recorder.submit(service_id, hook_instance, content_version, shown_cards(outcome.shown))
     except Exception as exc:  # noqa: BLE001 - the cards are already answered; log the loss and move on
         log.error("served cards not recorded", extra={"cards": len(outcome.shown), "error_type": type(exc).__name__})
 

@@ -8,7 +8,7 @@ Engines hide bound parameters in their errors and logs: a user comment never rea
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -112,6 +112,7 @@ class FeedbackStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self._insert_card: Insert | None = None  # built once per store, not per write
 
     @classmethod
     def open(cls, url: str) -> FeedbackStore:
@@ -126,10 +127,27 @@ class FeedbackStore:
 
     def record_cards(self, cards: Sequence[ServedCard]) -> None:
         """Store served cards; a card uuid already stored is left as it is."""
-        if not cards:
+        self.record_card_rows([
+            {
+                "card_uuid": c.card_uuid,
+                "rule_id": c.rule_id,
+                "service_id": c.service_id,
+                "hook_instance": c.hook_instance,
+                "indicator": c.indicator,
+                "served_at": c.served_at,
+                "content_version": c.content_version,
+            }
+            for c in cards
+        ])
+
+    def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store ``served_cards`` rows in one transaction (one executemany); a stored card uuid is left as it is."""
+        if not rows:
             return
+        if self._insert_card is None:
+            self._insert_card = insert_ignore(self.engine, schema.served_cards)
         with self.engine.begin() as conn:
-            conn.execute(insert_ignore(self.engine, schema.served_cards), [asdict(c) for c in cards])
+            conn.execute(self._insert_card, rows)
 
     def record_feedback(
         self, service_id: str, items: Iterable[FeedbackRecord], received_at: datetime | None = None
