@@ -19,7 +19,7 @@ from typing import Any, Literal
 import yaml
 
 from cds_service.content.lint_codes import check_valueset_codes
-from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, line_of, load_content
+from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
 from cds_service.content.samples import inconclusive, render_sample, sample_findings
 from cds_service.content.simulate import RuleResult, evaluate_body
@@ -31,15 +31,7 @@ from cds_service.rules.base import Finding
 Severity = Literal["error", "warning"]
 
 
-@dataclass(frozen=True)
-class Issue:
-    file: str
-    line: int
-    message: str
-    severity: Severity = "error"
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+Issue = Problem  # a lint finding is a content problem, with its severity
 
 
 @dataclass

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
 from cds_service.terminology.jsonpos import line_of
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED
@@ -108,12 +108,7 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class CodeIssue:
-    file: str
-    line: int
-    message: str
-    severity: str = "error"
+CodeIssue = Problem
 
 
 def _codes(data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str, bool]]:

@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jinja2 import Template, TemplateSyntaxError
@@ -28,9 +28,12 @@ LAYOUT_FILE = "_layout.yaml"
 
 @dataclass(frozen=True)
 class Problem:
+    """Something wrong in a content file, at a 1-based line (loader, lint and code checks alike)."""
+
     file: str
     line: int
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
