@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from pydantic import ValidationError
 
 from cds_service.auth import require_client
@@ -21,18 +21,11 @@ from cds_service.jsonresponse import JSONResponse
 from cds_service.observability.middleware import annotate
 from cds_service.settings import Settings
 
-# Discovery, service calls and feedback all require an authenticated CDS client (unless auth is off).
-router = APIRouter(dependencies=[Depends(require_client)])
-
-
-# Dependencies are ``async def``: FastAPI runs a plain ``def`` dependency in a worker thread,
-# a thread hop per dependency per request for what is an attribute read.
-async def get_content(request: Request) -> ContentSet:
-    return request.app.state.content.current
-
-
-async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings
+# Discovery, service calls and feedback all require an authenticated CDS client (unless auth is
+# off): each route awaits ``require_client`` first, before reading anything of the request. A
+# router-level ``Depends(require_client)`` does the same, but FastAPI's dependency solving costs
+# more per call than the check itself.
+router = APIRouter()
 
 
 # The OpenAPI document lists the service ids; any other id is answered 404 by the code below.
@@ -44,11 +37,6 @@ async def get_service(service_id: ServiceIdPath) -> ServiceDeclaration:
     if service is None:
         raise UnknownService(service_id)
     return service
-
-
-ContentDep = Annotated[ContentSet, Depends(get_content)]
-AppSettingsDep = Annotated[Settings, Depends(get_app_settings)]
-ServiceDep = Annotated[ServiceDeclaration, Depends(get_service)]
 
 
 def base_url(request: Request, settings: Settings) -> str:
@@ -94,8 +82,10 @@ def parse_request(body: Any) -> CDSRequest:
 
 
 @router.get("/cds-services", response_class=JSONResponse, tags=["CDS Hooks"])
-async def discovery(content: ContentDep) -> JSONResponse:
+async def discovery(request: Request) -> JSONResponse:
     """The services this server offers, generated from their declarations."""
+    await require_client(request)
+    content: ContentSet = request.app.state.content.current
     body = DiscoveryResponse(services=[s.descriptor(content.index) for s in SERVICES])
     return JSONResponse(body.to_wire())
 
@@ -109,8 +99,9 @@ async def discovery(content: ContentDep) -> JSONResponse:
 )
 async def call_service(service_id: ServiceIdPath, request: Request) -> JSONResponse:
     """Evaluate a hook call and answer with cards."""
-    # The service, content and settings are read here rather than as dependencies: each
+    # The client, service, content and settings are read here rather than as dependencies: each
     # dependency FastAPI solves costs more than the attribute read it stands for, per call.
+    await require_client(request)
     service = await get_service(service_id)
     state = request.app.state
     content: ContentSet = state.content.current
@@ -144,8 +135,11 @@ async def call_service(service_id: ServiceIdPath, request: Request) -> JSONRespo
     openapi_extra=FEEDBACK_REQUEST,
     responses=FEEDBACK_RESPONSES,
 )
-async def receive_feedback(service: ServiceDep, request: Request, settings: AppSettingsDep) -> JSONResponse:
+async def receive_feedback(service_id: ServiceIdPath, request: Request) -> JSONResponse:
     """Store what the user did with cards (accepted or overridden); resending an item is harmless."""
+    await require_client(request)
+    service = await get_service(service_id)
+    settings: Settings = request.app.state.settings
     items = parse_feedback(await read_json(request, settings.max_body_bytes))
     await feedback.receive(request.app.state.feedback, service.id, items)
     return JSONResponse({})
