@@ -32,7 +32,7 @@ def usable(entry: Entry) -> bool:
 
 
 def active(entry: Entry) -> bool:
-    return entry.usable and entry.active_condition
+    return not entry.stated_inactive and entry.usable and entry.active_condition
 
 
 def first_dated(entries: Iterable[Entry], accept: Callable[[Entry], bool], newest: bool = False) -> Entry | None:

@@ -97,7 +97,25 @@ class Entry:
 
     @property
     def usable(self) -> bool:
-        return self.valid and not self.void
+        # An entry whose JSON states a void status is unusable whether or not it validates: not validated.
+        return not self.stated_void and self.valid and not self.void
+
+    @property
+    def stated_void(self) -> bool:
+        """The JSON plainly states a void status or verification status (``entered-in-error``,
+        ``refuted``, …). Validation does not change codes, so such an entry is void if it validates
+        and unusable if it does not: either way it is passed over, unvalidated."""
+        memo = self._memo
+        if "stated_void" not in memo:
+            raw = self.raw
+            status = raw.get("status")
+            memo["stated_void"] = (type(status) is str and status in _VOID) or _states_code(raw.get("verificationStatus"), _VOID)
+        return bool(memo["stated_void"])
+
+    @property
+    def stated_inactive(self) -> bool:
+        """The JSON plainly states an inactive clinical status (or a void one): not active, whether or not it validates."""
+        return self.stated_void or _states_code(self.raw.get("clinicalStatus"), _INACTIVE_CONDITION)
 
     @property
     def date_key(self) -> date | None:
@@ -169,6 +187,11 @@ class Entry:
             period_end(_attr(m, "effectivePeriod")),
             period_end(_attr(m, "performedPeriod")),
         )
+
+
+def _states_code(concept: Any, codes: set[str]) -> bool:
+    """A raw CodeableConcept has a coding whose code is one of ``codes`` (read as the model reads it)."""
+    return concept is not None and any(code in codes for _, code in raw_codings(concept))
 
 
 def _attr(model: Any, name: str) -> Any:
