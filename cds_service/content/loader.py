@@ -6,6 +6,8 @@ line; the caller keeps serving the previous set. Loading compiles every template
 
 from __future__ import annotations
 
+import functools
+
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,8 +75,9 @@ class ContentSet:
     version: str
     directory: Path = field(compare=False)
 
+    @functools.cached_property
     def rule_params(self) -> dict[str, Mapping[str, Any]]:
-        """Params of the rules that run (active or shadow)."""
+        """Params of the rules that run (active or shadow), worked out once per content generation."""
         return {rid: r.content.params for rid, r in self.rules.items() if r.content.mode != "off"}
 
 

@@ -88,7 +88,7 @@ async def find(
     findings: list[Finding] = []
     if _gate_may_open(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
         orders = build_orders(context.draft_orders.entry, selections, content.index)
-        findings = evaluate(facts, orders, content.rule_params())
+        findings = evaluate(facts, orders, content.rule_params)
     return Evaluated(facts, findings, result)
 
 

@@ -61,6 +61,22 @@ class ContentCollector(Collector):
         yield info
 
 
+class Children:
+    """``metric.labels(*values)``, remembered: prometheus_client locks and checks the label values on
+    every ``labels`` call, and a labelled child, once made, lives as long as its metric. Label
+    values are bounded (see the module doc), so this cache is too."""
+
+    def __init__(self, metric: Any) -> None:
+        self.metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self.metric.labels(*values)
+        return child
+
+
 class Metrics:
     """The service's metrics in their own registry (so each app, and each test, starts at zero)."""
 
@@ -84,6 +100,9 @@ class Metrics:
             ["operation", "resource_type", "outcome"], registry=r,
         )  # fmt: skip
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
+        self._requests, self._latency = Children(self.requests), Children(self.latency)
+        self._cards, self._unavailable = Children(self.cards), Children(self.prefetch_unavailable)
+        self._fhir_requests = Children(self.fhir_requests)
         if content is not None:
             r.register(ContentCollector(content))
         if process:
@@ -91,23 +110,23 @@ class Metrics:
 
     def observe_request(self, route: str, service_id: str, status: int, seconds: float) -> None:
         labels = (route, service_id, str(status))  # service_id: a known id, "unknown" or "" (bounded by the caller)
-        self.requests.labels(*labels).inc()
-        self.latency.labels(*labels).observe(seconds)
+        self._requests(*labels).inc()
+        self._latency(*labels).observe(seconds)
 
     def observe_outcome(self, outcome: Outcome, content: ContentSet) -> None:
         """Cards sent and shadow findings per rule, and prefetch keys that were unavailable."""
         for finding, card in outcome.shown:
-            self.cards.labels(finding.rule_id, card.indicator, "active").inc()
+            self._cards(finding.rule_id, card.indicator, "active").inc()
         for finding in outcome.shadow:
-            self.cards.labels(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+            self._cards(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
         self.observe_unavailable(outcome.unavailable)
 
     def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:
         for key, reason in unavailable.items():
-            self.prefetch_unavailable.labels(bounded(key, PREFETCH_KEYS), reason).inc()
+            self._unavailable(bounded(key, PREFETCH_KEYS), reason).inc()
 
     def observe_fhir(self, operation: str, resource_type: str, outcome: str) -> None:
-        self.fhir_requests.labels(operation, bounded(resource_type, RESOURCE_TYPES), outcome).inc()
+        self._fhir_requests(operation, bounded(resource_type, RESOURCE_TYPES), outcome).inc()
 
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""

@@ -85,7 +85,7 @@ def call_rule(
 
 def fired(patient: PatientFacts, orders: tuple[DraftOrder, ...] | list[DraftOrder]) -> set[str]:
     """Rule ids the engine fires (scope gate and ``needs`` applied)."""
-    return {f.rule_id for f in evaluate(patient, tuple(orders), content().rule_params())}
+    return {f.rule_id for f in evaluate(patient, tuple(orders), content().rule_params)}
 
 
 def card(found: Finding, age: int | None = 50) -> dict[str, Any]:

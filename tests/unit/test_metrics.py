@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from cds_service.app import create_app
+from cds_service.observability.metrics import Metrics
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
 from tests.conftest import condition, hook_body, patient, service_order
 
@@ -175,3 +176,14 @@ def test_readiness_queries_the_real_feedback_database(client: TestClient, monkey
     monkeypatch.setattr(client.app.state.feedback.store.engine, "connect", refuse)  # type: ignore[attr-defined]
     response = client.get("/readyz")
     assert response.status_code == 503 and response.json()["checks"]["feedback"] is False
+
+
+def test_request_counts_add_up_per_label_set() -> None:
+    """Each label set keeps its own count across calls, and repeated label values reuse one child."""
+    metrics = Metrics(process=False)
+    for status in (200, 200, 400):
+        metrics.observe_request("/cds-services/{service_id}", "neck-pain-order-select", status, 0.01)
+    families = {f.name: f for f in text_string_to_metric_families(metrics.exposition().decode())}
+    counts = {s.labels["status"]: s.value for s in families["cds_http_requests"].samples if s.name.endswith("_total")}
+    assert counts == {"200": 2.0, "400": 1.0}
+    assert metrics._requests("a", "b", "200") is metrics._requests("a", "b", "200")
