@@ -88,15 +88,19 @@ def _is_map(value: Any) -> bool:
 
 def raw_codings(concept: Any) -> list[Coding]:
     """(system, code) pairs of a raw CodeableConcept dict; tolerant of sloppy shapes."""
-    if isinstance(concept, list):
+    if type(concept) is dict:  # JSON objects are dicts: the common case, without ABC checks
+        codings = concept.get("coding")
+    elif isinstance(concept, list):
         return [c for item in concept for c in raw_codings(item)]
-    if not _is_map(concept):
+    elif isinstance(concept, Mapping):
+        codings = concept.get("coding")
+    else:
         return []
-    codings = concept.get("coding")
-    if _is_map(codings):
-        codings = [codings]
-    if not isinstance(codings, list):
-        return []
+    if type(codings) is not list:
+        if _is_map(codings):
+            codings = [codings]
+        elif not isinstance(codings, list):
+            return []
     out = []
     for c in codings:
         if _is_map(c):
@@ -110,13 +114,20 @@ def raw_text(concept: Any) -> str:
     """The human text of a raw CodeableConcept: its text, else its codings' displays."""
     if isinstance(concept, list):
         return " ".join(raw_text(c) for c in concept)
-    if not isinstance(concept, Mapping):
+    if not _is_map(concept):
         return ""
-    parts = [concept.get("text")] if isinstance(concept.get("text"), str) else []
+    text = concept.get("text")
+    parts = [text] if isinstance(text, str) else []
     codings = concept.get("coding")
     if isinstance(codings, list):
-        parts += [c["display"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("display"), str)]
-    unique: dict[str, str] = {}  # a display that repeats the text (the usual case) is said once
+        parts += [c["display"] for c in codings if _is_map(c) and isinstance(c.get("display"), str)]
+    if len(parts) == 1:
+        return parts[0].strip()
+    seen: set[str] = set()  # a display that repeats the text (the usual case) is said once
+    unique = []
     for part in parts:
-        unique.setdefault(part.strip().lower(), part.strip())
-    return " ".join(v for v in unique.values() if v)
+        part = part.strip()
+        if part and (folded := part.lower()) not in seen:
+            seen.add(folded)
+            unique.append(part)
+    return " ".join(unique)
