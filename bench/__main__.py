@@ -103,7 +103,8 @@ def print_fallback(fb: FallbackResult) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=8.0, help="measured seconds per server and body (8)")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds the duration is split into (2)")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="alternating rounds the duration is split into (4): the machine's speed drifts over seconds")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds per server and body (2)")
     parser.add_argument("--connections", type=int, default=8, help="concurrent connections (8)")
     parser.add_argument("--delay-ms", type=int, default=100, help="FHIR server delay per query (100)")
