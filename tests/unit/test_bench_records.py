@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 import orjson
 from fastapi.testclient import TestClient
 
+from bench import stages
 from bench.growth import fit
 from bench.records import hook_request, record
+from cds_service.content.store import ContentStore
 from cds_service.facts.record import select_record
+from cds_service.settings import BUNDLED_CONTENT_DIR
 
 TODAY = date(2026, 3, 1)
 
@@ -38,3 +42,14 @@ def test_growth_fit_recovers_a_line() -> None:
     """The least-squares fit returns the intercept, slope and R² of exactly linear points."""
     intercept, slope, r2 = fit([(10, 2.1), (100, 3.0), (1000, 12.0)])
     assert abs(intercept - 2.0) < 1e-9 and abs(slope - 0.01) < 1e-12 and abs(r2 - 1.0) < 1e-12
+
+
+def test_stage_timing_covers_every_stage_of_a_call_with_cards() -> None:
+    """``bench.stages`` times each stage of a typical call that answers cards, fastest never above median."""
+    times: dict[str, list[float]] = {stage: [] for stage in stages.STAGES}
+    cards = asyncio.run(stages.one_call(orjson.dumps(hook_request(150)), ContentStore(BUNDLED_CONTENT_DIR).current, times))
+    assert cards == 2
+    assert all(len(v) == 1 and v[0] >= 0 for v in times.values())
+    result = stages.run(size=30, calls=3, warmup=1)
+    assert list(result) == list(stages.STAGES)
+    assert all(0 < fastest <= median for fastest, median in result.values())
