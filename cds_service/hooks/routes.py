@@ -39,6 +39,15 @@ async def get_service(service_id: ServiceIdPath) -> ServiceDeclaration:
     return service
 
 
+async def accept_call(request: Request, service_id: str) -> tuple[ServiceDeclaration, Any]:
+    """What every POST to a service starts with, in this order: an authenticated client (401/403),
+    a known service (404), then its JSON body (415, 413, 400)."""
+    await require_client(request)
+    service = await get_service(service_id)
+    settings: Settings = request.app.state.settings
+    return service, await read_json(request, settings.max_body_bytes)
+
+
 def base_url(request: Request, settings: Settings) -> str:
     """The URL clients call, for the rule code system (configurable behind a proxy)."""
     return (settings.public_base_url or str(request.base_url)).rstrip("/")
@@ -101,12 +110,11 @@ async def call_service(service_id: ServiceIdPath, request: Request) -> JSONRespo
     """Evaluate a hook call and answer with cards."""
     # The client, service, content and settings are read here rather than as dependencies: each
     # dependency FastAPI solves costs more than the attribute read it stands for, per call.
-    await require_client(request)
-    service = await get_service(service_id)
+    service, body = await accept_call(request, service_id)
+    hook_request = parse_request(body)
     state = request.app.state
     content: ContentSet = state.content.current
     settings: Settings = state.settings
-    hook_request = parse_request(await read_json(request, settings.max_body_bytes))
     annotate(request, hook_instance=str(hook_request.hook_instance), content_version=content.version)
     outcome = await handle_hook(
         service,
@@ -137,9 +145,7 @@ async def call_service(service_id: ServiceIdPath, request: Request) -> JSONRespo
 )
 async def receive_feedback(service_id: ServiceIdPath, request: Request) -> JSONResponse:
     """Store what the user did with cards (accepted or overridden); resending an item is harmless."""
-    await require_client(request)
-    service = await get_service(service_id)
-    settings: Settings = request.app.state.settings
-    items = parse_feedback(await read_json(request, settings.max_body_bytes))
+    service, body = await accept_call(request, service_id)
+    items = parse_feedback(body)
     await feedback.receive(request.app.state.feedback, service.id, items)
     return JSONResponse({})
