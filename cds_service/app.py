@@ -92,8 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = build_authenticator(settings)  # bad auth config stops start-up
     install_error_handlers(app)
     app.add_exception_handler(AuthError, auth_error_handler)
+    app.include_router(hooks_router)  # first: routes are matched in order, and hook calls are the traffic
     app.include_router(health_router)
-    app.include_router(hooks_router)
     app.include_router(content_reload.router)
     if settings.preview_enabled:  # fixture patients only; off in production
         app.include_router(preview_router)

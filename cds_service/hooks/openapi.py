@@ -73,13 +73,25 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     413: _error("Request body too large"),
     415: _error("Request body is not JSON"),
 }
-HOOK_REQUEST = request_body(_hook_request_schema())
+# The service routes read their service id from the path themselves (FastAPI's parameter solving
+# costs more per call than the lookup), so the parameter is documented here, with the ids served.
+SERVICE_ID = {
+    "parameters": [
+        {
+            "name": "service_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "enum": [s.id for s in SERVICES], "title": "Service Id"},
+        }
+    ]
+}
+HOOK_REQUEST = {**request_body(_hook_request_schema()), **SERVICE_ID}
 HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Cards", "content": {"application/json": {"schema": model_schema(CDSResponse, "serialization")}}},
     **ERRORS,
     412: _error("The Patient could not be obtained"),
 }
-FEEDBACK_REQUEST = request_body(model_schema(FeedbackRequest))
+FEEDBACK_REQUEST = {**request_body(model_schema(FeedbackRequest)), **SERVICE_ID}
 FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Stored", "content": {"application/json": {"schema": {"type": "object"}}}},
     **ERRORS,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import orjson
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from cds_service.auth import require_client
@@ -28,29 +28,44 @@ from cds_service.settings import Settings
 router = APIRouter()
 
 
-# The OpenAPI document lists the service ids; any other id is answered 404 by the code below.
-ServiceIdPath = Annotated[str, Path(json_schema_extra={"enum": list(SERVICES_BY_ID)})]
-
-
-async def get_service(service_id: ServiceIdPath) -> ServiceDeclaration:
+def get_service(request: Request) -> ServiceDeclaration:
+    """The service named by the path's ``service_id`` (documented with the ids served in
+    ``hooks/openapi.py``); any other id is answered 404."""
+    service_id = request.path_params["service_id"]
     service = SERVICES_BY_ID.get(service_id)
     if service is None:
         raise UnknownService(service_id)
     return service
 
 
-async def accept_call(request: Request, service_id: str) -> tuple[ServiceDeclaration, Any]:
+async def accept_call(request: Request) -> tuple[ServiceDeclaration, Any]:
     """What every POST to a service starts with, in this order: an authenticated client (401/403),
     a known service (404), then its JSON body (415, 413, 400)."""
     await require_client(request)
-    service = await get_service(service_id)
+    service = get_service(request)
     settings: Settings = request.app.state.settings
     return service, await read_json(request, settings.max_body_bytes)
 
 
+_BASE_URLS: dict[tuple[Any, ...], str] = {}
+_BASE_URLS_MAX = 256  # the Host header is the client's: the cache is bounded
+
+
 def base_url(request: Request, settings: Settings) -> str:
-    """The URL clients call, for the rule code system (configurable behind a proxy)."""
-    return (settings.public_base_url or str(request.base_url)).rstrip("/")
+    """The URL clients call, for the rule code system (configurable behind a proxy). Starlette
+    builds it from the scheme, server, root path and Host header; it is built once per such set."""
+    if settings.public_base_url:
+        return settings.public_base_url.rstrip("/")
+    scope = request.scope
+    server = scope.get("server")
+    key = (scope.get("scheme"), tuple(server) if server else None, scope.get("root_path"), scope.get("app_root_path"),
+           request.headers.get("host"))  # fmt: skip
+    found = _BASE_URLS.get(key)
+    if found is None:
+        if len(_BASE_URLS) >= _BASE_URLS_MAX:
+            _BASE_URLS.clear()
+        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+    return found
 
 
 def is_json(content_type: str | None) -> bool:
@@ -106,11 +121,11 @@ async def discovery(request: Request) -> JSONResponse:
     openapi_extra=HOOK_REQUEST,
     responses=HOOK_RESPONSES,
 )
-async def call_service(service_id: ServiceIdPath, request: Request) -> JSONResponse:
+async def call_service(request: Request) -> JSONResponse:
     """Evaluate a hook call and answer with cards."""
     # The client, service, content and settings are read here rather than as dependencies: each
     # dependency FastAPI solves costs more than the attribute read it stands for, per call.
-    service, body = await accept_call(request, service_id)
+    service, body = await accept_call(request)
     hook_request = parse_request(body)
     state = request.app.state
     content: ContentSet = state.content.current
@@ -143,9 +158,9 @@ async def call_service(service_id: ServiceIdPath, request: Request) -> JSONRespo
     openapi_extra=FEEDBACK_REQUEST,
     responses=FEEDBACK_RESPONSES,
 )
-async def receive_feedback(service_id: ServiceIdPath, request: Request) -> JSONResponse:
+async def receive_feedback(request: Request) -> JSONResponse:
     """Store what the user did with cards (accepted or overridden); resending an item is harmless."""
-    service, body = await accept_call(request, service_id)
+    service, body = await accept_call(request)
     items = parse_feedback(body)
     await feedback.receive(request.app.state.feedback, service.id, items)
     return JSONResponse({})

@@ -74,5 +74,9 @@ def logging_config(level: str = "INFO", json: bool = True) -> dict[str, Any]:
 
 
 def configure_logging(level: str = "INFO", json: bool = True) -> None:
-    """Install the handler, formatter and redaction filter for this process."""
+    """Install the handler, formatter and redaction filter for this process, and spare every
+    record what neither formatter prints: the caller's file and line, thread and process
+    (the standard library's documented switches; a few µs on each request's access line)."""
     logging.config.dictConfig(logging_config(level, json))
+    logging._srcfile = None  # no stack walk to find the caller
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False

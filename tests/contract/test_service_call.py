@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.fhir.parse import model_class
-from tests.conftest import bearer_authorization, condition, hook_body, patient, service_order, topics
+from tests.conftest import app_settings, bearer_authorization, condition, hook_body, patient, running_app, service_order, topics
 from tests.contract.invariants import assert_response_invariants
 
 URL = "/cds-services/neck-pain-order-select"
@@ -133,6 +133,20 @@ def test_cards_obey_every_response_invariant(shared_client: TestClient) -> None:
     body = response.json()
     assert_response_invariants(body)
     assert topics(body) == {"imaging-without-red-flags": "warning", "physical-therapy-first": "info"}
+
+
+def test_rule_code_system_follows_the_host_called(shared_client: TestClient, tmp_path) -> None:
+    """Each card's rule code system is the URL the client called, per Host header, unless a public base URL is set."""
+
+    def systems(client: TestClient, host: str) -> set[str]:
+        body = client.post(URL, json=mri_request(), headers={"host": host}).json()
+        return {card["source"]["topic"]["system"] for card in body["cards"]}
+
+    for _ in range(2):  # the second round is answered from the per-host cache
+        assert systems(shared_client, "cds.one.example") == {"http://cds.one.example/rules"}
+        assert systems(shared_client, "cds.two.example:8443") == {"http://cds.two.example:8443/rules"}
+    with running_app(app_settings(tmp_path, public_base_url="https://cds.example.org/hooks/")) as client:
+        assert systems(client, "cds.one.example") == {"https://cds.example.org/hooks/rules"}
 
 
 def test_imaging_card_deletes_the_draft_and_creates_a_pt_referral(shared_client: TestClient) -> None:

@@ -22,7 +22,10 @@ def restore_logging() -> Iterator[None]:
     saved = (root.level, list(root.handlers))
     names = ("httpx", "httpcore", "uvicorn", "uvicorn.error", "uvicorn.access")
     levels = {name: (logging.getLogger(name).level, logging.getLogger(name).propagate) for name in names}
+    switches = {name: getattr(logging, name) for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")}
     yield
+    for name, value in switches.items():
+        setattr(logging, name, value)
     for handler in root.handlers:
         if handler not in saved[1]:
             handler.close()
@@ -144,6 +147,22 @@ def test_configure_logging_installs_one_redacting_handler_and_quiets_httpx(resto
     assert logging.getLogger("httpx").level == logging.WARNING
     assert logging.getLogger("httpcore").level == logging.WARNING
     assert logging.getLogger("uvicorn.error").propagate is True
+
+
+def test_configured_records_skip_what_no_formatter_prints(restore_logging: None) -> None:
+    """After set-up, a record carries no caller line, thread or process: nothing prints them, and finding them costs."""
+    configure_logging("INFO", json=True)
+    captured: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = captured.append  # type: ignore[method-assign]
+    logger = logging.getLogger("cds_service.test.switches")
+    logger.addHandler(handler)
+    try:
+        logger.warning("hello")
+    finally:
+        logger.removeHandler(handler)
+    (seen,) = captured
+    assert (seen.lineno, seen.thread, seen.process) == (0, None, None)
 
 
 def test_text_mode_and_unknown_level(restore_logging: None) -> None:
