@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from jinja2 import Template, TemplateSyntaxError
+from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ValidationError
 
 from cds_service.content.model import FactsContent, LayoutContent, RuleContent
-from cds_service.content.templates import CARD_NAMES, ENV, FACT_NAMES, FOOTER_NAMES, SUGGESTION_NAMES, undeclared
+from cds_service.content.templates import CARD_NAMES, FACT_NAMES, FOOTER_NAMES, SUGGESTION_NAMES, Wording, compile_wording, undeclared
 from cds_service.facts.codes import CodeIndex
 from cds_service.rules import REGISTRY
 from cds_service.terminology import Terminology, TerminologyError, load_terminology
@@ -50,11 +50,11 @@ class ContentError(Exception):
 @dataclass(frozen=True)
 class CompiledRule:
     content: RuleContent
-    summary: Template
-    detail: Template
-    reasons: Mapping[str, Template]
-    labels: Mapping[str, Template]
-    actions: Mapping[tuple[str, str], Template]
+    summary: Wording
+    detail: Wording
+    reasons: Mapping[str, Wording]
+    labels: Mapping[str, Wording]
+    actions: Mapping[tuple[str, str], Wording]
 
     @property
     def id(self) -> str:
@@ -67,9 +67,9 @@ class ContentSet:
 
     rules: Mapping[str, CompiledRule]
     facts: FactsContent
-    fact_labels: Mapping[str, Template]
+    fact_labels: Mapping[str, Wording]
     layout: LayoutContent
-    footer: Template
+    footer: Wording
     terminology: Terminology
     index: CodeIndex
     version: str
@@ -134,11 +134,11 @@ def _model(cls: type[BaseModel], data: Any, node: Any, path: Path, errors: _Coll
         return None
 
 
-def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector) -> Template | None:
+def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector) -> Wording | None:
     line = line_of(node, loc)
     try:
         unknown = undeclared(source) - names
-        template = ENV.from_string(source)
+        template = compile_wording(source)
     except TemplateSyntaxError as exc:
         errors.add(path, line + max((exc.lineno or 1) - 1, 0), f"{'.'.join(map(str, loc))}: template syntax: {exc.message}")
         return None
@@ -221,7 +221,7 @@ def load_content(directory: Path) -> ContentSet:
     footer = None
     if layout is not None:
         footer = _template(layout.detail_footer, FOOTER_NAMES, directory / LAYOUT_FILE, None, ("detail_footer",), errors)
-    labels: dict[str, Template] = {}
+    labels: dict[str, Wording] = {}
     if facts is not None:
         for key, text in facts.labels.items():
             compiled_label = _template(text, FACT_NAMES, directory / FACTS_FILE, fact_labels, ("labels", key), errors)

@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Template
 
 from cds_service.content.loader import CompiledRule, ContentSet
+from cds_service.content.templates import StaticText, Wording
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
 from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -29,10 +30,12 @@ def _globals(template: Template) -> dict[str, Any]:
     return dict(template.globals)
 
 
-def render(template: Template, values: dict[str, Any]) -> str:
+def render(template: Wording, values: dict[str, Any]) -> str:
     """``template.render(values)``, without copying the globals' ChainMap twice per call: the
     context is built from the same globals and values, once flattened. A card renders about ten
-    templates, so this is a good part of rendering time."""
+    templates, so this is a good part of rendering time; static wording is its text."""
+    if type(template) is StaticText:
+        return template.text
     flat = _globals(template)
     env = template.environment
     context = env.context_class(env, {**flat, **values}, template.name, template.blocks, globals=flat)
