@@ -80,6 +80,7 @@ class CardRecorder:
         self._pending = 0  # cards queued or being written
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
+        self._flushing = False  # a flush waits: write every batch, not one a tick
         self._writer: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -112,6 +113,7 @@ class CardRecorder:
     async def flush(self) -> None:
         """Write every queued card now and wait until it is written (or logged as lost)."""
         if self._pending and self._writer is not None:
+            self._flushing = True
             self._drained.clear()
             self._wake.set()
             await self._drained.wait()
@@ -137,9 +139,16 @@ class CardRecorder:
                 async with asyncio.timeout(self.flush_seconds):
                     await self._wake.wait()
             self._wake.clear()
+            # One batch a tick, unless a full batch waits or a flush asks for everything: writing at
+            # once whatever arrived during the last write would keep the writer thread busy without
+            # end, and each of its writes costs the hook calls a few GIL hand-offs.
             while self._calls:
                 await self._write(self._take())
-            self._drained.set()
+                if not self._flushing and self._pending < self.batch_size:
+                    break
+            if not self._calls:
+                self._flushing = False
+                self._drained.set()
 
     def _take(self) -> list[Call]:
         batch, size = [], 0

@@ -96,6 +96,11 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, **options)
 
 
+# 7 parameters a row: 700 a statement, within the oldest SQLite limit (999) and PostgreSQL's (65,535).
+CARD_ROWS_PER_STATEMENT = 100
+PLACEHOLDERS = {"qmark": "?", "format": "%s", "pyformat": "%s"}  # the drivers' positional styles
+
+
 def insert_ignore(engine: Engine, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect."""
     if engine.dialect.name == "postgresql":
@@ -112,7 +117,8 @@ class FeedbackStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._insert_card: Insert | None = None  # built once per store, not per write
+        self._card_statements: dict[int, str] = {}  # built once per store and row count, not per write
+        self._card_processors: list[Any] | None = None
 
     @classmethod
     def open(cls, url: str) -> FeedbackStore:
@@ -141,13 +147,43 @@ class FeedbackStore:
         ])
 
     def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store ``served_cards`` rows in one transaction (one executemany); a stored card uuid is left as it is."""
+        """Store ``served_cards`` rows in one transaction, up to ``CARD_ROWS_PER_STATEMENT`` rows per
+        ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING``; a stored card uuid is left as it is.
+
+        Multi-row statements rather than an executemany: the database driver lets go of the GIL
+        around every statement it runs, and row by row from the writer thread that is one wait
+        for the event loop's thread per card — the hook calls' time, under load."""
         if not rows:
             return
-        if self._insert_card is None:
-            self._insert_card = insert_ignore(self.engine, schema.served_cards)
+        dialect = self.engine.dialect
+        processors = self._card_processors
+        if processors is None:
+            processors = self._card_processors = [column.type.bind_processor(dialect) for column in schema.served_cards.columns]
+        names = schema.served_cards.columns.keys()
         with self.engine.begin() as conn:
-            conn.execute(self._insert_card, rows)
+            for start in range(0, len(rows), CARD_ROWS_PER_STATEMENT):
+                chunk = rows[start : start + CARD_ROWS_PER_STATEMENT]
+                values = [
+                    value if process is None else process(value)
+                    for row in chunk
+                    for value, process in zip((row[name] for name in names), processors)
+                ]
+                conn.exec_driver_sql(self._card_statement(len(chunk)), tuple(values))
+
+    def _card_statement(self, count: int) -> str:
+        """The driver SQL inserting ``count`` served cards (built once per count)."""
+        statement = self._card_statements.get(count)
+        if statement is None:
+            dialect = self.engine.dialect
+            quote = dialect.identifier_preparer.quote
+            mark = PLACEHOLDERS[dialect.paramstyle]
+            columns = schema.served_cards.columns.keys()
+            row = "(" + ", ".join([mark] * len(columns)) + ")"
+            statement = self._card_statements[count] = (
+                f"INSERT INTO {quote(schema.served_cards.name)} ({', '.join(quote(c) for c in columns)}) "
+                f"VALUES {', '.join([row] * count)} ON CONFLICT DO NOTHING"
+            )
+        return statement
 
     def record_feedback(
         self, service_id: str, items: Iterable[FeedbackRecord], received_at: datetime | None = None

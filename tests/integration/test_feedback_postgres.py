@@ -21,7 +21,7 @@ from cds_service.app import create_app
 from cds_service.feedback import schema
 from cds_service.feedback.migrate import current_revision, head_revision
 from cds_service.feedback.report import build_report
-from cds_service.feedback.store import FeedbackRecord, FeedbackStore
+from cds_service.feedback.store import CARD_ROWS_PER_STATEMENT, FeedbackRecord, FeedbackStore, ServedCard
 from cds_service.settings import Settings
 from tests.conftest import condition, hook_body, patient, service_order
 from tests.feedback_support import migrate_concurrently, migrated_store
@@ -95,6 +95,19 @@ def test_same_feedback_item_is_stored_once(store: FeedbackStore) -> None:
     with store.engine.connect() as conn:
         stored = conn.execute(select(schema.feedback.c.outcome, schema.feedback.c.outcome_at)).all()
     assert sorted(stored) == [("accepted", T0), ("overridden", T0)]
+
+
+def test_a_large_batch_of_served_cards_with_repeats_is_stored_once_each(store: FeedbackStore) -> None:
+    """A batch longer than one statement, repeating a card within it and one stored before, stores each card once."""
+    def card(n: int) -> ServedCard:
+        return ServedCard(f"c-{n}", "imaging-without-red-flags", "svc", "hi-1", "warning", T0, "v1")
+
+    store.record_cards([card(7)])
+    store.record_cards([card(n) for n in range(CARD_ROWS_PER_STATEMENT * 2 + 5)] + [card(3)])
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.served_cards.c.card_uuid, schema.served_cards.c.served_at)).all()
+    assert sorted(uuid for uuid, _ in rows) == sorted(f"c-{n}" for n in range(CARD_ROWS_PER_STATEMENT * 2 + 5))
+    assert {served_at for _, served_at in rows} == {T0}
 
 
 def mri_request() -> dict[str, Any]:

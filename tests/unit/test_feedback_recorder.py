@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, timezone
@@ -52,8 +53,12 @@ class SlowStore(FeedbackStore):
     def __init__(self, inner: FeedbackStore, seconds: float) -> None:
         super().__init__(inner.engine)
         self.seconds = seconds
+        self.writing = threading.Event()
+        self.starts = 0
 
     def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        self.starts += 1
+        self.writing.set()
         time.sleep(self.seconds)
         super().record_card_rows(rows)
 
@@ -112,6 +117,21 @@ async def test_a_full_batch_is_written_before_the_interval(store: FeedbackStore)
         submit(recorder, 2, prefix=f"call{n}-")
     assert await eventually(lambda: stored(store) == 6, within=2.0)
     assert recorder.writes == 1
+    await recorder.close()
+
+
+async def test_cards_arriving_during_a_write_wait_for_the_next_tick(store: FeedbackStore) -> None:
+    """Cards submitted while a write runs are written at the next interval, not at once after it."""
+    slow = SlowStore(store, 0.2)
+    recorder = CardRecorder(slow, batch_size=100, flush_seconds=0.4)
+    recorder.start()
+    submit(recorder, 2, prefix="first-")
+    assert await eventually(slow.writing.is_set, within=2.0)
+    submit(recorder, 2, prefix="during-")  # the first write is running in its thread
+    assert await eventually(lambda: recorder.writes == 1, within=2.0)
+    await asyncio.sleep(0.1)
+    assert slow.starts == 1 and stored(store) == 2  # the second call still waits for its tick
+    assert await eventually(lambda: recorder.writes == 2 and stored(store) == 4, within=2.0)
     await recorder.close()
 
 

@@ -13,7 +13,14 @@ from sqlalchemy import inspect, select
 
 from cds_service.feedback import schema
 from cds_service.feedback.migrate import current_revision, head_revision
-from cds_service.feedback.store import FeedbackRecord, FeedbackStore, ServedCard, database_url, safe_url
+from cds_service.feedback.store import (
+    CARD_ROWS_PER_STATEMENT,
+    FeedbackRecord,
+    FeedbackStore,
+    ServedCard,
+    database_url,
+    safe_url,
+)
 from tests.feedback_support import migrate_concurrently, migrated_store
 
 T0 = datetime(2025, 3, 1, 9, 30, tzinfo=timezone.utc)
@@ -94,6 +101,17 @@ def test_a_card_recorded_twice_is_stored_once(store: FeedbackStore) -> None:
         rows = conn.execute(select(schema.served_cards)).all()
     assert sorted(r.card_uuid for r in rows) == ["c-1", "c-2"]
     assert rows[0].served_at == T0 and rows[0].content_version == "abc123"
+
+
+def test_a_large_batch_with_repeats_stores_each_card_once(store: FeedbackStore) -> None:
+    """A batch longer than one statement, with a card repeated in it and one stored before, stores each card once."""
+    store.record_cards([card("c-7")])
+    batch = [card(f"c-{i}") for i in range(CARD_ROWS_PER_STATEMENT * 2 + 5)] + [card("c-3")]
+    store.record_cards(batch)
+    with store.engine.connect() as conn:
+        rows = conn.execute(select(schema.served_cards)).all()
+    assert sorted(r.card_uuid for r in rows) == sorted(f"c-{i}" for i in range(CARD_ROWS_PER_STATEMENT * 2 + 5))
+    assert {(r.served_at, r.rule_id, r.content_version) for r in rows} == {(T0, "imaging-without-red-flags", "abc123")}
 
 
 def test_served_cards_have_no_patient_or_user_columns() -> None:
