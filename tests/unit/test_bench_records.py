@@ -9,6 +9,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from bench import stages
+from bench.__main__ import verdict_label, verdicts
 from bench.growth import fit
 from bench.records import hook_request, record
 from cds_service.content.store import ContentStore
@@ -53,3 +54,13 @@ def test_stage_timing_covers_every_stage_of_a_call_with_cards() -> None:
     result = stages.run(size=30, calls=3, warmup=1)
     assert list(result) == list(stages.STAGES)
     assert all(0 < fastest <= median for fastest, median in result.values())
+
+
+def test_verdicts_tell_missed_targets_from_missed_stretch_lines() -> None:
+    """A ratio between the target and the stretch line passes the target and is a 'miss', not a failure, on the stretch."""
+    load = {"typical-150": {"ratio_rps": 0.61, "ratio_p99": 0.8}, "heavy-1000": {"ratio_rps": 0.45, "ratio_p99": 3.5}}
+    lines = {line["what"]: verdict_label(line) for line in verdicts({"load": load})}
+    assert lines["typical-150 >= 0.50 x floor req/s"] == "pass"
+    assert lines["typical-150 stretch >= 0.75 x floor req/s (beyond the targets)"] == "miss"
+    assert lines["heavy-1000 >= 0.50 x floor req/s"] == "FAIL"
+    assert lines["heavy-1000 p99 <= 3 x floor p99"] == "FAIL"
