@@ -3,9 +3,10 @@
 A hook response never waits for the database, nor for a thread: ``submit`` appends one tuple per
 hook call to an in-memory queue and returns. One writer task wakes every ``flush_seconds`` (or at
 once when ``batch_size`` cards are waiting), builds the rows and stores one batch per wake-up in a
-worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_card_rows``). Nothing is lost silently: a full queue or a failed write (after
-one retry) is logged as an error with the number of cards lost, and counted; shutdown waits
-(bounded) for the queue to drain. Served cards hold no PHI.
+worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_card_rows``). Nothing
+is lost silently: a full queue or a failed write (after one retry) is logged as an error with the
+number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. Served cards
+hold no PHI.
 """
 
 from __future__ import annotations

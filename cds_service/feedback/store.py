@@ -118,7 +118,8 @@ class FeedbackStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._card_statements: dict[int, str] = {}  # built once per store and row count, not per write
-        self._card_processors: list[Any] | None = None
+        # Each column's conversion of a Python value for the driver (timestamps on SQLite), or None.
+        self._card_processors = [c.type.bind_processor(engine.dialect) for c in schema.served_cards.columns]
 
     @classmethod
     def open(cls, url: str) -> FeedbackStore:
@@ -133,18 +134,7 @@ class FeedbackStore:
 
     def record_cards(self, cards: Sequence[ServedCard]) -> None:
         """Store served cards; a card uuid already stored is left as it is."""
-        self.record_card_rows([
-            {
-                "card_uuid": c.card_uuid,
-                "rule_id": c.rule_id,
-                "service_id": c.service_id,
-                "hook_instance": c.hook_instance,
-                "indicator": c.indicator,
-                "served_at": c.served_at,
-                "content_version": c.content_version,
-            }
-            for c in cards
-        ])
+        self.record_card_rows([asdict(c) for c in cards])  # the fields are the table's columns
 
     def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
         """Store ``served_cards`` rows in one transaction, up to ``CARD_ROWS_PER_STATEMENT`` rows per
@@ -155,10 +145,7 @@ class FeedbackStore:
         for the event loop's thread per card — the hook calls' time, under load."""
         if not rows:
             return
-        dialect = self.engine.dialect
         processors = self._card_processors
-        if processors is None:
-            processors = self._card_processors = [column.type.bind_processor(dialect) for column in schema.served_cards.columns]
         names = schema.served_cards.columns.keys()
         with self.engine.begin() as conn:
             for start in range(0, len(rows), CARD_ROWS_PER_STATEMENT):
