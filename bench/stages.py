@@ -35,7 +35,7 @@ from cds_service.hooks.prefetch import resolve_prefetch
 from cds_service.hooks.services import SERVICES_BY_ID
 from cds_service.jsonresponse import JSONResponse
 from cds_service.rules.engine import evaluate
-from cds_service.rules.scope import in_scope
+from cds_service.rules.scope import gated
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 STAGES = ("parse JSON", "request model", "context", "prefetch", "classify record", "scope gate",
@@ -64,8 +64,7 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     record = select_record(result.resources, content.index, context.patient_id)
     t = timed("classify record", t)
     facts = build_facts(record, content.terminology, content.facts.params, date.today(), available_data(result) | {"patient"})
-    screened = tuple(o for o in screen_orders(context.draft_orders.entry, context.selections, content.index) if o.selected)
-    in_scope(facts, screened)
+    screened = gated(facts, screen_orders(context.draft_orders.entry, context.selections, content.index))
     t = timed("scope gate", t)
     orders = build_orders(context.draft_orders.entry, context.selections, content.index)
     t = timed("draft orders", t)

@@ -14,12 +14,12 @@ import asyncio
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import yaml
 
 from cds_service.content.lint_codes import check_valueset_codes
-from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, line_of, load_content
+from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, Severity, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
 from cds_service.content.samples import inconclusive, render_sample, sample_findings
 from cds_service.content.simulate import RuleResult, evaluate_body
@@ -28,20 +28,14 @@ from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_req
 from cds_service.rules import REGISTRY
 from cds_service.rules.base import Finding
 
-Severity = Literal["error", "warning"]
-
-
-Issue = Problem  # a lint finding is a content problem, with its severity
-
-
 @dataclass
 class LintReport:
     directory: Path
-    issues: list[Issue] = field(default_factory=list)
+    issues: list[Problem] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(("rules", "requests", "cards", "samples", "codes"), 0))
 
     @property
-    def errors(self) -> list[Issue]:
+    def errors(self) -> list[Problem]:
         return [i for i in self.issues if i.severity == "error"]
 
     @property
@@ -49,7 +43,7 @@ class LintReport:
         return not self.errors
 
     def add(self, file: Path | str, line: int, message: str, severity: Severity = "error") -> None:
-        issue = Issue(str(file), line, message, severity)
+        issue = Problem(str(file), line, message, severity)
         if issue not in self.issues:
             self.issues.append(issue)
 

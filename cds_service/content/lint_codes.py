@@ -108,9 +108,6 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     return None
 
 
-CodeIssue = Problem
-
-
 def _codes(data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str, bool]]:
     """(location, system, code, is_a) of every code and is-a root in a ValueSet's compose."""
     compose = data.get("compose") if isinstance(data, dict) else None
@@ -129,9 +126,9 @@ def _codes(data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str, bool]]:
                     yield ("compose", part, i, "filter", j, "value"), system, flt["value"].strip(), True
 
 
-def check_valueset_codes(directory: Path) -> tuple[list[CodeIssue], int]:
+def check_valueset_codes(directory: Path) -> tuple[list[Problem], int]:
     """Problems with the codes of every value set under ``directory``/valuesets, and how many codes were checked."""
-    issues: list[CodeIssue] = []
+    issues: list[Problem] = []
     checked = 0
     for path in sorted((Path(directory) / "valuesets").glob("*.json")):
         try:
@@ -144,11 +141,11 @@ def check_valueset_codes(directory: Path) -> tuple[list[CodeIssue], int]:
             checked += 1
             problem = code_problem(system, code, is_a=is_a)
             if problem is not None:
-                issues.append(CodeIssue(str(path), line_of(text, list(loc)), problem))
+                issues.append(Problem(str(path), line_of(text, list(loc)), problem))
             key = (system, code.upper())
             if key in seen and loc[1] == "include":
                 first = line_of(text, seen[key])
                 message = f"code {code!r} is listed twice (also on line {first})"
-                issues.append(CodeIssue(str(path), line_of(text, list(loc)), message, "warning"))
+                issues.append(Problem(str(path), line_of(text, list(loc)), message, "warning"))
             seen.setdefault(key, list(loc))
     return issues, checked

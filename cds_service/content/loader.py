@@ -7,7 +7,6 @@ line; the caller keeps serving the previous set. Loading compiles every template
 from __future__ import annotations
 
 import functools
-
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +27,9 @@ FACTS_FILE = "_facts.yaml"
 LAYOUT_FILE = "_layout.yaml"
 
 
+Severity = Literal["error", "warning"]
+
+
 @dataclass(frozen=True)
 class Problem:
     """Something wrong in a content file, at a 1-based line (loader, lint and code checks alike)."""
@@ -35,7 +37,7 @@ class Problem:
     file: str
     line: int
     message: str
-    severity: Literal["error", "warning"] = "error"
+    severity: Severity = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"

@@ -18,7 +18,7 @@ from typing import Any
 from cds_service.facts.dates import as_date, whole_years
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
-from cds_service.facts.model import Fact, Imaging, Medication, PatientFacts, RedFlag
+from cds_service.facts.model import SCOPE_SET, Fact, Imaging, Medication, PatientFacts, RedFlag
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
     IMAGING_SETS, active, cervical_site, dated_within, earliest, fact, first_dated, imaging, is_fusion, usable, within,
@@ -31,7 +31,6 @@ PROCEDURE = ("Procedure",)
 OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
-SCOPE_SET = "neck-upper-back-pain"
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
 
 

@@ -20,6 +20,7 @@ OBSERVATIONS = "observations"
 SERVICE_REQUESTS = "serviceRequests"
 IMAGING = "imagingStudies"
 DATA_KEYS = (PATIENT, CONDITIONS, PROCEDURES, MEDICATIONS, OBSERVATIONS, SERVICE_REQUESTS, IMAGING)
+SCOPE_SET = "neck-upper-back-pain"  # the value set of the conditions that put a call in scope
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,11 +12,10 @@ from typing import Any
 
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.medications import to_medication
-from cds_service.facts.model import DraftOrder
+from cds_service.facts.model import SCOPE_SET, DraftOrder
 from cds_service.fhir.parse import parse_resource
 
 ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "VisionPrescription", "DeviceRequest")
-SCOPE_SET = "neck-upper-back-pain"
 
 
 def build_orders(

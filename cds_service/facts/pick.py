@@ -51,14 +51,14 @@ def earliest(entries: Iterable[Entry], key: str, accept: Callable[[Entry], bool]
     return fact(found, key) if found is not None else None
 
 
-def within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
-    """Usable entries dated 0 to ``days`` days before ``today``; only those in the window are validated."""
-    return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days and e.usable]
-
-
 def dated_within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
     """Entries whose (stated) date is 0 to ``days`` days before ``today``, not validated."""
     return [e for e in entries if (on := e.date_key) is not None and 0 <= (today - on).days <= days]
+
+
+def within(entries: Iterable[Entry], today: date, days: int) -> list[Entry]:
+    """Usable entries dated 0 to ``days`` days before ``today``; only those in the window are validated."""
+    return [e for e in dated_within(entries, today, days) if e.usable]
 
 
 def is_fusion(entry: Entry) -> bool:

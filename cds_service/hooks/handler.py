@@ -12,7 +12,7 @@ from cds_service.content.loader import ContentSet
 from cds_service.content.render import render_card
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
-from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT, DraftOrder, PatientFacts
+from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
@@ -21,7 +21,7 @@ from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
 from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import evaluate
-from cds_service.rules.scope import in_scope
+from cds_service.rules.scope import gated
 
 log = logging.getLogger(__name__)
 MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
@@ -44,15 +44,6 @@ def available_data(result: PrefetchResult) -> frozenset[str]:
     if all(k in result.resources and k not in result.unavailable for k in MEDICATION_KEYS):
         keys.add(MEDICATIONS)
     return frozenset(keys)
-
-
-def _gate_may_open(facts: PatientFacts, screened: tuple[DraftOrder, ...]) -> bool:
-    """Whether the engine's scope gate can open for these orders: it needs a selected order and
-    passes ``in_scope``. ``screened`` (not yet validated) holds every order validation keeps, and
-    the gate only opens for more orders, so False here is the engine's answer without validating
-    a draft; True leaves the decision to the engine, on the validated orders."""
-    selected = tuple(o for o in screened if o.selected)
-    return bool(selected) and in_scope(facts, selected)
 
 
 @dataclass(frozen=True)
@@ -86,7 +77,9 @@ async def find(
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
     findings: list[Finding] = []
-    if _gate_may_open(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
+    # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
+    # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
+    if gated(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
         orders = build_orders(context.draft_orders.entry, selections, content.index)
         findings = evaluate(facts, orders, content.rule_params)
     return Evaluated(facts, findings, result)

@@ -8,7 +8,7 @@ from typing import Any
 
 from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.rules.base import REGISTRY, Finding, RuleInput
-from cds_service.rules.scope import in_scope
+from cds_service.rules.scope import gated
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ def evaluate(
     Nothing fires outside the scope gate; a rule that needs data that could not be read is
     skipped; a rule that raises is logged and skipped, never fatal to the request.
     """
-    evaluated = tuple(o for o in orders if o.selected)
-    if not evaluated or not in_scope(facts, evaluated):
+    evaluated = gated(facts, orders)
+    if not evaluated:
         return []
     findings = []
     for rule_id, spec in REGISTRY.items():

@@ -57,6 +57,12 @@ def in_scope(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> bool:
     return any(order_reason_in_scope(facts, o) or o.in_any(*SPINE_SPECIFIC) for o in orders)
 
 
+def gated(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> tuple[DraftOrder, ...]:
+    """The scope gate: the selected orders when the context is in scope for them, else none."""
+    selected = tuple(o for o in orders if o.selected)
+    return selected if selected and in_scope(facts, selected) else ()
+
+
 def scoped_orders(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> tuple[DraftOrder, ...]:
     """The orders a card may be about: pain-management orders, or any order given for the pain."""
     return tuple(o for o in orders if o.in_any(*PAIN_MANAGEMENT) or order_reason_in_scope(facts, o))
