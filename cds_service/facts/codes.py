@@ -1,9 +1,9 @@
 """Value-set membership of codes, precompiled once per content load.
 
 ``CodeIndex.memberships(system, code)`` answers "which value sets hold this code" with one dict
-lookup for listed codes (the system canonical, whatever name the EHR sent it under); value sets with ``is-a`` filters are asked only for systems they use,
-and answers are cached, as are a medication's codes and drug name (``of_medication``), so
-classifying a 1,000-resource record stays cheap.
+lookup for listed codes (under the system's canonical URL, whatever name the EHR sent it by); value
+sets with ``is-a`` filters are asked only for systems they use, and answers are cached, as are a
+medication's codes and drug name (``of_medication``), so classifying a 1,000-resource record stays cheap.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A medication resource names its drug by ``medicationCodeableConcept``, or by ``medicationReference``
 to a Medication: contained (``#id``), among the request's resources (a prefetch Bundle's
 ``_include`` entries, the draft-orders Bundle), or fetched from the FHIR server
-(hooks/medrefs.py). A resolved Medication's ``code`` — with its ingredients'
+(hooks/medfetch.py). A resolved Medication's ``code`` — with its ingredients'
 ``itemCodeableConcept`` codings — is classified exactly as a ``medicationCodeableConcept`` is.
 
 A reference that cannot be resolved is not "no medication": its ``display`` (if any) stays as the
@@ -111,11 +111,12 @@ def medication_concept(medication: dict[str, Any]) -> dict[str, Any]:
     ``itemCodeableConcept`` codings (and their text when the code has none)."""
     code = medication.get("code")
     code = code if type(code) is dict else {}
+    ingredients = medication.get("ingredient")
     items = [
         i["itemCodeableConcept"]
-        for i in medication.get("ingredient") or ()
+        for i in (ingredients if type(ingredients) is list else ())
         if type(i) is dict and type(i.get("itemCodeableConcept")) is dict
-    ] if type(medication.get("ingredient")) is list else []  # fmt: skip
+    ]
     if not items:
         return code
     codings: list[Any] = []

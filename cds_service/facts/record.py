@@ -278,7 +278,8 @@ def select_record(
             is_medication = resource_type in MEDICATION_TYPES
             if concept is None and is_medication:
                 concept, missing = drug_concept(raw, medications)
-                if missing is not None:
+                status = raw.get("status")
+                if missing is not None and not (type(status) is str and status in _VOID):  # entered-in-error says nothing
                     unresolved.append((f"{resource_type}/{raw.get('id') or '?'}", concept["text"] if concept else ""))
             seen = concepts[is_medication]
             try:

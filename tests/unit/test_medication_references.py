@@ -184,17 +184,21 @@ def test_a_referenced_product_gives_the_strength_for_the_dose() -> None:
 
 
 def test_unresolved_references_are_recorded_and_logged_without_phi(caplog: pytest.LogCaptureFixture) -> None:
-    """An unresolved reference is listed in Record.unresolved; its display still classifies; the log has a count only."""
+    """An unresolved reference (unless entered in error) is listed in Record.unresolved; its display still
+    classifies; the log has a count only."""
     caplog.set_level(logging.DEBUG)
     record = record_of(
         statement("s1", "Medication/secret-med-id", display="Diazepam 5 mg tablet"),
         statement("s2", "#nowhere"),
         statement("s3", "Medication/oxy"),  # resolved below
         medication("oxy", OXYCODONE),
+        statement("s4", "Medication/void", status="entered-in-error"),
+        statement("s5", "Medication/odd", status=["not", "a", "code"]),
     )
     assert record.unresolved == (
         ("MedicationStatement/s1", "Diazepam 5 mg tablet"),
         ("MedicationStatement/s2", ""),
+        ("MedicationStatement/s5", ""),
     )
     by_ref = {e.ref: e for e in record.candidates}
     assert "benzodiazepines" in by_ref["MedicationStatement/s1"].valuesets
