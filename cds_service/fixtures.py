@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from cds_service.facts.medrefs import referenced
 from cds_service.settings import BUNDLED_FIXTURES_DIR
 
 ANCHOR_DATE = date(2026, 1, 1)
@@ -82,13 +83,16 @@ def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
         matching = [r for r in resources if r.get("resourceType") == resource_type]
         if query.key == PATIENT_KEY:
             out[query.key] = matching[0] if matching else None
-        else:
-            out[query.key] = {
-                "resourceType": "Bundle",
-                "type": "searchset",
-                "total": len(matching),
-                "entry": [{"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r} for r in matching],
-            }
+            continue
+        entries = [{"fullUrl": f"{r['resourceType']}/{r.get('id')}", "resource": r} for r in matching]
+        if "_include=" in query.template:  # the Medications the matches reference, as _include adds them
+            refs = {referenced(r) for r in matching}
+            entries += [
+                {"fullUrl": f"Medication/{r.get('id')}", "resource": r, "search": {"mode": "include"}}
+                for r in resources
+                if r.get("resourceType") == "Medication" and f"Medication/{r.get('id')}" in refs
+            ]
+        out[query.key] = {"resourceType": "Bundle", "type": "searchset", "total": len(matching), "entry": entries}
     return out
 
 

@@ -23,7 +23,7 @@ import orjson
 from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
 from cds_service.terminology.jsonpos import line_of
-from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED
+from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED, canonical_system
 
 _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
 _PCS = re.compile(r"^[0-9A-HJ-NP-Z]{7}$")
@@ -117,7 +117,7 @@ def _codes(data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str, bool]]:
         for i, entry in enumerate(compose.get(part) or []):
             if not isinstance(entry, dict):
                 continue
-            system = str(entry.get("system") or "")
+            system = canonical_system(str(entry.get("system") or ""))
             for j, concept in enumerate(entry.get("concept") or []):
                 if isinstance(concept, dict) and isinstance(concept.get("code"), str):
                     yield ("compose", part, i, "concept", j, "code"), system, concept["code"].strip(), False

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
+from cds_service.facts.codes import raw_codings
 from cds_service.facts.dates import as_date, whole_years
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
@@ -191,8 +192,9 @@ class FactRules:
         memo = entry._memo
         if "medication" not in memo:
             memo["medication"] = to_medication(
-                self.terminology, entry.ref, entry.display, entry.model, entry.ingredients, entry.valuesets
-            )
+                self.terminology, entry.ref, entry.display, entry.model, entry.ingredients, entry.valuesets,
+                raw_codings(entry.drug),
+            )  # fmt: skip
         return memo["medication"]  # type: ignore[no-any-return]
 
     def _meds(self, entries: Iterable[Entry]) -> Iterator[Medication]:

@@ -1,9 +1,9 @@
 """Value-set membership of codes, precompiled once per content load.
 
 ``CodeIndex.memberships(system, code)`` answers "which value sets hold this code" with one dict
-lookup for listed codes; value sets with ``is-a`` filters are asked only for systems they use,
-and answers are cached, as are a medication's codes and drug name (``of_medication``), so
-classifying a 1,000-resource record stays cheap.
+lookup for listed codes (under the system's canonical URL, whatever name the EHR sent it by); value
+sets with ``is-a`` filters are asked only for systems they use, and answers are cached, as are a
+medication's codes and drug name (``of_medication``), so classifying a 1,000-resource record stays cheap.
 """
 
 from __future__ import annotations
@@ -14,16 +14,9 @@ from functools import lru_cache
 from typing import Any
 
 from cds_service.terminology import Terminology
+from cds_service.terminology.systems import HIERARCHICAL_SYSTEMS, RXNORM, canonical_system, normalize_code
 
-ICD_SYSTEMS = frozenset({"http://hl7.org/fhir/sid/icd-10-cm", "http://www.cms.gov/Medicare/Coding/ICD10"})
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 Coding = tuple[str | None, str | None]
-
-
-def normalize(system: str | None, code: str) -> str:
-    """ICD codes compare without dots and case; other codes as given."""
-    code = code.strip()
-    return code.replace(".", "").upper() if system in ICD_SYSTEMS else code
 
 
 class CodeIndex:
@@ -33,9 +26,9 @@ class CodeIndex:
         by_system: dict[str, list[Any]] = defaultdict(list)
         for vs in terminology.valuesets.values():
             for system, code in vs.codes():
-                exact[(system, normalize(system, code))].add(vs.id)
+                exact[(system, normalize_code(system, code))].add(vs.id)
             for system in vs.systems:
-                if system in ICD_SYSTEMS:
+                if system in HIERARCHICAL_SYSTEMS:
                     by_system[system].append(vs)
         self._exact = {k: frozenset(v) for k, v in exact.items()}
         self._hierarchical = dict(by_system)
@@ -45,7 +38,8 @@ class CodeIndex:
     def _memberships(self, system: str | None, code: str | None) -> frozenset[str]:
         if not system or not code:
             return frozenset()
-        hits = self._exact.get((system, normalize(system, code)), frozenset())
+        system = canonical_system(system)
+        hits = self._exact.get((system, normalize_code(system, code)), frozenset())
         sets = self._hierarchical.get(system)
         if sets:
             extra = {vs.id for vs in sets if vs.id not in hits and vs.contains(system, code)}

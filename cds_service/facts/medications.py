@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from cds_service.facts.codes import RXNORM
+from cds_service.facts.codes import Coding
 from cds_service.facts.dates import first_date, period_end, period_start
 from cds_service.facts.dosage import dose_of
 from cds_service.facts.model import Medication
-from cds_service.terminology import Terminology
+from cds_service.terminology import Product, Terminology
 from cds_service.terminology.drugnames import is_extended_release, route_of
 
 _ACTIVE = {"active", "on-hold", "intended", "draft"}
@@ -23,21 +24,23 @@ def _add_days(start: date, days: float) -> date | None:
         return None
 
 
-def product_of(terminology: Terminology, model: Any) -> Any | None:
-    """The RxNorm product a medication names, if its coding is one we know."""
-    concept = getattr(model, "medicationCodeableConcept", None)
-    for coding in (concept.coding or []) if concept is not None else []:
-        if coding.system == RXNORM and coding.code:
-            product = terminology.rxnorm.product(coding.code)
-            if product is not None:
-                return product
-    return None
+def product_of(terminology: Terminology, codings: Sequence[Coding]) -> Product | None:
+    """The RxNorm product a medication's drug codings name (``medicationCodeableConcept`` or the
+    referenced Medication's code), if one is a product we know, under any name of RxNorm."""
+    return terminology.rxnorm.product_for(codings)
 
 
 def to_medication(
-    terminology: Terminology, ref: str, display: str, model: Any, ingredients: frozenset[str], valuesets: frozenset[str]
+    terminology: Terminology,
+    ref: str,
+    display: str,
+    model: Any,
+    ingredients: frozenset[str],
+    valuesets: frozenset[str],
+    codings: Sequence[Coding],
 ) -> Medication:
-    product = product_of(terminology, model)
+    """The ``Medication`` fact of a validated medication resource whose drug has ``codings``."""
+    product = product_of(terminology, codings)
     strength = None
     if product is not None and len(product.ingredients) == 1 and product.strengths_mg:
         strength = product.strengths_mg[0]

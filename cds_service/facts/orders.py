@@ -1,7 +1,10 @@
 """Draft orders from the hook context → ``DraftOrder``, classified by value set.
 
 Draft orders are validated leniently like the record: an order that cannot be read is skipped
-and logged (the Sandbox sends an empty draft the moment an order tab opens).
+and logged (the Sandbox sends an empty draft the moment an order tab opens). A MedicationRequest
+naming its drug by ``medicationReference`` is classified by the Medication it resolves to
+(facts/medrefs.py); one that does not resolve stays an order, named by the reference's display
+(classified by drug name) or the reference itself, with no medication made up for it.
 """
 
 from __future__ import annotations
@@ -10,55 +13,73 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
+from cds_service.facts.codes import CodeIndex, Coding, raw_codings, raw_text
 from cds_service.facts.medications import to_medication
+from cds_service.facts.medrefs import NO_MEDICATIONS, MedicationIndex, drug_concept
 from cds_service.facts.model import SCOPE_SET, DraftOrder
 from cds_service.fhir.parse import parse_resource
 
 ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "VisionPrescription", "DeviceRequest")
 
 
+# The order, its drug's ingredients and codings (None: an unresolved medicationReference with no display).
+Screened = tuple[DraftOrder, frozenset[str], list[Coding] | None]
+
+
 def build_orders(
-    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex
+    entries: Iterable[Any],
+    selections: Iterable[str] | None,
+    index: CodeIndex,
+    medications: MedicationIndex = NO_MEDICATIONS,
 ) -> tuple[DraftOrder, ...]:
-    """The draft orders, validated, each marked selected (all of them when there are no selections)."""
-    orders = (_validated(order, ingredients, index) for order, ingredients in _screened(entries, selections, index))
+    """The draft orders, validated, each marked selected (all of them when there are no selections);
+    ``medicationReference``s resolve to contained Medications or those in ``medications``."""
+    orders = (_validated(*screened, index) for screened in _screened(entries, selections, index, medications))
     return tuple(order for order in orders if order is not None)
 
 
-def screen_orders(entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex) -> tuple[DraftOrder, ...]:
+def screen_orders(
+    entries: Iterable[Any],
+    selections: Iterable[str] | None,
+    index: CodeIndex,
+    medications: MedicationIndex = NO_MEDICATIONS,
+) -> tuple[DraftOrder, ...]:
     """The draft orders as their codes classify them, not yet validated (and without ``medication``).
 
     Every order ``build_orders`` returns is among these, alike but for ``medication``, so when these
     cannot open the scope gate the validated ones cannot either: a call about other orders (most
     calls) needs no draft validated at all.
     """
-    return tuple(order for order, _ in _screened(entries, selections, index))
+    return tuple(screened[0] for screened in _screened(entries, selections, index, medications))
 
 
 def _screened(
-    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex
-) -> list[tuple[DraftOrder, frozenset[str]]]:
+    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex, medications: MedicationIndex
+) -> list[Screened]:
     selected = set(selections) if selections is not None else None
     orders = []
     for entry in entries:
         raw = entry.get("resource") if isinstance(entry, dict) else None
-        found = _classified(raw, selected, index)
+        found = _classified(raw, selected, index, medications)
         if found is not None:
             orders.append(found)
     return orders
 
 
-def _classified(raw: Any, selected: set[str] | None, index: CodeIndex) -> tuple[DraftOrder, frozenset[str]] | None:
-    """The order read from its JSON, and its drug ingredients; None when it is no coded order."""
+def _classified(raw: Any, selected: set[str] | None, index: CodeIndex, medications: MedicationIndex) -> Screened | None:
+    """The order read from its JSON, and its drug's ingredients and codings; None when it is no coded order."""
     if not isinstance(raw, dict) or raw.get("resourceType") not in ORDER_TYPES or not raw.get("id"):
         return None
     resource_type = raw["resourceType"]
     ref = f"{resource_type}/{raw['id']}"
     is_medication = resource_type == "MedicationRequest"
-    concept = raw.get("medicationCodeableConcept" if is_medication else "code")
+    unresolved = None
+    if is_medication:
+        concept, unresolved = drug_concept(raw, medications)
+    else:
+        concept = raw.get("code")
     codings, text = raw_codings(concept), raw_text(concept).strip()
-    if not codings and not text:
+    if not codings and not text and unresolved is None:
         return None
     ingredients: frozenset[str] = frozenset()
     if is_medication:
@@ -73,7 +94,7 @@ def _classified(raw: Any, selected: set[str] | None, index: CodeIndex) -> tuple[
     order = DraftOrder(
         ref=ref,
         resource_type=resource_type,
-        display=text or ref,
+        display=text or unresolved or ref,
         valuesets=valuesets,
         selected=selected is None or ref in selected,
         text=(text + " " + raw_text(raw.get("note")) if raw.get("note") else text).lower(),
@@ -81,16 +102,18 @@ def _classified(raw: Any, selected: set[str] | None, index: CodeIndex) -> tuple[
         reason_refs=reason_refs,
         resource=raw,
     )
-    return order, ingredients
+    return order, ingredients, (codings if codings or text else None)
 
 
-def _validated(order: DraftOrder, ingredients: frozenset[str], index: CodeIndex) -> DraftOrder | None:
+def _validated(
+    order: DraftOrder, ingredients: frozenset[str], codings: list[Coding] | None, index: CodeIndex
+) -> DraftOrder | None:
     """The order once its whole resource validates (a rule may send it back updated), with the
-    ``Medication`` it orders; None (logged) when it does not."""
+    ``Medication`` it orders (none when nothing names its drug); None (logged) when it does not."""
     model = parse_resource(order.resource, (order.resource_type,), None, {})
     if model is None:
         return None
-    if order.resource_type != "MedicationRequest":
+    if order.resource_type != "MedicationRequest" or codings is None:
         return order
-    medication = to_medication(index.terminology, order.ref, order.display, model, ingredients, order.valuesets)
+    medication = to_medication(index.terminology, order.ref, order.display, model, ingredients, order.valuesets, codings)
     return dataclasses.replace(order, medication=medication)

@@ -10,6 +10,7 @@ never fatal.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +20,10 @@ import orjson
 
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
+from cds_service.facts.medrefs import MedicationIndex, drug_concept
 from cds_service.fhir.parse import parse_resource
+
+log = logging.getLogger(__name__)
 
 _INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
 _VOID = {"entered-in-error", "refuted", "not-done", "cancelled", "revoked"}
@@ -71,6 +75,7 @@ class Entry:
     prior: Entry | None = field(default=None, compare=False, repr=False)  # an earlier entry with the same ref
     _shared: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)  # the request's memo
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
+    drug: Any = field(default=None, compare=False, repr=False)  # a medication's drug concept, however referenced
 
     def in_any(self, *valuesets: str) -> bool:
         return not self.valuesets.isdisjoint(valuesets)
@@ -207,6 +212,8 @@ class Record:
 
     patient: Any | None
     candidates: tuple[Entry, ...]
+    # Medication entries whose medicationReference could not be resolved: (entry reference, display or "").
+    unresolved: tuple[tuple[str, str], ...] = ()
     _by_set: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -237,11 +244,20 @@ class Record:
         return [e for e in self.candidates_in(types, *valuesets) if e.usable]
 
 
-def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeIndex, patient_id: str) -> Record:
+def select_record(
+    resources: Mapping[str, list[dict[str, Any]]],
+    index: CodeIndex,
+    patient_id: str,
+    medications: MedicationIndex | None = None,
+) -> Record:
     """The Patient, validated, and every coded entry in some value set, to be validated when read;
-    entries in no value set are never parsed."""
+    entries in no value set are never parsed. A medication's ``medicationReference`` resolves to a
+    contained Medication or one in ``medications`` (by default: those among ``resources``)."""
+    if medications is None:
+        medications = MedicationIndex(*resources.values())
     patient = None
     entries: list[Entry] = []
+    unresolved: list[tuple[str, str]] = []
     by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
     # A record repeats its codes (refills, serial labs): each distinct concept is classified once.
@@ -260,6 +276,11 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
                 continue
             concept = raw.get(code_field)
             is_medication = resource_type in MEDICATION_TYPES
+            if concept is None and is_medication:
+                concept, missing = drug_concept(raw, medications)
+                status = raw.get("status")
+                if missing is not None and not (type(status) is str and status in _VOID):  # entered-in-error says nothing
+                    unresolved.append((f"{resource_type}/{raw.get('id') or '?'}", concept["text"] if concept else ""))
             seen = concepts[is_medication]
             try:
                 key: bytes | None = orjson.dumps(concept)
@@ -273,10 +294,15 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
             valuesets, ingredients, text = classified
             if valuesets:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
-                entry = Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo)
+                entry = Entry(
+                    ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo,
+                    drug=concept if is_medication else None,
+                )  # fmt: skip
                 by_ref[ref] = entry
                 entries.append(entry)
-    return Record(patient, tuple(entries))
+    if unresolved:  # counted, never named: references and displays may identify the patient
+        log.info("medication references unresolved", extra={"unresolved_count": len(unresolved)})
+    return Record(patient, tuple(entries), tuple(unresolved))
 
 
 def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> Classified:

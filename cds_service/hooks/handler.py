@@ -16,6 +16,7 @@ from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT, PatientFact
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
+from cds_service.hooks.medfetch import resolve_medications
 from cds_service.hooks.models import INDICATOR_RANK, Card, CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
 from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
@@ -67,10 +68,14 @@ async def find(
     if request.hook != service.hook:
         raise InvalidRequest.one(f"service {service.id} answers hook {service.hook}", "hook")
     context = parse_context(service.hook, request.context)
+    started = time.monotonic()
     result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
     if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
         raise PreconditionFailed("the Patient could not be obtained from prefetch or the FHIR server")
-    record = select_record(result.resources, content.index, context.patient_id)
+    drafts = context.draft_orders.entry
+    left = deadline_seconds - (time.monotonic() - started)  # Medications are read under the same deadline
+    medications = await resolve_medications(result.resources, drafts, request, fhir_client, left)
+    record = select_record(result.resources, content.index, context.patient_id, medications)
     if record.patient is None:
         raise PreconditionFailed("no valid Patient resource for context.patientId")
     available = available_data(result) | {PATIENT}
@@ -79,8 +84,8 @@ async def find(
     findings: list[Finding] = []
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
-    if gated(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
-        orders = build_orders(context.draft_orders.entry, selections, content.index)
+    if gated(facts, screen_orders(drafts, selections, content.index, medications)):
+        orders = build_orders(drafts, selections, content.index, medications)
         findings = evaluate(facts, orders, content.rule_params)
     return Evaluated(facts, findings, result)
 

@@ -2,7 +2,9 @@
 
 Each declaration names its hook, which draft orders it evaluates and its prefetch queries.
 Observation queries list exactly the LOINC codes the rules read, taken from the value sets,
-so a tuned value set changes the prefetch without touching code.
+so a tuned value set changes the prefetch without touching code. Medication queries
+``_include`` the Medications their entries reference (``medicationReference``), so a client
+that supports ``_include`` sends them in the same Bundle (``search.mode = include``).
 """
 
 from __future__ import annotations
@@ -40,8 +42,8 @@ PREFETCH: tuple[PrefetchQuery, ...] = (
     PrefetchQuery(PATIENT_KEY, f"Patient/{PATIENT}"),
     PrefetchQuery("conditions", f"Condition?patient={PATIENT}"),
     PrefetchQuery("procedures", f"Procedure?patient={PATIENT}"),
-    PrefetchQuery("medicationRequests", f"MedicationRequest?patient={PATIENT}"),
-    PrefetchQuery("medicationStatements", f"MedicationStatement?patient={PATIENT}"),
+    PrefetchQuery("medicationRequests", f"MedicationRequest?patient={PATIENT}&_include=MedicationRequest:medication"),
+    PrefetchQuery("medicationStatements", f"MedicationStatement?patient={PATIENT}&_include=MedicationStatement:medication"),
     PrefetchQuery(
         "observations",
         f"Observation?patient={PATIENT}&code={{codes}}",
@@ -78,7 +80,7 @@ class ServiceDeclaration:
 
 _USAGE = (
     "Send the prefetch (or fhirServer with a token that can read Patient, Condition, Procedure, "
-    "MedicationRequest, MedicationStatement, Observation, ServiceRequest and ImagingStudy)."
+    "MedicationRequest, MedicationStatement, Medication, Observation, ServiceRequest and ImagingStudy)."
 )
 
 SERVICES: tuple[ServiceDeclaration, ...] = (

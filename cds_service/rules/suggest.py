@@ -10,10 +10,7 @@ from typing import Any
 
 from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.rules.base import ActionSpec
-
-SNOMED = "http://snomed.info/sct"
-CPT = "http://www.ama-assn.org/go/cpt"
-LOINC = "http://loinc.org"
+from cds_service.terminology.systems import CPT, LOINC, SNOMED, UCUM
 
 PT_REFERRAL_CODE = {"system": SNOMED, "code": "91251008", "display": "Physical therapy procedure"}
 MRI_CERVICAL_WITH_CONTRAST = {
@@ -99,7 +96,7 @@ def limit_duration(order: DraftOrder, days: int, today: date) -> ActionSpec:
     """The MedicationRequest with its supply cut to ``days`` days and no refills."""
     resource = copy.deepcopy(order.resource)
     dispense = resource.setdefault("dispenseRequest", {})
-    dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": "http://unitsofmeasure.org", "code": "d"}
+    dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
     dispense["numberOfRepeatsAllowed"] = 0
     dispense.pop("quantity", None)
     for dosage in resource.get("dosageInstruction") or []:  # a longer bound would contradict the supply

@@ -5,7 +5,8 @@ Each ``*.json`` file in a directory is one FHIR R4 ValueSet. It is validated wit
 
 - ``id`` equals the file stem and ``url`` is ``http://cds-service.local/fhir/ValueSet/<id>``;
 - ids are unique across files;
-- ``compose.include`` is non-empty; every include/exclude names a known system and holds either
+- ``compose.include`` is non-empty; every include/exclude names a known system (under any name
+  ``canonical_system`` knows; compiled under its canonical URL) and holds either
   ``concept`` codes or exactly one ``filter`` (FHIR combines several filters with AND, which this
   service does not evaluate);
 - the only filter is ``{"property": "concept", "op": "is-a", "value": <code>}`` on ICD-10-CM or
@@ -176,9 +177,10 @@ class _Compiler:
         prefixes: dict[str, list[str]] = {}
         for index, entry in enumerate(entries):
             loc: list[str | int] = ["compose", part, index]
-            system = entry.get("system")
+            named = entry.get("system")
+            system = canonical_system(named) if isinstance(named, str) else ""
             if system not in KNOWN_SYSTEMS:
-                raise self.fail([*loc, "system"], f"unknown or missing code system {system!r}")
+                raise self.fail([*loc, "system"], f"unknown or missing code system {named!r}")
             if entry.get("valueSet"):
                 raise self.fail([*loc, "valueSet"], "includes by valueSet reference are not supported; list codes")
             concepts, filters = entry.get("concept") or [], entry.get("filter") or []

@@ -55,3 +55,15 @@ def test_observation_prefetch_names_the_loinc_codes_rules_read(shared_client: Te
 def test_discovery_omits_empty_fields(shared_client: TestClient) -> None:
     """No null or empty value appears in the discovery document."""
     assert_no_empty_values(shared_client.get("/cds-services").json())
+
+
+def test_medication_prefetch_includes_referenced_medications(shared_client: TestClient) -> None:
+    """The medication queries _include the Medications their entries reference (medicationReference)."""
+    for service in shared_client.get("/cds-services").json()["services"]:
+        prefetch = service["prefetch"]
+        assert prefetch["medicationRequests"] == (
+            "MedicationRequest?patient={{context.patientId}}&_include=MedicationRequest:medication"
+        )
+        assert prefetch["medicationStatements"] == (
+            "MedicationStatement?patient={{context.patientId}}&_include=MedicationStatement:medication"
+        )
