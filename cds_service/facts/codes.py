@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from re import Pattern
 from typing import Any
 
 from cds_service.terminology import Terminology
@@ -27,8 +28,10 @@ def normalize(system: str | None, code: str) -> str:
 
 
 class CodeIndex:
-    def __init__(self, terminology: Terminology):
+    def __init__(self, terminology: Terminology, red_flag_text: Pattern[str] | None = None):
         self.terminology = terminology
+        # Words naming red-flag concepts (cards/_red_flag_terms.yaml), compiled once per content load.
+        self.red_flag_text = red_flag_text
         exact: dict[tuple[str, str], set[str]] = defaultdict(set)
         by_system: dict[str, list[Any]] = defaultdict(list)
         for vs in terminology.valuesets.values():

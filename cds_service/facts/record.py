@@ -19,6 +19,7 @@ import orjson
 
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
+from cds_service.facts.model import RED_FLAG_SETS
 from cds_service.fhir.parse import parse_resource
 
 _INACTIVE_CONDITION = {"inactive", "remission", "resolved"}
@@ -35,7 +36,9 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
-Classified = tuple[frozenset[str], frozenset[str], str]  # value sets, ingredient codes, text
+# Types whose text is read for red-flag words when their code is in no red-flag value set.
+SCANNED_TYPES = frozenset({"Condition", *MEDICATION_TYPES})
+Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text, names a red flag
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -207,7 +210,12 @@ class Record:
 
     patient: Any | None
     candidates: tuple[Entry, ...]
+    # Medication entries whose medicationReference could not be resolved: (entry reference, display or "").
+    unresolved: tuple[tuple[str, str], ...] = ()
     _by_set: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    # Conditions and medications whose code is in no red-flag value set but whose text names a
+    # red-flag concept (cards/_red_flag_terms.yaml); never validated, any status.
+    unrecognised: tuple[Entry, ...] = ()
 
     def __post_init__(self) -> None:
         for position, entry in enumerate(self.candidates):
@@ -239,9 +247,11 @@ class Record:
 
 def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeIndex, patient_id: str) -> Record:
     """The Patient, validated, and every coded entry in some value set, to be validated when read;
-    entries in no value set are never parsed."""
+    entries in no value set are never parsed. Conditions and medications in no red-flag value set
+    whose text names a red flag are kept apart (``Record.unrecognised``), unparsed."""
     patient = None
     entries: list[Entry] = []
+    unrecognised: list[Entry] = []
     by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
     # A record repeats its codes (refills, serial labs): each distinct concept is classified once.
@@ -270,24 +280,31 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
                 classified = _classify(concept, is_medication, index)
                 if key is not None:
                     seen[key] = classified
-            valuesets, ingredients, text = classified
-            if valuesets:
+            valuesets, ingredients, text, names_red_flag = classified
+            unread = names_red_flag and resource_type in SCANNED_TYPES
+            if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
-                entry = Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo)
-                by_ref[ref] = entry
-                entries.append(entry)
-    return Record(patient, tuple(entries))
+                entry = Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref) if valuesets else None, memo)
+                if valuesets:
+                    by_ref[ref] = entry
+                    entries.append(entry)
+                if unread:
+                    unrecognised.append(entry)
+    return Record(patient, tuple(entries), unrecognised=tuple(unrecognised))
 
 
 def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> Classified:
-    """(value sets, ingredient codes, text) of a raw code concept; text only when in a value set."""
+    """(value sets, ingredient codes, text, whether the text names a red flag the codes do not) of
+    a raw code concept, worked out once per distinct concept of a record."""
     codings = raw_codings(concept)
+    text = raw_text(concept)
     if is_medication:
-        text = raw_text(concept)
         ingredients, valuesets = index.of_medication(codings, text)
-        return valuesets, ingredients, text
-    valuesets = index.of_codings(codings)
-    return valuesets, frozenset(), raw_text(concept) if valuesets else ""
+    else:
+        ingredients, valuesets = frozenset(), index.of_codings(codings)
+    words = index.red_flag_text
+    names_red_flag = bool(text) and words is not None and valuesets.isdisjoint(RED_FLAG_SETS) and words.search(text) is not None
+    return valuesets, ingredients, text, names_red_flag
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:
