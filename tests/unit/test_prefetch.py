@@ -195,7 +195,7 @@ async def test_failing_next_page_keeps_the_pages_read(mock: respx.MockRouter) ->
 async def test_supplied_bundle_without_fhir_server_keeps_its_page() -> None:
     """A supplied Bundle with a next link and no fhirServer keeps its first page, marked incomplete."""
     supplied = bundle("c1", next_url=f"{BASE}/Condition?page=2")
-    request = make_request({"patient": PATIENT, "conditions": supplied}, fhir_server=None)
+    request = make_request({"patient": PATIENT, "conditions": supplied}, fhir_server=None, token=None)
     result = await resolve_prefetch(TEMPLATES, request, None, 1.0)
     assert ids(result.resources["conditions"]) == ["c1"]
     assert result.unavailable == {"conditions": "next-page-failed"}
@@ -287,7 +287,8 @@ async def test_pages_are_bounded(mock: respx.MockRouter) -> None:
         side_effect=lambda request: httpx.Response(200, json=bundle("c", next_url=f"{request.url}&n=1"))
     )
     result = await resolve(make_request(None), max_pages=4)
-    assert result.unavailable == {"conditions": "refused"}
+    assert result.unavailable == {"conditions": "next-page-failed"}
+    assert len(result.resources["conditions"]) == 4
     assert route.call_count == 4
 
 
