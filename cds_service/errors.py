@@ -96,13 +96,17 @@ class UnsupportedMedia(ServiceError):
 
 
 class PreconditionFailed(ServiceError):
-    def __init__(self, diagnostics: str, key: str | None = None):
+    """``unavailable``: every prefetch key that could not be (wholly) read, with its reason code, for
+    the access line and metrics (keys and codes only)."""
+
+    def __init__(self, diagnostics: str, key: str | None = None, unavailable: Mapping[str, str] | None = None):
         super().__init__(412, (Issue(diagnostics, code="incomplete", expression=(f"prefetch.{key}",) if key else ()),))
+        self.unavailable = dict(unavailable or {})
 
     @classmethod
-    def keys(cls, reasons: Mapping[str, str], why: str) -> PreconditionFailed:
+    def keys(cls, reasons: Mapping[str, str], why: str, unavailable: Mapping[str, str] | None = None) -> PreconditionFailed:
         """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>): <why>``."""
-        error = cls(why)
+        error = cls(why, unavailable=unavailable)
         error.issues = tuple(
             Issue(f"prefetch '{key}' could not be obtained ({reason}): {why}", code="incomplete", expression=(f"prefetch.{key}",))
             for key, reason in reasons.items()

@@ -79,10 +79,10 @@ async def find(
     result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
     if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
         reason = result.unavailable.get(PATIENT_KEY, "not-found")
-        raise PreconditionFailed.keys({PATIENT_KEY: reason}, "the Patient is needed to evaluate any order")
+        raise PreconditionFailed.keys({PATIENT_KEY: reason}, "the Patient is needed to evaluate any order", result.unavailable)
     record = select_record(result.resources, content.index, context.patient_id)
     if record.patient is None:
-        raise PreconditionFailed("no valid Patient resource for context.patientId", PATIENT_KEY)
+        raise PreconditionFailed("no valid Patient resource for context.patientId", PATIENT_KEY, result.unavailable)
     available = available_data(result) | {PATIENT}
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
@@ -96,7 +96,8 @@ async def find(
         findings = evaluate(facts, orders, content.rule_params, withheld)
     elif scope_undecided(facts, screened):
         reason = result.unavailable.get(CONDITIONS, "not-found")
-        raise PreconditionFailed.keys({CONDITIONS: reason}, "whether the orders are for neck or upper-back pain cannot be decided")
+        why = "whether the orders are for neck or upper-back pain cannot be decided"
+        raise PreconditionFailed.keys({CONDITIONS: reason}, why, result.unavailable)
     return Evaluated(facts, findings, result, tuple(withheld))
 
 

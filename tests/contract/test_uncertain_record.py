@@ -32,12 +32,17 @@ def call(client: TestClient, *resources: dict[str, Any], orders: list[dict[str, 
     return response.json()  # type: ignore[no-any-return]
 
 
-def withheld(client: TestClient, rule_id: str, reason: str) -> float:
+def metric(client: TestClient, name: str, **labels: str) -> float:
+    """The value of one sample of /metrics (0 when absent)."""
     for family in text_string_to_metric_families(client.get("/metrics").text):
         for sample in family.samples:
-            if sample.name == "cds_reassurance_withheld_total" and sample.labels == {"rule_id": rule_id, "reason": reason}:
+            if sample.name == name and sample.labels == labels:
                 return sample.value
     return 0.0
+
+
+def withheld(client: TestClient, rule_id: str, reason: str) -> float:
+    return metric(client, "cds_reassurance_withheld_total", rule_id=rule_id, reason=reason)
 
 
 def test_unrecognised_cancer_text_withholds_reassurance(client: TestClient) -> None:
@@ -92,6 +97,7 @@ def test_conditions_outcome_and_non_spine_order_is_412(client: TestClient) -> No
     assert response.status_code == 412
     issue = response.json()["issue"][0]
     assert issue["expression"] == ["prefetch.conditions"] and "(no-fhir-server)" in issue["diagnostics"]
+    assert metric(client, "cds_prefetch_unavailable_total", key="conditions", reason="no-fhir-server") == 1
 
 
 def test_unrelated_order_without_conditions_is_not_412(client: TestClient) -> None:
