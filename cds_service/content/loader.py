@@ -265,8 +265,9 @@ def _shared(path: Path, cls: type[BaseModel], errors: _Collector) -> tuple[Any, 
 
 
 def _red_flag_terms(path: Path, errors: _Collector) -> re.Pattern[str] | None:
-    """The red-flag words of ``_red_flag_terms.yaml`` as one case-insensitive whole-word pattern;
-    None (with the problems, at their lines) when a term does not compile or could match nothing."""
+    """The red-flag words of ``_red_flag_terms.yaml`` as one whole-word pattern, written in lower
+    case and matched against lowercased text (so any case); None (with the problems, at their lines)
+    when a term is not in lower case, does not compile or could match nothing."""
     terms, node = _shared(path, RedFlagTermsContent, errors)
     if terms is None:
         return None
@@ -277,8 +278,11 @@ def _red_flag_terms(path: Path, errors: _Collector) -> re.Pattern[str] | None:
             errors.add(path, line_of(node, ("terms", group)), f"terms.{group}: the list is empty")
         for i, item in enumerate(items):
             where, line = f"terms.{group}[{i}]", line_of(node, ("terms", group, i))
+            if item != item.lower():  # matched against the lowercased text (a case-insensitive search is slower)
+                errors.add(path, line, f"{where}: write terms in lower case (they match any case)")
+                continue
             try:
-                compiled = re.compile(item, re.IGNORECASE)
+                compiled = re.compile(item)
             except re.error as exc:
                 errors.add(path, line, f"{where}: not a regular expression: {exc}")
                 continue
@@ -289,7 +293,8 @@ def _red_flag_terms(path: Path, errors: _Collector) -> re.Pattern[str] | None:
     if len(errors.problems) > before:
         return None
     try:
-        return re.compile(r"\b(?:" + "|".join(alternatives) + r")\b", re.IGNORECASE)
+        # Whole words by look-around rather than \b: the same matches, found about twice as fast.
+        return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
     except re.error as exc:  # e.g. an inline global flag, valid alone but not inside the alternation
         errors.add(path, line_of(node, ("terms",)), f"terms: the terms do not combine into one pattern: {exc}")
         return None

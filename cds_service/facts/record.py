@@ -36,8 +36,6 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
-# Types whose text is read for red-flag words when their code is in no red-flag value set.
-SCANNED_TYPES = frozenset({"Condition", *MEDICATION_TYPES})
 Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text, names a red flag
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
@@ -254,8 +252,10 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
     unrecognised: list[Entry] = []
     by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
-    # A record repeats its codes (refills, serial labs): each distinct concept is classified once.
-    concepts: tuple[dict[bytes, Classified], dict[bytes, Classified]] = ({}, {})  # [is medication]
+    # A record repeats its codes (refills, serial labs): each distinct concept is classified once,
+    # per kind: [other, medication, condition] (only medications' and conditions' texts are read
+    # for red-flag words).
+    concepts: tuple[dict[bytes, Classified], ...] = ({}, {}, {})
     for items in resources.values():
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
@@ -269,19 +269,18 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
             if code_field is None:
                 continue
             concept = raw.get(code_field)
-            is_medication = resource_type in MEDICATION_TYPES
-            seen = concepts[is_medication]
+            kind = 1 if resource_type in MEDICATION_TYPES else 2 if resource_type == "Condition" else 0
+            seen = concepts[kind]
             try:
                 key: bytes | None = orjson.dumps(concept)
             except TypeError:  # not JSON (only when called with Python objects)
                 key = None
             classified = seen.get(key) if key is not None else None
             if classified is None:
-                classified = _classify(concept, is_medication, index)
+                classified = _classify(concept, kind, index, key)
                 if key is not None:
                     seen[key] = classified
-            valuesets, ingredients, text, names_red_flag = classified
-            unread = names_red_flag and resource_type in SCANNED_TYPES
+            valuesets, ingredients, text, unread = classified
             if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 entry = Entry(ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref) if valuesets else None, memo)
@@ -293,18 +292,19 @@ def select_record(resources: Mapping[str, list[dict[str, Any]]], index: CodeInde
     return Record(patient, tuple(entries), unrecognised=tuple(unrecognised))
 
 
-def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> Classified:
-    """(value sets, ingredient codes, text, whether the text names a red flag the codes do not) of
-    a raw code concept, worked out once per distinct concept of a record."""
+def _classify(concept: Any, kind: int, index: CodeIndex, key: bytes | None) -> Classified:
+    """(value sets, ingredient codes, text, names a red flag) of a raw code concept of a kind
+    (0 other, 1 medication, 2 condition); text only when in a value set. A medication's or
+    condition's concept in no red-flag value set names a red flag when its text does."""
     codings = raw_codings(concept)
-    text = raw_text(concept)
-    if is_medication:
+    if kind == 1:
+        text = raw_text(concept)
         ingredients, valuesets = index.of_medication(codings, text)
     else:
-        ingredients, valuesets = frozenset(), index.of_codings(codings)
-    words = index.red_flag_text
-    names_red_flag = bool(text) and words is not None and valuesets.isdisjoint(RED_FLAG_SETS) and words.search(text) is not None
-    return valuesets, ingredients, text, names_red_flag
+        valuesets, ingredients = index.of_codings(codings), frozenset()
+        text = raw_text(concept) if valuesets else ""
+    unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept, key)
+    return valuesets, ingredients, text, unread
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

@@ -241,10 +241,11 @@ def terms_dir(tmp_path: Path, text: str) -> Path:
         ("terms:\n  malignancy:\n    - cancer\n  infection: []\n", 4, "terms.infection: the list is empty"),
         ("terms:\n  malignancy:\n    - 'x*'\n", 3, "terms.malignancy[0]: matches an empty text"),
         ("terms: {}\n", 1, "terms"),
+        ("terms:\n  infection:\n    - sepsis\n    - HIV\n", 4, "terms.infection[1]: write terms in lower case"),
     ],
 )
 def test_bad_terms_are_rejected_with_file_and_line(tmp_path: Path, text: str, line: int, message: str) -> None:
-    """A term that does not compile, an empty list, a term matching nothing at all, no terms: rejected at file:line."""
+    """A term that does not compile, an empty list, a term matching an empty text, no terms, upper case: rejected at file:line."""
     with pytest.raises(ContentError) as caught:
         load_content(terms_dir(tmp_path, text))
     problems = [str(p) for p in caught.value.problems]
@@ -254,7 +255,7 @@ def test_bad_terms_are_rejected_with_file_and_line(tmp_path: Path, text: str, li
 def test_terms_are_whole_words_and_content(tmp_path: Path) -> None:
     """Terms come from the content file and match whole words only, case-insensitively."""
     loaded = load_content(terms_dir(tmp_path, "terms:\n  malignancy:\n    - frobnoma\n"))
-    words = loaded.index.red_flag_text
-    assert words is not None
-    assert words.search("FROBNOMA of the neck") and not words.search("frobnomas") and not words.search("cancer")
+    names = loaded.index.names_red_flag
+    assert names("FROBNOMA of the neck")
+    assert not names("frobnomas") and not names("cancer")
 
