@@ -237,7 +237,10 @@ def load_content(directory: Path) -> ContentSet:
             compiled_label = _template(text, FACT_NAMES, directory / FACTS_FILE, fact_labels, ("labels", key), errors)
             if compiled_label is not None:
                 labels[key] = compiled_label
-    if errors.problems or terminology is None or facts is None or layout is None or footer is None or note is None or red_flag_text is None:
+    if (
+        errors.problems or terminology is None or facts is None or layout is None or footer is None
+        or note is None or red_flag_text is None
+    ):  # fmt: skip
         raise ContentError(errors.problems or [Problem(str(directory), 0, "incomplete content")])
     return ContentSet(
         rules=rules,

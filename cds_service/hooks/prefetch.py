@@ -12,9 +12,10 @@ All fallback queries run concurrently on one ``FhirClient`` under one overall de
 finished by then are unavailable with reason ``timeout``, finished ones keep their data. Every key
 is in ``PrefetchResult.resources`` (read), in ``PrefetchResult.unavailable`` (not read), or in
 both: a key is *incomplete* (reason ``next-page-failed``) when a Bundle's ``next`` page could not
-be read (an error, the page limit, the deadline, no fhirServer) after at least one page was (a supplied Bundle,
-or a first search page with entries): the pages read are kept, as positive evidence, while rules
-that need the key's absence treat it as unavailable (``PrefetchResult.incomplete``). The resolution
+be read (an error, the page limit, the deadline, no fhirServer) after at least one page was (a
+supplied Bundle, or a first search page with entries): the pages read are kept, as positive
+evidence, while rules that need the key's absence treat it as unavailable
+(``PrefetchResult.incomplete``; ``handler.available_data``). The resolution
 is logged at DEBUG (the request's access line carries the fetched and unavailable keys); logs name
 keys and reason codes only, never ids, resources or tokens.
 """
