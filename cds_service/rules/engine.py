@@ -49,7 +49,7 @@ def evaluate(
             continue
         if spec.reassures and facts.uncertain:
             reasons = dict.fromkeys(f.key for f in facts.uncertain)
-            log.info("reassurance withheld", extra={"rule_id": rule_id, "reasons": list(reasons)})
+            log.debug("reassurance withheld", extra={"rule_id": rule_id, "reasons": list(reasons)})
             if withheld is not None:
                 withheld.extend((rule_id, reason) for reason in reasons)
             continue
