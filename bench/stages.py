@@ -23,7 +23,7 @@ import orjson
 
 from bench.records import hook_request
 from cds_service.app import GC_THRESHOLDS
-from cds_service.content.render import render_card
+from cds_service.content.render import render_card, uncertain_counts
 from cds_service.content.store import ContentStore
 from cds_service.facts.build import build_facts
 from cds_service.facts.orders import build_orders, screen_orders
@@ -70,7 +70,8 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     t = timed("draft orders", t)
     findings = evaluate(facts, orders, content.rule_params)
     t = timed("rules", t)
-    cards = [render_card(content, f, facts.age, "http://127.0.0.1") for f in findings]
+    counts = uncertain_counts(facts.uncertain) if findings else None
+    cards = [render_card(content, f, facts.age, "http://127.0.0.1", counts) for f in findings]
     t = timed("cards", t)
     JSONResponse(CDSResponse(cards=cards).to_wire())
     t = timed("response", t)

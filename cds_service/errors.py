@@ -7,7 +7,9 @@
     ├── UnknownService      404  no service with that id
     ├── PayloadTooLarge     413  body over the configured limit
     ├── UnsupportedMedia    415  body is not JSON
-    └── PreconditionFailed  412  data a rule needs (the Patient) could not be obtained
+    └── PreconditionFailed  412  the data that decides whether the service applies (the Patient,
+                                 or the Conditions) could not be obtained: one issue per
+                                 prefetch key, naming it and the reason code
 
 Handlers turn these, and any unexpected exception, into OperationOutcome JSON: never a stack
 trace, never request values (they may hold PHI or tokens), only field paths and messages.
@@ -16,7 +18,7 @@ trace, never request values (they may hold PHI or tokens), only field paths and 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,8 +96,22 @@ class UnsupportedMedia(ServiceError):
 
 
 class PreconditionFailed(ServiceError):
-    def __init__(self, diagnostics: str):
-        super().__init__(412, (Issue(diagnostics, code="incomplete"),))
+    """``unavailable``: every prefetch key that could not be (wholly) read, with its reason code, for
+    the access line and metrics (keys and codes only)."""
+
+    def __init__(self, diagnostics: str, key: str | None = None, unavailable: Mapping[str, str] | None = None):
+        super().__init__(412, (Issue(diagnostics, code="incomplete", expression=(f"prefetch.{key}",) if key else ()),))
+        self.unavailable = dict(unavailable or {})
+
+    @classmethod
+    def keys(cls, reasons: Mapping[str, str], why: str, unavailable: Mapping[str, str] | None = None) -> PreconditionFailed:
+        """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>): <why>``."""
+        error = cls(why, unavailable=unavailable)
+        error.issues = tuple(
+            Issue(f"prefetch '{key}' could not be obtained ({reason}): {why}", code="incomplete", expression=(f"prefetch.{key}",))
+            for key, reason in reasons.items()
+        )
+        return error
 
 
 def issues_from_validation(exc: ValidationError | RequestValidationError, prefix: str = "") -> list[Issue]:

@@ -73,6 +73,12 @@ def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | N
         if rule_id not in content.rules:
             report.add(report.directory, 0, f"rule '{rule_id}' has no content file ({rule_id}.yaml): it never runs", "warning")
     locator = _Locator(content)
+    for counts in ({"conditions": 2, "medications": 1}, {"conditions": 1, "medications": 0}, {"conditions": 0, "medications": 1}):
+        try:
+            content.uncertain_note.render({"counts": counts})
+        except Exception as exc:
+            path = report.directory / LAYOUT_FILE
+            report.add(path, locator.line(path, ("uncertain_note",)), _message("uncertain_note", exc))
     for rule in content.rules.values():
         for sample in sample_findings(rule):  # rules no fixture triggers are rendered too
             result = render_sample(content, sample)

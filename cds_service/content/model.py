@@ -86,3 +86,12 @@ class LayoutContent(Strict):
     detail_footer: str = Field(min_length=1)
     rule_system_path: str = Field(default="/rules", pattern=r"^/")
     override_reason_system_path: str = Field(default="/override-reasons", pattern=r"^/")
+    uncertain_note: str = Field(
+        min_length=1, description="Template: the line a card's detail gains when record entries could not be read or recognised."
+    )
+
+
+class RedFlagTermsContent(Strict):
+    """``cards/_red_flag_terms.yaml``: words (regular expressions) naming red-flag concepts, by group."""
+
+    terms: dict[str, list[str]] = Field(min_length=1, description="Group → regular expressions, matched as whole words.")

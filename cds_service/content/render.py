@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from jinja2 import Template
@@ -80,7 +81,18 @@ def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age:
     return ctx
 
 
-def render_card(content: ContentSet, finding: Finding, age: int | None, base_url: str) -> Card:
+def uncertain_counts(uncertain: Iterable[Fact]) -> dict[str, int]:
+    """How many distinct record entries were not read or recognised, per kind (conditions, medications)."""
+    refs = dict.fromkeys(ref for f in uncertain for ref in f.refs)
+    conditions = sum(1 for ref in refs if ref.startswith("Condition/"))
+    return {"conditions": conditions, "medications": len(refs) - conditions}
+
+
+def render_card(
+    content: ContentSet, finding: Finding, age: int | None, base_url: str, uncertain: Mapping[str, int] | None = None
+) -> Card:
+    """The card of ``finding``; ``uncertain`` (``uncertain_counts``) adds the layout's line saying
+    what could not be read or recognised, when any count is not zero."""
     rule = content.rules[finding.rule_id]
     ctx = card_context(content, rule, finding, age)
     summary = " ".join(render(rule.summary, ctx).split())
@@ -89,7 +101,10 @@ def render_card(content: ContentSet, finding: Finding, age: int | None, base_url
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
     source = rule.content.source
     footer = render(content.footer, {**ctx, "source": source.model_dump()})
-    detail = render(rule.detail, ctx).strip() + "\n\n" + footer.strip()
+    detail = render(rule.detail, ctx).strip() + "\n\n"
+    if uncertain and any(uncertain.values()):
+        detail += render(content.uncertain_note, {"counts": dict(uncertain)}).strip() + "\n\n"
+    detail += footer.strip()
     suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
     override_system = base_url + content.layout.override_reason_system_path
     return Card(

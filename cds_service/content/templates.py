@@ -12,6 +12,7 @@ CARD_NAMES = frozenset({"rule", "title", "orders", "order_list", "reasons", "rea
 SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
 FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
 FOOTER_NAMES = CARD_NAMES | {"source"}
+UNCERTAIN_NAMES = frozenset({"counts"})  # entries not read or recognised, per kind: conditions, medications
 
 
 def _markdown_safe(value: Any) -> Any:

@@ -15,17 +15,20 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any
 
-from cds_service.facts.codes import raw_codings
 from cds_service.facts.dates import as_date, whole_years
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
-from cds_service.facts.model import SCOPE_SET, Fact, Imaging, Medication, PatientFacts, RedFlag
+from cds_service.facts.codes import raw_codings
+from cds_service.facts.model import (
+    RED_FLAG_SETS, SCOPE_SET, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, Fact, Imaging, Medication, PatientFacts, RedFlag,
+)
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
     IMAGING_SETS, active, cervical_site, dated_within, earliest, fact, first_dated, imaging, is_fusion, usable, within,
 )
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
 from cds_service.terminology import Terminology
+from cds_service.terminology.systems import ICD10CM, SNOMED, canonical_system, normalize_code
 
 CONDITION = ("Condition",)
 PROCEDURE = ("Procedure",)
@@ -33,6 +36,14 @@ OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
+# In-scope pain codes that name the thoracic spine (and not the cervical or cervicothoracic one),
+# from the neck-upper-back-pain value set: ICD-10-CM (normalised, a code or its descendants) and
+# SNOMED CT. Every other in-scope code counts as cervical, the service's default region.
+THORACIC_ICD = ("M546", "M5414", "M4724", "M5114", "M4714", "M5104", "M47814", "M4804", "M4624", "S233", "S220")
+THORACIC_SNOMED = frozenset({
+    "100211000119106", "41341006", "129138001", "2169001", "267971005", "202688001", "10948005", "41022003",
+    "202724006", "202748002",
+})
 
 
 def build_facts(
@@ -79,6 +90,11 @@ class FactRules:
 
     def scope_conditions(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "scope-condition") for e in self._scope())
+
+    def pain_regions(self, facts: PatientFacts) -> frozenset[str]:
+        """The spine regions of the active in-scope conditions: "thoracic" when a coding names the
+        thoracic spine only (``THORACIC_ICD``, ``THORACIC_SNOMED``), else "cervical"."""
+        return frozenset("thoracic" if _thoracic(e.raw.get("code")) else "cervical" for e in self._scope())
 
     def scope_refs(self, facts: PatientFacts) -> frozenset[str]:
         return frozenset(e.ref for e in self._conditions(SCOPE_SET) if e.usable)
@@ -253,6 +269,22 @@ class FactRules:
     def antiplatelet(self, facts: PatientFacts) -> Fact | None:
         return self._drug_or_condition("antiplatelets", "antiplatelet-use", "antiplatelet")
 
+    # -- what could not be read
+    def uncertain(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Entries that could show a red flag but were not read or recognised, void ones apart
+        (``stated_void``; any clinical status counts): a condition or medication whose text names a
+        red flag its code does not, one in a red-flag value set that fails validation, and a
+        medication whose medicationReference could not be resolved."""
+        record = self.record
+        found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display) for e in record.unrecognised if not e.stated_void]
+        found += [
+            Fact(UNREADABLE, (e.ref,), e.display)
+            for e in record.candidates_in(CONDITION + MEDICATION_TYPES, *RED_FLAG_SETS)
+            if not e.stated_void and e.model is None
+        ]
+        found += [Fact(UNRESOLVED_MEDICATION, (ref,), display or None) for ref, display in record.unresolved]
+        return tuple(found)
+
     # -- red flags
     def red_flags(self, facts: PatientFacts) -> tuple[RedFlag, ...]:
         flags: list[RedFlag] = []
@@ -283,3 +315,14 @@ class FactRules:
             patient = (facts.patient_ref,) if facts.patient_ref else ()
             add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
         return tuple(flags)
+
+
+def _thoracic(concept: object) -> bool:
+    """A raw code concept has a coding naming the thoracic spine only (``THORACIC_ICD``, ``THORACIC_SNOMED``)."""
+    for system, code in raw_codings(concept):
+        system = canonical_system(system) if system else None
+        if system == ICD10CM and normalize_code(system, code).startswith(THORACIC_ICD):
+            return True
+        if system == SNOMED and code.strip() in THORACIC_SNOMED:
+            return True
+    return False

@@ -11,17 +11,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
+from re import Pattern
 from typing import Any
 
 from cds_service.terminology import Terminology
 from cds_service.terminology.systems import HIERARCHICAL_SYSTEMS, RXNORM, canonical_system, normalize_code
 
 Coding = tuple[str | None, str | None]
+_CONCEPTS_CACHED = 65_536
 
 
 class CodeIndex:
-    def __init__(self, terminology: Terminology):
+    def __init__(self, terminology: Terminology, red_flag_text: Pattern[str] | None = None):
         self.terminology = terminology
+        # Words naming red-flag concepts (cards/_red_flag_terms.yaml), compiled once per content load.
+        self.red_flag_text = red_flag_text
+        self.names_red_flag = lru_cache(maxsize=65_536)(self._names_red_flag)
+        self._concepts_flagged: dict[bytes, bool] = {}  # raw concept JSON -> names a red flag
         exact: dict[tuple[str, str], set[str]] = defaultdict(set)
         by_system: dict[str, list[Any]] = defaultdict(list)
         for vs in terminology.valuesets.values():
@@ -46,6 +52,26 @@ class CodeIndex:
             if extra:
                 hits = hits | extra
         return hits
+
+    def _names_red_flag(self, text: str) -> bool:
+        """Whether ``text`` names a red-flag concept: the content's words (lower case) in the
+        lowercased text; cached like codes, since record texts repeat across patients."""
+        words = self.red_flag_text
+        return bool(text) and words is not None and words.search(text.lower()) is not None
+
+    def concept_names_red_flag(self, concept: Any, key: bytes | None) -> bool:
+        """Whether a raw CodeableConcept's text or coding displays name a red-flag concept; cached by
+        its JSON (``key``), so a concept seen in an earlier request costs one lookup."""
+        if self.red_flag_text is None:
+            return False
+        found = self._concepts_flagged.get(key) if key is not None else None
+        if found is None:
+            found = self.names_red_flag(_plain_text(concept))
+            if key is not None:
+                if len(self._concepts_flagged) >= _CONCEPTS_CACHED:
+                    self._concepts_flagged.clear()
+                self._concepts_flagged[key] = found
+        return found
 
     def of_codings(self, codings: Iterable[Coding]) -> frozenset[str]:
         out: frozenset[str] = frozenset()
@@ -125,3 +151,16 @@ def raw_text(concept: Any) -> str:
             seen.add(folded)
             unique.append(part)
     return " ".join(unique)
+
+
+def _plain_text(concept: Any) -> str:
+    """A raw CodeableConcept's text and coding displays, joined as they are (``raw_text`` without
+    its tidying, for a word search)."""
+    if type(concept) is not dict:
+        return raw_text(concept)
+    text = concept.get("text")
+    parts = [text] if type(text) is str else []
+    codings = concept.get("coding")
+    if type(codings) is list:
+        parts += [d for c in codings if type(c) is dict and type(d := c.get("display")) is str]
+    return " ".join(parts)

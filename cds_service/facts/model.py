@@ -21,6 +21,18 @@ SERVICE_REQUESTS = "serviceRequests"
 IMAGING = "imagingStudies"
 DATA_KEYS = (PATIENT, CONDITIONS, PROCEDURES, MEDICATIONS, OBSERVATIONS, SERVICE_REQUESTS, IMAGING)
 SCOPE_SET = "neck-upper-back-pain"  # the value set of the conditions that put a call in scope
+# The value sets a red flag is read from (facts/build.py ``red_flags``, ``chronic_steroid``): an
+# entry in one of them that cannot be read, or one in none whose text names a red flag, leaves a
+# red flag possible (``PatientFacts.uncertain``).
+RED_FLAG_SETS = frozenset({
+    "cervical-myelopathy", "staph-aureus-bacteremia", "spinal-infection", "fever-condition", "malignancy",
+    "iv-drug-use", "immunosuppression", "unexplained-weight-loss", "significant-trauma", "osteoporosis",
+    "long-term-steroid-use", "systemic-corticosteroids",
+})
+# Why an entry leaves a red flag possible (``Fact.key`` of ``PatientFacts.uncertain``).
+UNRECOGNISED_TEXT = "unrecognised-text"  # in no red-flag value set, but its text names a red flag
+UNREADABLE = "unreadable"  # in a red-flag value set, but it failed validation
+UNRESOLVED_MEDICATION = "unresolved-medication"  # its medicationReference could not be resolved
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +174,9 @@ class PatientFacts:
     peptic_ulcer: Fact | None = None
     anticoagulant: Fact | None = None
     antiplatelet: Fact | None = None
+    # Record entries that could show a red flag but were not read or recognised (key: why).
+    uncertain: tuple[Fact, ...] = ()
+    pain_regions: frozenset[str] = frozenset()  # "cervical", "thoracic": regions of the active in-scope conditions
 
     def has(self, *keys: str) -> bool:
         """Whether every data key could be read (a rule needing missing data stays silent)."""

@@ -21,6 +21,7 @@ import orjson
 from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
 from cds_service.facts.medrefs import MedicationIndex, drug_concept
+from cds_service.facts.model import RED_FLAG_SETS
 from cds_service.fhir.parse import parse_resource
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
-Classified = tuple[frozenset[str], frozenset[str], str]  # value sets, ingredient codes, text
+Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text, names a red flag
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -215,6 +216,9 @@ class Record:
     # Medication entries whose medicationReference could not be resolved: (entry reference, display or "").
     unresolved: tuple[tuple[str, str], ...] = ()
     _by_set: dict[str, list[int]] = field(default_factory=dict, compare=False, repr=False)
+    # Conditions and medications whose code is in no red-flag value set but whose text names a
+    # red-flag concept (cards/_red_flag_terms.yaml); never validated, any status.
+    unrecognised: tuple[Entry, ...] = ()
 
     def __post_init__(self) -> None:
         for position, entry in enumerate(self.candidates):
@@ -252,16 +256,21 @@ def select_record(
 ) -> Record:
     """The Patient, validated, and every coded entry in some value set, to be validated when read;
     entries in no value set are never parsed. A medication's ``medicationReference`` resolves to a
-    contained Medication or one in ``medications`` (by default: those among ``resources``)."""
+    contained Medication or one in ``medications`` (by default: those among ``resources``).
+    Conditions and medications in no red-flag value set whose text names a red flag are kept apart
+    (``Record.unrecognised``), unparsed."""
     if medications is None:
         medications = MedicationIndex(*resources.values())
     patient = None
     entries: list[Entry] = []
     unresolved: list[tuple[str, str]] = []
+    unrecognised: list[Entry] = []
     by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
-    # A record repeats its codes (refills, serial labs): each distinct concept is classified once.
-    concepts: tuple[dict[bytes, Classified], dict[bytes, Classified]] = ({}, {})  # [is medication]
+    # A record repeats its codes (refills, serial labs): each distinct concept is classified once,
+    # per kind: [other, medication, condition] (only medications' and conditions' texts are read
+    # for red-flag words).
+    concepts: tuple[dict[bytes, Classified], ...] = ({}, {}, {})
     for items in resources.values():
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
@@ -281,39 +290,47 @@ def select_record(
                 status = raw.get("status")
                 if missing is not None and not (type(status) is str and status in _VOID):  # entered-in-error says nothing
                     unresolved.append((f"{resource_type}/{raw.get('id') or '?'}", concept["text"] if concept else ""))
-            seen = concepts[is_medication]
+            kind = 1 if is_medication else 2 if resource_type == "Condition" else 0
+            seen = concepts[kind]
             try:
                 key: bytes | None = orjson.dumps(concept)
             except TypeError:  # not JSON (only when called with Python objects)
                 key = None
             classified = seen.get(key) if key is not None else None
             if classified is None:
-                classified = _classify(concept, is_medication, index)
+                classified = _classify(concept, kind, index, key)
                 if key is not None:
                     seen[key] = classified
-            valuesets, ingredients, text = classified
-            if valuesets:
+            valuesets, ingredients, text, unread = classified
+            if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 entry = Entry(
-                    ref, resource_type, valuesets, text.strip() or ref, raw, ingredients, by_ref.get(ref), memo,
-                    drug=concept if is_medication else None,
+                    ref, resource_type, valuesets, text.strip() or ref, raw, ingredients,
+                    by_ref.get(ref) if valuesets else None, memo, drug=concept if is_medication else None,
                 )  # fmt: skip
-                by_ref[ref] = entry
-                entries.append(entry)
+                if valuesets:
+                    by_ref[ref] = entry
+                    entries.append(entry)
+                if unread:
+                    unrecognised.append(entry)
     if unresolved:  # counted, never named: references and displays may identify the patient
         log.info("medication references unresolved", extra={"unresolved_count": len(unresolved)})
-    return Record(patient, tuple(entries), tuple(unresolved))
+    return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised))
 
 
-def _classify(concept: Any, is_medication: bool, index: CodeIndex) -> Classified:
-    """(value sets, ingredient codes, text) of a raw code concept; text only when in a value set."""
+def _classify(concept: Any, kind: int, index: CodeIndex, key: bytes | None) -> Classified:
+    """(value sets, ingredient codes, text, names a red flag) of a raw code concept of a kind
+    (0 other, 1 medication, 2 condition); text only when in a value set. A medication's or
+    condition's concept in no red-flag value set names a red flag when its text does."""
     codings = raw_codings(concept)
-    if is_medication:
+    if kind == 1:
         text = raw_text(concept)
         ingredients, valuesets = index.of_medication(codings, text)
-        return valuesets, ingredients, text
-    valuesets = index.of_codings(codings)
-    return valuesets, frozenset(), raw_text(concept) if valuesets else ""
+    else:
+        valuesets, ingredients = index.of_codings(codings), frozenset()
+        text = raw_text(concept) if valuesets else ""
+    unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept, key)
+    return valuesets, ingredients, text, unread
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

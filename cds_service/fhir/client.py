@@ -113,23 +113,33 @@ class FhirClient:
             raise FhirMalformedResponse(f"{wanted} read: response is not a {wanted}")
         return body
 
-    async def search(self, base_url: str, path_with_query: str, token: str | None) -> list[dict[str, Any]]:
-        """``GET [base]/Type?…``: the entry resources of every page, following ``next`` links."""
+    async def search(
+        self, base_url: str, path_with_query: str, token: str | None, into: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """``GET [base]/Type?…``: the entry resources of every page, following ``next`` links.
+        With ``into``, each page's resources are added to it as the page is read, so a caller
+        keeps the pages read before a later one failed."""
         what = f"{_resource_type(path_with_query)} search"
         base = self._base(base_url)
         bundle = await self._get_bundle(self._join(base, path_with_query), base, token, what)
-        return entry_resources(bundle) + await self._rest(base, bundle, token, what, pages=1)
+        resources = [] if into is None else into
+        resources.extend(entry_resources(bundle))
+        return await self._rest(base, bundle, token, what, pages=1, into=resources)
 
-    async def follow_next(self, base_url: str, bundle: dict[str, Any], token: str | None) -> list[dict[str, Any]]:
-        """The entry resources of the pages after ``bundle`` (itself counted as page one)."""
-        return await self._rest(self._base(base_url), bundle, token, "prefetch Bundle", pages=1)
+    async def follow_next(
+        self, base_url: str, bundle: dict[str, Any], token: str | None, into: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
+        """The entry resources of the pages after ``bundle`` (itself counted as page one); ``into``
+        as for ``search``."""
+        return await self._rest(self._base(base_url), bundle, token, "prefetch Bundle", pages=1, into=into)
 
     # ------------------------------------------------------------------------------ internals
 
     async def _rest(
-        self, base: httpx.URL, bundle: dict[str, Any], token: str | None, what: str, pages: int
+        self, base: httpx.URL, bundle: dict[str, Any], token: str | None, what: str, pages: int,
+        into: list[dict[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        resources: list[dict[str, Any]] = []
+        resources: list[dict[str, Any]] = [] if into is None else into
         link = next_link(bundle)
         while link is not None:
             if pages >= self.max_pages:

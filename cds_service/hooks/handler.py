@@ -9,10 +9,10 @@ from datetime import date
 from typing import Any
 
 from cds_service.content.loader import ContentSet
-from cds_service.content.render import render_card
+from cds_service.content.render import render_card, uncertain_counts
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
-from cds_service.facts.model import DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
+from cds_service.facts.model import CONDITIONS, DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
@@ -21,8 +21,8 @@ from cds_service.hooks.models import INDICATOR_RANK, Card, CDSRequest, CDSRespon
 from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
 from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
-from cds_service.rules.engine import evaluate
-from cds_service.rules.scope import gated
+from cds_service.rules.engine import Withheld, evaluate
+from cds_service.rules.scope import gated, scope_undecided
 
 log = logging.getLogger(__name__)
 MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
@@ -37,10 +37,12 @@ class Outcome:
     shadow: list[Finding]
     unavailable: dict[str, str]
     fetched: tuple[str, ...] = ()
+    withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
-    """Data keys whose every source could be read (medications need both request types)."""
+    """Data keys whose every source could be wholly read (medications need both request types);
+    an incomplete key is not available: its pages read count only as positive evidence."""
     keys = {k for k in DATA_KEYS if k in result.resources and k not in result.unavailable}
     if all(k in result.resources and k not in result.unavailable for k in MEDICATION_KEYS):
         keys.add(MEDICATIONS)
@@ -54,6 +56,7 @@ class Evaluated:
     facts: PatientFacts
     findings: list[Finding]
     prefetch: PrefetchResult
+    withheld: tuple[Withheld, ...] = ()
 
 
 async def find(
@@ -64,30 +67,43 @@ async def find(
     deadline_seconds: float,
     today: date | None = None,
 ) -> Evaluated:
-    """Context → prefetch (with fallback) → facts → rule findings; 400 or 412 when that cannot be done."""
+    """Context → prefetch (with fallback) → facts → rule findings; 400 or 412 when that cannot be done.
+
+    412 only when the data that decides whether the service applies could not be had: the Patient,
+    or the Conditions when the draft orders do not put the call in scope by themselves (and the
+    pages of them read do not either: ``scope_undecided``). Data only some rules need never gives
+    a 412: those rules stay silent and the others answer.
+    """
     if request.hook != service.hook:
         raise InvalidRequest.one(f"service {service.id} answers hook {service.hook}", "hook")
     context = parse_context(service.hook, request.context)
     started = time.monotonic()
     result = await resolve_prefetch(service.prefetch_templates(content.index), request, fhir_client, deadline_seconds)
     if PATIENT_KEY in result.unavailable or not result.resources.get(PATIENT_KEY):
-        raise PreconditionFailed("the Patient could not be obtained from prefetch or the FHIR server")
+        reason = result.unavailable.get(PATIENT_KEY, "not-found")
+        raise PreconditionFailed.keys({PATIENT_KEY: reason}, "the Patient is needed to evaluate any order", result.unavailable)
     drafts = context.draft_orders.entry
     left = deadline_seconds - (time.monotonic() - started)  # Medications are read under the same deadline
     medications = await resolve_medications(result.resources, drafts, request, fhir_client, left)
     record = select_record(result.resources, content.index, context.patient_id, medications)
     if record.patient is None:
-        raise PreconditionFailed("no valid Patient resource for context.patientId")
+        raise PreconditionFailed("no valid Patient resource for context.patientId", PATIENT_KEY, result.unavailable)
     available = available_data(result) | {PATIENT}
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
     findings: list[Finding] = []
+    withheld: list[Withheld] = []
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
-    if gated(facts, screen_orders(drafts, selections, content.index, medications)):
+    screened = screen_orders(drafts, selections, content.index, medications)
+    if gated(facts, screened):
         orders = build_orders(drafts, selections, content.index, medications)
-        findings = evaluate(facts, orders, content.rule_params)
-    return Evaluated(facts, findings, result)
+        findings = evaluate(facts, orders, content.rule_params, withheld)
+    elif scope_undecided(facts, screened):
+        reason = result.unavailable.get(CONDITIONS, "not-found")
+        why = "whether the orders are for neck or upper-back pain cannot be decided"
+        raise PreconditionFailed.keys({CONDITIONS: reason}, why, result.unavailable)
+    return Evaluated(facts, findings, result, tuple(withheld))
 
 
 async def handle_hook(
@@ -104,11 +120,15 @@ async def handle_hook(
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
     shown, shadow = [], []
+    facts = evaluated.facts
+    counts = None  # entries not read or recognised, said on every card shown
     for found in evaluated.findings:
         if content.rules[found.rule_id].content.mode == "shadow":
             shadow.append(found)
-        else:
-            shown.append((found, render_card(content, found, evaluated.facts.age, base_url)))
+            continue
+        if counts is None:
+            counts = uncertain_counts(facts.uncertain)
+        shown.append((found, render_card(content, found, facts.age, base_url, counts)))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
@@ -122,4 +142,5 @@ async def handle_hook(
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-    return Outcome(CDSResponse(cards=[c for _, c in shown]), shown, shadow, dict(result.unavailable), result.fetched)
+    response = CDSResponse(cards=[c for _, c in shown])
+    return Outcome(response, shown, shadow, dict(result.unavailable), result.fetched, evaluated.withheld)

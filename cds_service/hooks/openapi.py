@@ -89,7 +89,7 @@ HOOK_REQUEST = {**request_body(_hook_request_schema()), **SERVICE_ID}
 HOOK_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "Cards", "content": {"application/json": {"schema": model_schema(CDSResponse, "serialization")}}},
     **ERRORS,
-    412: _error("The Patient could not be obtained"),
+    412: _error("The Patient, or the Conditions that decide whether the service applies, could not be obtained"),
 }
 FEEDBACK_REQUEST = {**request_body(model_schema(FeedbackRequest)), **SERVICE_ID}
 FEEDBACK_RESPONSES: dict[int | str, dict[str, Any]] = {

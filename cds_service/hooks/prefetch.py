@@ -9,8 +9,13 @@ Per key of the service's templates (missing keys = expected − supplied):
     or not a resource            ``Type?…`` by search, ``Type/id`` by read (404 on a read → [])
 
 All fallback queries run concurrently on one ``FhirClient`` under one overall deadline; keys not
-finished by then are unavailable with reason ``timeout``, finished ones keep their data. A key is
-in exactly one of ``PrefetchResult.resources`` and ``PrefetchResult.unavailable``. The resolution
+finished by then are unavailable with reason ``timeout``, finished ones keep their data. Every key
+is in ``PrefetchResult.resources`` (read), in ``PrefetchResult.unavailable`` (not read), or in
+both: a key is *incomplete* (reason ``next-page-failed``) when a Bundle's ``next`` page could not
+be read (an error, the page limit, the deadline, no fhirServer) after at least one page was (a
+supplied Bundle, or a first search page with entries): the pages read are kept, as positive
+evidence, while rules that need the key's absence treat it as unavailable
+(``PrefetchResult.incomplete``; ``handler.available_data``). The resolution
 is logged at DEBUG (the request's access line carries the fetched and unavailable keys); logs name
 keys and reason codes only, never ids, resources or tokens.
 """
@@ -33,6 +38,7 @@ log = logging.getLogger(__name__)
 NO_FHIR_SERVER = "no-fhir-server"
 TIMEOUT = "timeout"
 UNRENDERABLE = "unrenderable"
+NEXT_PAGE_FAILED = "next-page-failed"
 
 _TOKEN = re.compile(r"\{\{\s*([A-Za-z][A-Za-z0-9_.]*)\s*\}\}")
 _ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
@@ -49,11 +55,17 @@ Resources = list[dict[str, Any]]
 
 @dataclass(frozen=True)
 class PrefetchResult:
-    """Resources per prefetch key, and the keys that could not be obtained with a reason code."""
+    """Resources per prefetch key, and the keys that could not be obtained (or not wholly: see
+    ``incomplete``) with a reason code."""
 
     resources: dict[str, Resources]
     unavailable: dict[str, str]
     fetched: tuple[str, ...] = ()  # keys (partly) read from the FHIR server
+
+    @property
+    def incomplete(self) -> frozenset[str]:
+        """Keys with some pages read but not all: in ``resources`` and in ``unavailable``."""
+        return frozenset(k for k in self.unavailable if k in self.resources)
 
 
 def _token_value(name: str, context: Mapping[str, Any]) -> str | None:
@@ -97,14 +109,15 @@ def _supplied(value: Any) -> tuple[Resources, dict[str, Any] | None] | None:
     return [value], None
 
 
-async def _fetch(client: FhirClient, base: str, query: str, token: str | None) -> Resources:
+async def _fetch(client: FhirClient, base: str, query: str, token: str | None, pages: Resources) -> Resources:
+    """A read or a search; a search adds each page's resources to ``pages`` as it is read."""
     path = query.split("?", 1)[0].strip("/")
     if "?" not in query and _REFERENCE.match(path):
         try:
             return [await client.read(base, query, token)]
         except FhirNotFound:
             return []
-    return await client.search(base, query, token)
+    return await client.search(base, query, token, pages)
 
 
 async def resolve_prefetch(
@@ -138,19 +151,20 @@ async def resolve_prefetch(
     if request.fhir_authorization is not None:
         token = request.fhir_authorization.access_token
     if work and (client is None or base is None):
-        for key in work:
-            resources.pop(key, None)
-            unavailable[key] = NO_FHIR_SERVER
+        for key, item in work.items():  # a supplied Bundle keeps its first page; its next page cannot be read
+            unavailable[key] = NO_FHIR_SERVER if isinstance(item, str) else NEXT_PAGE_FAILED
         work = {}
 
     tasks: dict[str, asyncio.Task[Resources]] = {}
+    pages: dict[str, Resources] = {}  # per key, the resources of the pages read so far
     if work:
         assert client is not None and base is not None
         for key, item in work.items():
+            pages[key] = []
             if isinstance(item, str):
-                coro = _fetch(client, base, item, token)
+                coro = _fetch(client, base, item, token, pages[key])
             else:
-                coro = client.follow_next(base, item, token)
+                coro = client.follow_next(base, item, token, pages[key])
             tasks[key] = asyncio.create_task(coro)
         try:
             await asyncio.wait(tasks.values(), timeout=deadline_seconds)
@@ -161,18 +175,16 @@ async def resolve_prefetch(
 
     for key, task in tasks.items():
         error = None if task.cancelled() else task.exception()
-        if task.cancelled():
-            resources.pop(key, None)
-            unavailable[key] = TIMEOUT
-        elif isinstance(error, FhirError):
-            resources.pop(key, None)
-            unavailable[key] = error.code
-        elif error is not None:  # an unexpected client failure is unavailable data, never a 500
-            log.error("prefetch query failed", extra={"prefetch_key": key, "error_type": type(error).__name__})
-            resources.pop(key, None)
-            unavailable[key] = "error"
-        else:
+        if error is None and not task.cancelled():
             resources[key] = resources.get(key, []) + task.result()
+            continue
+        if error is not None and not isinstance(error, FhirError):  # unavailable data, never a 500
+            log.error("prefetch query failed", extra={"prefetch_key": key, "error_type": type(error).__name__})
+        if key in resources or pages[key]:  # a page was read, a later one was not: keep what was read
+            resources[key] = resources.get(key, []) + pages[key]
+            unavailable[key] = NEXT_PAGE_FAILED
+        else:
+            unavailable[key] = TIMEOUT if error is None else error.code if isinstance(error, FhirError) else "error"
 
     # DEBUG: a call logs one INFO line, the access line, which carries the fetched and unavailable keys.
     fetched = tuple(sorted(k for k in tasks if k in resources))

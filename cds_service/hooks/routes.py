@@ -10,7 +10,9 @@ from pydantic import ValidationError
 
 from cds_service.auth import require_client
 from cds_service.content.loader import ContentSet
-from cds_service.errors import InvalidRequest, PayloadTooLarge, UnknownService, UnsupportedMedia, issues_from_validation
+from cds_service.errors import (
+    InvalidRequest, PayloadTooLarge, PreconditionFailed, UnknownService, UnsupportedMedia, issues_from_validation,
+)
 from cds_service.feedback import runtime as feedback
 from cds_service.feedback.intake import parse_feedback
 from cds_service.hooks.handler import handle_hook
@@ -131,14 +133,19 @@ async def call_service(request: Request) -> JSONResponse:
     content: ContentSet = state.content.current
     settings: Settings = state.settings
     annotate(request, hook_instance=str(hook_request.hook_instance), content_version=content.version)
-    outcome = await handle_hook(
-        service,
-        hook_request,
-        content,
-        state.fhir_client,
-        settings.prefetch_deadline_seconds,
-        base_url(request, settings),
-    )
+    try:
+        outcome = await handle_hook(
+            service,
+            hook_request,
+            content,
+            state.fhir_client,
+            settings.prefetch_deadline_seconds,
+            base_url(request, settings),
+        )
+    except PreconditionFailed as exc:  # a 412's access line, too, names the keys that could not be read
+        state.metrics.observe_unavailable(exc.unavailable)
+        annotate(request, unavailable=dict(sorted(exc.unavailable.items())))
+        raise
     feedback.record_served(state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version)
     state.metrics.observe_outcome(outcome, content)
     annotate(

@@ -51,10 +51,14 @@ class InstrumentedFhirClient(FhirClient):
         parent = super()
         return await self._observe("read", _type_of(path), lambda: parent.read(base_url, path, token))
 
-    async def search(self, base_url: str, path_with_query: str, token: str | None) -> list[dict[str, Any]]:
+    async def search(
+        self, base_url: str, path_with_query: str, token: str | None, into: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         parent = super()
-        return await self._observe("search", _type_of(path_with_query), lambda: parent.search(base_url, path_with_query, token))
+        return await self._observe("search", _type_of(path_with_query), lambda: parent.search(base_url, path_with_query, token, into))
 
-    async def follow_next(self, base_url: str, bundle: dict[str, Any], token: str | None) -> list[dict[str, Any]]:
+    async def follow_next(
+        self, base_url: str, bundle: dict[str, Any], token: str | None, into: list[dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         parent = super()
-        return await self._observe("next", "Bundle", lambda: parent.follow_next(base_url, bundle, token))
+        return await self._observe("next", "Bundle", lambda: parent.follow_next(base_url, bundle, token, into))

@@ -5,6 +5,11 @@
     cds_cards_total{rule_id, indicator, mode}                     cards per rule; mode="active" were
                                                                   sent, mode="shadow" evaluated only
     cds_prefetch_unavailable_total{key, reason}                   prefetch keys the rules went without
+                                                                  (wholly, or some pages: next-page-failed)
+    cds_reassurance_withheld_total{rule_id, reason}               reassuring cards withheld because record
+                                                                  entries could not be read or recognised:
+                                                                  unrecognised-text, unreadable,
+                                                                  unresolved-medication
     cds_fhir_fallback_requests_total{operation, resource_type, outcome}
                                                                   FHIR fallback calls: outcome "ok" or
                                                                   the failure reason (timeout, server-error,
@@ -95,6 +100,10 @@ class Metrics:
         self.prefetch_unavailable = Counter(
             "cds_prefetch_unavailable", "Prefetch keys the rules went without, by reason.", ["key", "reason"], registry=r
         )
+        self.withheld = Counter(
+            "cds_reassurance_withheld", "Reassuring cards withheld: record entries not read or recognised, by reason.",
+            ["rule_id", "reason"], registry=r,
+        )  # fmt: skip
         self.fhir_requests = Counter(
             "cds_fhir_fallback_requests", "FHIR fallback calls by outcome: ok or the failure reason.",
             ["operation", "resource_type", "outcome"], registry=r,
@@ -102,7 +111,7 @@ class Metrics:
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
         self._requests, self._latency = Children(self.requests), Children(self.latency)
         self._cards, self._unavailable = Children(self.cards), Children(self.prefetch_unavailable)
-        self._fhir_requests = Children(self.fhir_requests)
+        self._fhir_requests, self._withheld = Children(self.fhir_requests), Children(self.withheld)
         if content is not None:
             r.register(ContentCollector(content))
         if process:
@@ -114,11 +123,13 @@ class Metrics:
         self._latency(*labels).observe(seconds)
 
     def observe_outcome(self, outcome: Outcome, content: ContentSet) -> None:
-        """Cards sent and shadow findings per rule, and prefetch keys that were unavailable."""
+        """Cards sent and shadow findings per rule, reassuring cards withheld, and prefetch keys that were unavailable."""
         for finding, card in outcome.shown:
             self._cards(finding.rule_id, card.indicator, "active").inc()
         for finding in outcome.shadow:
             self._cards(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+        for rule_id, reason in outcome.withheld:
+            self._withheld(rule_id, reason).inc()
         self.observe_unavailable(outcome.unavailable)
 
     def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:

@@ -3,6 +3,9 @@
 Rules do no I/O and read no clock: "today" is in the facts, numbers come from the rule's content
 file (``params``), and wording is rendered later from the same file. A rule is registered with
 the data it needs; when any of it could not be read the engine does not run the rule (silence).
+A rule registered with ``reassures=True`` says no red flag was found: its finding is withheld
+when the record holds entries that could show one but were not read or recognised
+(``PatientFacts.uncertain``).
 """
 
 from __future__ import annotations
@@ -74,6 +77,7 @@ class RuleSpec:
     reasons: tuple[str, ...]
     suggestions: tuple[str, ...]
     params: tuple[str, ...]
+    reassures: bool = False
 
 
 REGISTRY: dict[str, RuleSpec] = {}
@@ -86,13 +90,14 @@ def rule(
     reasons: tuple[str, ...] = ("default",),
     suggestions: tuple[str, ...] = (),
     params: tuple[str, ...] = (),
+    reassures: bool = False,
 ) -> Callable[[RuleFn], RuleFn]:
     """Register a rule under its id (also its content file, card topic code and metric label)."""
 
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params)
+        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params, reassures)
         return fn
 
     return register

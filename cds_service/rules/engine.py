@@ -13,13 +13,21 @@ from cds_service.rules.scope import gated
 log = logging.getLogger(__name__)
 
 
+Withheld = tuple[str, str]  # (rule id, why: the key of an uncertain fact)
+
+
 def evaluate(
-    facts: PatientFacts, orders: tuple[DraftOrder, ...], params: Mapping[str, Mapping[str, Any]]
+    facts: PatientFacts,
+    orders: tuple[DraftOrder, ...],
+    params: Mapping[str, Mapping[str, Any]],
+    withheld: list[Withheld] | None = None,
 ) -> list[Finding]:
     """Findings of the rules listed in ``params`` (rule id → its params), in registry order.
 
     Nothing fires outside the scope gate; a rule that needs data that could not be read is
-    skipped; a rule that raises is logged and skipped, never fatal to the request.
+    skipped; a rule that raises is logged and skipped, never fatal to the request. The finding of
+    a reassuring rule is withheld when the record holds entries that could show a red flag but
+    were not read or recognised; ``withheld`` then gets (rule id, reason) once per distinct reason.
     """
     evaluated = gated(facts, orders)
     if not evaluated:
@@ -37,6 +45,13 @@ def evaluate(
         except Exception as exc:  # a broken rule must not take the request down
             log.error("rule failed", extra={"rule_id": rule_id, "error_type": type(exc).__name__})
             continue
-        if found is not None:
-            findings.append(found)
+        if found is None:
+            continue
+        if spec.reassures and facts.uncertain:
+            reasons = dict.fromkeys(f.key for f in facts.uncertain)
+            log.debug("reassurance withheld", extra={"rule_id": rule_id, "reasons": list(reasons)})
+            if withheld is not None:
+                withheld.extend((rule_id, reason) for reason in reasons)
+            continue
+        findings.append(found)
     return findings

@@ -50,6 +50,7 @@ def _unique(orders: list[DraftOrder]) -> tuple[DraftOrder, ...]:
     reasons=("early-pain", "no-pt"),
     suggestions=("remove-and-refer", "remove"),
     params=("pain_weeks_max",),
+    reassures=True,  # "the record shows no red flag"
 )
 def imaging_without_red_flags(data: RuleInput) -> Finding | None:
     """Spine imaging with no red flag, no radicular/myelopathic signs or fusion, in early pain or before PT."""
@@ -105,17 +106,17 @@ def imaging_modality(data: RuleInput) -> Finding | None:
         orders += fusion_mri
         reasons.append(Reason("fusion-mri", (facts.cervical_fusion,), {"orders": [o.display for o in fusion_mri]}))
 
-    # (b) CT or MRI of the same region within the recent-imaging window, nothing new since.
-    if not urgent:
-        for order in data.triggering(*SPINE_CT, *SPINE_MRI):
-            regions = _regions(order)
-            prior = [i for i in facts.spine_imaging if i.modality in ("ct", "mri") and i.region in regions]
-            if prior and not _new_neuro_finding(facts, prior[0]):
-                study = prior[0]
-                orders.append(order)
-                days = study.fact.days_before(facts.today)
-                about = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
-                reasons.append(Reason("recent-study", (study.fact,), about))
+    # (b) CT or MRI of the same region within the recent-imaging window, nothing new since
+    # (rules.md makes no exception for urgent red flags: the recent study still answers them).
+    for order in data.triggering(*SPINE_CT, *SPINE_MRI):
+        regions = _regions(order)
+        prior = [i for i in facts.spine_imaging if i.modality in ("ct", "mri") and i.region in regions]
+        if prior and not _new_neuro_finding(facts, prior[0]):
+            study = prior[0]
+            orders.append(order)
+            days = study.fact.days_before(facts.today)
+            about = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
+            reasons.append(Reason("recent-study", (study.fact,), about))
 
     # (c) urgent infection/malignancy flag, MRI without contrast ordered.
     flags = [f for f in urgent if f.kind in ("infection", "malignancy")]
@@ -145,6 +146,16 @@ def _evidence(flag: RedFlag) -> dict[str, Any]:
     return {"evidence": items, "signs": list(dict.fromkeys(f.key for f in flag.facts))}
 
 
+def _urgent_region(data: RuleInput, orders: tuple[DraftOrder, ...]) -> str:
+    """The region of the urgent MRI: "thoracic" when the pain is thoracic only — every active
+    in-scope condition is thoracic and every ordered spine study too (one of them at least) —
+    else "cervical". A condition coded without a thoracic code counts as cervical."""
+    regions = set(data.facts.pain_regions)
+    for order in orders:
+        regions |= _regions(order)
+    return "thoracic" if regions == {"thoracic"} else "cervical"
+
+
 @rule(
     "red-flag-urgent",
     # Flags are positive evidence; the record of MRIs done only suppresses the card. A server that
@@ -168,7 +179,7 @@ def red_flag_urgent(data: RuleInput) -> Finding | None:
             return None
     reasons = tuple(Reason(flag.kind, flag.facts, _evidence(flag)) for flag in flags)
     actions = (
-        suggest.create("mri", facts, suggest.MRI_CERVICAL_WITH_CONTRAST, priority="urgent"),
+        suggest.create("mri", facts, CONTRAST_STUDY[_urgent_region(data, orders)], priority="urgent"),
         suggest.create("esr", facts, suggest.ESR, priority="urgent"),
         suggest.create("crp", facts, suggest.CRP, priority="urgent"),
     )

@@ -9,6 +9,7 @@ value sets in ``cards/valuesets``; the groups below just name which sets a rule 
 from __future__ import annotations
 
 from cds_service.facts import DraftOrder, PatientFacts
+from cds_service.facts.model import CONDITIONS
 
 SPINE_MRI = ("imaging-mri-cervical-spine", "imaging-mri-thoracic-spine")
 SPINE_CT = ("imaging-ct-cervical-spine", "imaging-ct-thoracic-spine")
@@ -66,3 +67,12 @@ def gated(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> tuple[DraftOrd
 def scoped_orders(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> tuple[DraftOrder, ...]:
     """The orders a card may be about: pain-management orders, or any order given for the pain."""
     return tuple(o for o in orders if o.in_any(*PAIN_MANAGEMENT) or order_reason_in_scope(facts, o))
+
+
+def scope_undecided(facts: PatientFacts, orders: tuple[DraftOrder, ...]) -> bool:
+    """Whether a shut gate may be shut only for want of the Conditions: they were not all read, and
+    a selected order is one a card could be about (a pain-management order, or one whose reason
+    points to a Condition) — an active neck-pain Condition not read could have opened the gate."""
+    if facts.has(CONDITIONS):
+        return False
+    return any(o.selected and (o.in_any(*PAIN_MANAGEMENT) or o.reason_refs) for o in orders)

@@ -5,7 +5,9 @@ rest, no prefetch) makes the service fetch the whole record. Healthy, it answers
 ``bed-rest`` and ``imaging-without-red-flags`` cards. Under each fault the service must answer
 within its deadline plus a small margin, keep the cards whose data it has (``bed-rest`` needs
 none), drop the imaging card whose red-flag data it could not read, answer 412 when the Patient
-itself cannot be read, and never send the Bearer token to another host.
+itself cannot be read, and never send the Bearer token to another host. With orders that only the
+neck-pain Condition puts in scope, Conditions that cannot be read are a 412, and a Condition page
+read before a failing ``next`` page keeps the call in scope.
 """
 
 from __future__ import annotations
@@ -177,3 +179,50 @@ def test_fault_that_clears_after_one_call_is_not_retried(
     fhir_admin.add_fault(match={"path": "^Observation"}, status=503, times=1)
     assert cards_of(call(service, fhir_server)[0]) == WITHOUT_IMAGING
     assert cards_of(call(service, fhir_server)[0]) == HEALTHY
+
+
+# ------------------------------------------------------------------------------ the scope's data
+
+
+def relaxant_only_call(client: TestClient, fhir_server: str) -> httpx.Response:
+    """Only the cyclobenzaprine and ibuprofen orders, without their reasons: in scope only by the neck-pain Condition."""
+    body: dict[str, Any] = hook_request(REQUEST, with_prefetch=False)
+    kept = ("v9b-order-cyclobenzaprine", "v9b-order-ibuprofen")
+    entries = [e for e in body["context"]["draftOrders"]["entry"] if e["resource"]["id"] in kept]
+    for entry in entries:
+        entry["resource"].pop("reasonCode", None)
+        entry["resource"].pop("reasonReference", None)
+    body["context"]["draftOrders"]["entry"] = entries
+    body["context"]["selections"] = [f"MedicationRequest/{oid}" for oid in kept]
+    body["fhirServer"] = fhir_server
+    body["fhirAuthorization"] = bearer_authorization(TOKEN)
+    return client.post(URL, json=body)
+
+
+def test_conditions_unreadable_for_non_spine_orders_is_412(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin
+) -> None:
+    """Conditions failing (503) when only they could put the orders in scope: 412 naming conditions and the reason."""
+    healthy = relaxant_only_call(service, fhir_server)
+    assert healthy.status_code == 200 and healthy.json()["cards"]
+    fhir_admin.add_fault(match={"path": "^Condition"}, status=503)
+    response = relaxant_only_call(service, fhir_server)
+    assert response.status_code == 412, response.text
+    issue = response.json()["issue"][0]
+    assert issue["expression"] == ["prefetch.conditions"] and "(server-error)" in issue["diagnostics"]
+
+
+def test_failing_next_page_keeps_the_first(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin
+) -> None:
+    """Condition page one read, page two failing: page one's neck-pain Condition keeps the call in scope (no 412),
+    and the cards needing every Condition (physical-therapy-first) are silent."""
+    healthy = cards_of(relaxant_only_call(service, fhir_server))
+    assert "physical-therapy-first" in healthy
+    fhir_admin.clear_requests()
+    fhir_admin.add_fault(match={"path": "^Condition"}, endlessPages=True, times=1)  # page one, with a next link
+    fhir_admin.add_fault(match={"path": "^Condition"}, status=500)  # page two
+    partial = cards_of(relaxant_only_call(service, fhir_server))
+    condition_calls = [r for r in fhir_admin.requests() if r["path"].startswith("/fhir/Condition")]
+    assert len(condition_calls) == 2
+    assert "physical-therapy-first" not in partial and set(partial) < set(healthy)

@@ -67,7 +67,7 @@ def content() -> ContentSet:
     directory = Path(tempfile.mkdtemp(prefix="medication-rules-content-"))
     atexit.register(shutil.rmtree, directory, True)
     shutil.copytree(BUNDLED_CONTENT_DIR / "valuesets", directory / "valuesets")
-    for name in ("_facts.yaml", "_layout.yaml", *(f"{rule_id}.yaml" for rule_id in MEDICATION_RULES)):
+    for name in ("_facts.yaml", "_layout.yaml", "_red_flag_terms.yaml", *(f"{rule_id}.yaml" for rule_id in MEDICATION_RULES)):
         shutil.copy(BUNDLED_CONTENT_DIR / name, directory / name)
     return load_content(directory)
 

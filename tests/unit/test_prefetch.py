@@ -171,14 +171,42 @@ async def test_supplied_bundle_next_link_is_followed(mock: respx.MockRouter) -> 
     assert page2.calls.last.request.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-async def test_supplied_bundle_next_link_elsewhere_is_unavailable(mock: respx.MockRouter) -> None:
-    """A supplied Bundle whose next link points at another origin makes the key unavailable."""
+async def test_supplied_bundle_next_link_elsewhere_is_incomplete(mock: respx.MockRouter) -> None:
+    """A supplied Bundle whose next link points at another origin keeps its first page, marked incomplete."""
     other = mock.get("https://evil.example.com/Condition").respond(json=bundle("c3"))
     supplied = bundle("c1", next_url="https://evil.example.com/Condition?page=2")
     result = await resolve(make_request({"patient": PATIENT, "conditions": supplied}))
-    assert result.unavailable == {"conditions": "refused"}
-    assert "conditions" not in result.resources
+    assert result.unavailable == {"conditions": "next-page-failed"}
+    assert ids(result.resources["conditions"]) == ["c1"]
+    assert result.incomplete == {"conditions"}
     assert not other.called
+
+
+async def test_failing_next_page_keeps_the_pages_read(mock: respx.MockRouter) -> None:
+    """A search whose second page fails keeps its first page's resources, marked incomplete."""
+    mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json=PATIENT)
+    mock.get(f"{BASE}/Condition", params={"page": "2"}).respond(500)
+    mock.get(f"{BASE}/Condition").respond(json=bundle("c1", "c2", next_url=f"{BASE}/Condition?page=2"))
+    result = await resolve(make_request(None))
+    assert ids(result.resources["conditions"]) == ["c1", "c2"]
+    assert result.unavailable == {"conditions": "next-page-failed"}
+
+
+async def test_supplied_bundle_without_fhir_server_keeps_its_page() -> None:
+    """A supplied Bundle with a next link and no fhirServer keeps its first page, marked incomplete."""
+    supplied = bundle("c1", next_url=f"{BASE}/Condition?page=2")
+    request = make_request({"patient": PATIENT, "conditions": supplied}, fhir_server=None, token=None)
+    result = await resolve_prefetch(TEMPLATES, request, None, 1.0)
+    assert ids(result.resources["conditions"]) == ["c1"]
+    assert result.unavailable == {"conditions": "next-page-failed"}
+
+
+async def test_first_page_failing_leaves_nothing(mock: respx.MockRouter) -> None:
+    """A search whose first page fails is unavailable with the failure's reason, no resources."""
+    mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json=PATIENT)
+    mock.get(f"{BASE}/Condition").respond(503)
+    result = await resolve(make_request(None))
+    assert "conditions" not in result.resources and result.unavailable["conditions"] == "server-error"
 
 
 # ------------------------------------------------------------------------------ failures
@@ -253,13 +281,14 @@ async def test_timeout_error_is_unavailable(mock: respx.MockRouter) -> None:
 
 
 async def test_pages_are_bounded(mock: respx.MockRouter) -> None:
-    """An endless chain of next links makes the key unavailable after max_pages requests."""
+    """An endless chain of next links stops after max_pages requests: the pages read are kept, the key is incomplete."""
     mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json=PATIENT)
     route = mock.get(f"{BASE}/Condition").mock(
         side_effect=lambda request: httpx.Response(200, json=bundle("c", next_url=f"{request.url}&n=1"))
     )
     result = await resolve(make_request(None), max_pages=4)
-    assert result.unavailable == {"conditions": "refused"}
+    assert result.unavailable == {"conditions": "next-page-failed"}
+    assert len(result.resources["conditions"]) == 4
     assert route.call_count == 4
 
 
