@@ -3,6 +3,7 @@
     source = read_source(Path("2.16.840.1.113883.3.526.2.25.json"))      # expansion or compose
     picked = select(source, Selection(exclude_display=("uncertain behavior",)))
     result = import_into(Path("cards/valuesets"), "heart-failure", [picked], today)
+    result.path.write_text(result.text)
 
 `read_source` takes the members of a ValueSet: its expansion when complete, else its compose when
 that lists codes explicitly; a paged expansion (``expansion.total`` above the codes it holds, or
@@ -66,7 +67,9 @@ class Selection:
 
     A member is kept when its display matches one of ``select_display`` (if given), its code
     matches one of ``select_code`` from the start (if given), it is in ``codes`` (if given), and
-    neither its display matches ``exclude_display`` nor its code ``exclude_code``.
+    neither its display matches ``exclude_display`` nor its code ``exclude_code``. A member
+    without a display (cached VSAC expansions have none) is matched by its name in ``names``
+    (code -> name, e.g. an RxNorm product table), which is used for selecting only.
     """
 
     select_display: tuple[str, ...] = ()
@@ -74,6 +77,7 @@ class Selection:
     select_code: tuple[str, ...] = ()
     exclude_code: tuple[str, ...] = ()
     codes: frozenset[str] | None = None
+    names: Mapping[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.select_display or self.exclude_display or self.select_code or self.exclude_code) or self.codes is not None
@@ -89,7 +93,7 @@ class Selection:
         return "; ".join(parts) or None
 
     def keeps(self, member: Member) -> bool:
-        display = member.display or ""
+        display = member.display or self.names.get(member.code) or ""
         if self.select_display and not any(re.search(p, display, re.I) for p in self.select_display):
             return False
         if self.select_code and not any(re.match(p, member.code, re.I) for p in self.select_code):
@@ -103,9 +107,21 @@ class Selection:
 
 @dataclass(frozen=True)
 class ImportResult:
-    path: Path
+    path: Path  # the value set file the result is for
+    text: str  # the merged value set, as it is written
     sources: tuple[Source, ...]
     already: int  # selected codes the value set held already
+
+
+def read_names(path: Path) -> dict[str, str]:
+    """``code<TAB>name`` lines (a first line that is a header is skipped)."""
+    names = {}
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        code, _, name = line.partition("\t")
+        if code.strip() and name.strip() and code.strip().isalnum():
+            names[code.strip()] = name.strip()
+    names.pop("rxcui", None)
+    return names
 
 
 def read_code_file(path: Path) -> frozenset[str]:
@@ -307,15 +323,22 @@ def import_into(
     directory: Path, valueset_id: str, sources: Sequence[SourceSet], today: date, *,
     title: str | None = None, description: str | None = None,
 ) -> ImportResult:  # fmt: skip
-    """Merge ``sources`` into ``directory/<valueset_id>.json`` (created, with ``title``, when absent)."""
+    """``sources`` merged into ``directory/<valueset_id>.json``, or a new value set with ``title``
+    when ``title`` is given (then the file must not exist yet). Nothing is written: see `ImportResult`."""
     path = Path(directory) / f"{valueset_id}.json"
-    if path.exists():
-        data = json.loads(path.read_text(encoding="utf-8"))
+    if title is not None:
+        if path.exists():
+            raise SourceError(path, 0, f"value set {valueset_id!r} exists already: merge into it instead")
+        data = new_valueset(valueset_id, title, description)
+    elif not path.exists():
+        raise SourceError(path, 0, f"no value set {valueset_id!r} to merge into: give a title to create it")
     else:
-        data = new_valueset(valueset_id, title or valueset_id, description)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise SourceError(path, 0, f"cannot read the value set to merge into: {exc}") from None
     merged, recorded, already = merge(data, sources, today)
-    path.write_text(dumps(merged), encoding="utf-8")
-    return ImportResult(path, recorded, already)
+    return ImportResult(path, dumps(merged), recorded, already)
 
 
 def dumps(data: Any) -> str:
@@ -325,6 +348,8 @@ def dumps(data: Any) -> str:
 
 def _dump(value: Any, depth: int) -> str:
     pad, inner = "  " * depth, "  " * (depth + 1)
+    if isinstance(value, dict) and _simple_extension(value):
+        return json.dumps(value, ensure_ascii=False)
     if isinstance(value, dict) and value:
         items = [f"{inner}{json.dumps(k)}: {_dump(v, depth + 1)}" for k, v in value.items()]
         if "concept" in value and isinstance(value["concept"], list):
@@ -336,6 +361,13 @@ def _dump(value: Any, depth: int) -> str:
     if isinstance(value, list) and value:
         return "[\n" + ",\n".join(inner + _dump(v, depth + 1) for v in value) + "\n" + pad + "]"
     return json.dumps(value, ensure_ascii=False)
+
+
+def _simple_extension(value: dict[str, Any]) -> bool:
+    """An extension with a url and one primitive value: written on one line."""
+    return len(value) == 2 and "url" in value and any(
+        k.startswith("value") and isinstance(v, (str, int, bool)) for k, v in value.items()
+    )
 
 
 def _concepts(concepts: list[Any], depth: int) -> str:
