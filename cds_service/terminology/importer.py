@@ -251,12 +251,11 @@ def strip_imported(data: dict[str, Any], urls: Iterable[str] | None = None) -> d
     def imported(canonical: str | None) -> bool:
         return canonical is not None and (wanted is None or canonical.split("|", 1)[0] in wanted)
 
-    dropped = {s.canonical for _, s in read_sources(data) if not isinstance(s, str) and imported(s.canonical)}
+    sources = [(index, s) for index, s in read_sources(data) if not isinstance(s, str) and imported(s.canonical)]
+    dropped = {s.canonical for _, s in sources}
     out = dict(data)
-    out["extension"] = [
-        ext for ext in data.get("extension") or []
-        if not (ext.get("url") == SOURCE_EXT and any(imported(s.canonical) for i, s in read_sources({"extension": [ext]}) if not isinstance(s, str)))
-    ]  # fmt: skip
+    gone = {index for index, _ in sources}
+    out["extension"] = [ext for index, ext in enumerate(data.get("extension") or []) if index not in gone]
     if not out["extension"]:
         del out["extension"]
     compose = dict(data.get("compose") or {})
