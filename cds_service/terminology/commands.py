@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Optional
@@ -14,6 +15,8 @@ if TYPE_CHECKING:
     from cds_service.content.loader import Problem
 
 valuesets_app = typer.Typer(help="Bundled value sets: import from VSAC.", no_args_is_help=True, add_completion=False)
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
 
 @valuesets_app.command("import")
 def import_command(
@@ -39,10 +42,19 @@ def import_command(
         raise typer.BadParameter("give either --into ID (merge) or --id ID --title TITLE (new)", param_hint="--into/--id")
     if new_id is not None and not title:
         raise typer.BadParameter("a new value set needs a title", param_hint="--title")
+    if not _FHIR_ID.fullmatch(into or new_id or ""):
+        raise typer.BadParameter("a value set id is 1-64 letters, digits, '-' or '.'", param_hint="--into/--id")
     try:
         today = date.fromisoformat(on) if on else date.today()
     except ValueError:
         raise typer.BadParameter("use YYYY-MM-DD", param_hint="--date") from None
+    for hint, patterns in (("--select-display", select_display), ("--exclude-display", exclude_display),
+                           ("--select-code", select_code), ("--exclude-code", exclude_code)):  # fmt: skip
+        for pattern in patterns or ():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise typer.BadParameter(f"{pattern!r} is not a regular expression: {exc}", param_hint=hint) from None
     selection = Selection(
         tuple(select_display or ()), tuple(exclude_display or ()), tuple(select_code or ()), tuple(exclude_code or ()),
         read_code_file(code_file) if code_file else None, read_names(names) if names else {},

@@ -179,7 +179,13 @@ def test_cli_refuses_a_result_with_bad_codes_and_names_file_and_line(content: Pa
     assert f"{rejected}:{line}: error: LOINC code '33914-4' has a wrong check digit" in result.output
 
 
-def test_cli_needs_either_into_or_a_new_id_with_a_title(content: Path) -> None:
-    """Without --into or --id the command stops with a usage error and writes nothing."""
-    result = CliRunner().invoke(app, ["valuesets", "import", str(DATA / "heart-failure-sct.expansion.json"), "--content-dir", str(content)])
+@pytest.mark.parametrize(
+    "options",
+    [[], ["--id", "new-set"], ["--into", "../escape"], ["--into", "heart-failure", "--select-display", "("]],
+)
+def test_cli_rejects_bad_options_before_writing(content: Path, options: list[str]) -> None:
+    """Neither --into nor --id, a new id without a title, an id that is no FHIR id, or a bad regular
+    expression stop the command with a usage error, and nothing is written."""
+    result = CliRunner().invoke(app, ["valuesets", "import", str(DATA / "heart-failure-sct.expansion.json"), *options,
+                                      "--content-dir", str(content)])  # fmt: skip
     assert result.exit_code == 2 and list((content / "valuesets").iterdir()) == []
