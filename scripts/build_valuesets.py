@@ -136,6 +136,10 @@ RECIPES: tuple[Recipe, ...] = (
             r"^(cervical|thoracic|infective) discitis|^discitis \(|^discitis, unspecified, (cervical|cervicothoracic|thoracic|thoracolumbar) region",
         )),
     )),
+    Recipe("unexplained-weight-loss", (  # weight loss and cachexia; not a low BMI, not malnutrition
+        Take(oid("113762.1.4.1258.2"), select_display=(r"weight loss|cachexia",)),
+        Take(oid("113762.1.4.1248.177"), select_display=(r"weight loss|cachexia",)),
+    )),
     Recipe("staph-aureus-bacteremia", (Take(oid("113762.1.4.1029.237"), select_display=(r"staphylococcus aureus",)),)),
     Recipe("significant-trauma", (
         Take(oid("113762.1.4.1147.120"), select_code=(r"S1[234]\.", r"S2[234]\."),
