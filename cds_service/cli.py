@@ -1,4 +1,4 @@
-"""The ``cds-service`` command: serve, load-fixtures, the content tools, and the feedback report."""
+"""The ``cds-service`` command: serve, load-fixtures, the content and value-set tools, and the feedback report."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import typer
 from cds_service.content.commands import lint_cards, preview, simulate
 from cds_service.feedback.commands import db_app, feedback_report
 from cds_service.settings import get_settings
+from cds_service.terminology.commands import valuesets_app
 
 app = typer.Typer(help="Neck and upper-back pain CDS Hooks service.", no_args_is_help=True, add_completion=False)
 
@@ -68,6 +69,7 @@ app.command("preview")(preview)
 app.command("simulate")(simulate)
 app.command("feedback-report")(feedback_report)
 app.add_typer(db_app, name="db")
+app.add_typer(valuesets_app, name="valuesets")
 
 
 def main() -> None:

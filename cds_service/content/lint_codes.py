@@ -8,6 +8,9 @@
     RxNorm      digits (RXCUI)
     SNOMED CT   6 to 18 digits, a concept partition (``00``/``10``) and a valid Verhoeff check digit
 
+Every code also needs provenance: an include imported from a declared source value set, or a
+v/s/u verification mark on the concept or filter (``terminology/provenance.py``).
+
 The loader has already checked the ValueSet structure; this module only reads codes.
 """
 
@@ -22,7 +25,8 @@ import orjson
 
 from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
-from cds_service.terminology.jsonpos import line_of
+from cds_service.terminology.jsonpos import line_finder
+from cds_service.terminology.provenance import missing_provenance
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED, canonical_system
 
 _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
@@ -108,7 +112,10 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     return None
 
 
-def _codes(data: Any) -> Iterator[tuple[tuple[str | int, ...], str, str, bool]]:
+Loc = tuple[str | int, ...]
+
+
+def _codes(data: Any) -> Iterator[tuple[Loc, str, str, bool]]:
     """(location, system, code, is_a) of every code and is-a root in a ValueSet's compose."""
     compose = data.get("compose") if isinstance(data, dict) else None
     if not isinstance(compose, dict):
@@ -131,21 +138,39 @@ def check_valueset_codes(directory: Path) -> tuple[list[Problem], int]:
     issues: list[Problem] = []
     checked = 0
     for path in sorted((Path(directory) / "valuesets").glob("*.json")):
-        try:
-            text = path.read_text(encoding="utf-8")
-            data = orjson.loads(text)
-        except (OSError, UnicodeDecodeError, orjson.JSONDecodeError):
-            continue  # the loader reports unreadable files
-        seen: dict[tuple[str, str], list[str | int]] = {}
-        for loc, system, code, is_a in _codes(data):
-            checked += 1
-            problem = code_problem(system, code, is_a=is_a)
-            if problem is not None:
-                issues.append(Problem(str(path), line_of(text, list(loc)), problem))
-            key = (system, code.upper())
-            if key in seen and loc[1] == "include":
-                first = line_of(text, seen[key])
-                message = f"code {code!r} is listed twice (also on line {first})"
-                issues.append(Problem(str(path), line_of(text, list(loc)), message, "warning"))
-            seen.setdefault(key, list(loc))
+        found, count = check_valueset_file(path)
+        issues += found
+        checked += count
+    return issues, checked
+
+
+def check_valueset_file(path: Path) -> tuple[list[Problem], int]:
+    """Problems with the codes and provenance of one value set file, and how many codes were checked."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = orjson.loads(text)
+    except (OSError, UnicodeDecodeError, orjson.JSONDecodeError):
+        return [], 0  # the loader reports unreadable files
+    errors: list[tuple[Loc, str]] = []
+    duplicates: list[tuple[Loc, str, Loc]] = []  # (where, code, first listed)
+    checked = 0
+    seen: dict[tuple[str, str], Loc] = {}
+    for loc, system, code, is_a in _codes(data):
+        checked += 1
+        problem = code_problem(system, code, is_a=is_a)
+        if problem is not None:
+            errors.append((loc, problem))
+        key = (system, code.upper())
+        if key in seen and loc[1] == "include":
+            duplicates.append((loc, code, seen[key]))
+        seen.setdefault(key, loc)
+    errors += missing_provenance(data)
+    if not errors and not duplicates:
+        return [], checked
+    line = line_finder(text)
+    issues = [Problem(str(path), line(loc), message) for loc, message in errors]
+    issues += [
+        Problem(str(path), line(loc), f"code {code!r} is listed twice (also on line {line(first)})", "warning")
+        for loc, code, first in duplicates
+    ]
     return issues, checked

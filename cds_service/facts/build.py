@@ -285,6 +285,16 @@ class FactRules:
         found += [Fact(UNRESOLVED_MEDICATION, (ref,), display or None) for ref, display in record.unresolved]
         return tuple(found)
 
+    def _immunosuppressed(self) -> Iterator[Fact]:
+        """Active immunosuppressant drugs (corticosteroids are the fracture-risk path), and transplant
+        procedures, which leave a patient immunosuppressed for good."""
+        for med in self._meds_in("immunosuppressant-drugs"):
+            if med.active:
+                yield med.as_fact("immunosuppressant")
+        for entry in self.record.candidates_in(PROCEDURE, "immunosuppression"):
+            if entry.usable:
+                yield fact(entry, "immunosuppression")
+
     # -- red flags
     def red_flags(self, facts: PatientFacts) -> tuple[RedFlag, ...]:
         flags: list[RedFlag] = []
@@ -307,7 +317,7 @@ class FactRules:
         ])  # fmt: skip
         add("malignancy", True, conditions("malignancy", "malignancy", active_only=False))
         add("iv-drug-use", False, conditions("iv-drug-use", "iv-drug-use"))
-        add("immunosuppression", False, conditions("immunosuppression", "immunosuppression"))
+        add("immunosuppression", False, [*conditions("immunosuppression", "immunosuppression"), *self._immunosuppressed()])
         add("weight-loss", False, conditions("unexplained-weight-loss", "weight-loss"))
         add("trauma", False, conditions("significant-trauma", "trauma"))
         age, osteoporosis, steroid = facts.age, facts.osteoporosis, facts.chronic_steroid

@@ -27,7 +27,7 @@ SCOPE_SET = "neck-upper-back-pain"  # the value set of the conditions that put a
 RED_FLAG_SETS = frozenset({
     "cervical-myelopathy", "staph-aureus-bacteremia", "spinal-infection", "fever-condition", "malignancy",
     "iv-drug-use", "immunosuppression", "unexplained-weight-loss", "significant-trauma", "osteoporosis",
-    "long-term-steroid-use", "systemic-corticosteroids",
+    "long-term-steroid-use", "systemic-corticosteroids", "immunosuppressant-drugs",
 })
 # Why an entry leaves a red flag possible (``Fact.key`` of ``PatientFacts.uncertain``).
 UNRECOGNISED_TEXT = "unrecognised-text"  # in no red-flag value set, but its text names a red flag

@@ -9,7 +9,7 @@ expected to be valid JSON (it is only called after a successful parse).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from json.decoder import scanstring
 
 _WS = re.compile(r"[ \t\n\r]*")
@@ -69,13 +69,22 @@ class _Locator:
 
 def line_of(text: str, path: Sequence[str | int]) -> int:
     """Return the 1-based line of the element at ``path`` (or of its deepest existing ancestor)."""
+    return line_finder(text)(path)
+
+
+def line_finder(text: str) -> Callable[[Sequence[str | int]], int]:
+    """`line_of` for many paths of one document: the document is read once."""
     locator = _Locator(text)
     try:
         locator.value(0, ())
     except (ValueError, IndexError):
+        return lambda path: 1
+
+    def find(path: Sequence[str | int]) -> int:
+        for depth in range(len(path), -1, -1):
+            offset = locator.offsets.get(tuple(path[:depth]))
+            if offset is not None:
+                return text.count("\n", 0, offset) + 1
         return 1
-    for depth in range(len(path), -1, -1):
-        offset = locator.offsets.get(tuple(path[:depth]))
-        if offset is not None:
-            return text.count("\n", 0, offset) + 1
-    return 1
+
+    return find

@@ -174,6 +174,46 @@ def test_spinal_infection_and_malignancy_history_are_urgent() -> None:
     assert {f.kind for f in facts.urgent_flags} == {"infection", "malignancy"}
 
 
+def medication(resource_type: str, code: str, display: str, status: str = "active", mid: str = "m1") -> dict[str, Any]:
+    resource = {"resourceType": resource_type, "id": mid, "status": status, "subject": SUBJECT,
+                "medicationCodeableConcept": concept(code, RXNORM, display)}
+    if resource_type == "MedicationRequest":
+        return {**resource, "intent": "order", "authoredOn": ago(200)}
+    return {**resource, "effectivePeriod": {"start": ago(200)}}
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "code", "display"),
+    [
+        ("MedicationRequest", "198377", "Tacrolimus 1 MG Oral Capsule"),
+        ("MedicationRequest", "108513", "Tacrolimus 1 MG Oral Capsule [Prograf]"),
+        ("MedicationStatement", "200060", "mycophenolate mofetil 500 MG Oral Tablet"),
+        ("MedicationStatement", "616449", "Mycophenolic Acid 360 MG Delayed Release Oral Tablet [Myfortic]"),
+    ],
+)
+def test_active_immunosuppressant_raises_the_immunosuppression_flag(resource_type: str, code: str, display: str) -> None:
+    """An active tacrolimus or mycophenolate request or statement (generic or brand product) is an immunosuppression flag."""
+    facts = build(NECK_PAIN, medication(resource_type, code, display))
+    flags = {f.kind: f for f in facts.red_flags}
+    assert set(flags) == {"immunosuppression"} and not flags["immunosuppression"].urgent
+    (found,) = flags["immunosuppression"].facts
+    assert found.key == "immunosuppressant" and found.refs == (f"{resource_type}/m1",) and found.display == display
+
+
+def test_stopped_immunosuppressant_and_prednisone_are_not_immunosuppressant_flags() -> None:
+    """A stopped tacrolimus order raises nothing, and prednisone is no immunosuppressant (it is the fracture-risk path)."""
+    stopped = medication("MedicationRequest", "198377", "Tacrolimus 1 MG Oral Capsule", status="stopped")
+    steroid = medication("MedicationStatement", "312617", "predniSONE 5 MG Oral Tablet", mid="m2")
+    assert build(NECK_PAIN, stopped, steroid).red_flags == ()
+
+
+def test_transplant_procedure_raises_the_immunosuppression_flag() -> None:
+    """A kidney transplant Procedure (SNOMED, VSAC solid organ transplant procedures) is an immunosuppression flag."""
+    facts = build(NECK_PAIN, procedure("70536003", 2000, "tx", system=SNOMED, display="Transplantation of kidney"))
+    flags = {f.kind: f for f in facts.red_flags}
+    assert [f.refs for f in flags["immunosuppression"].facts] == [("Procedure/tx",)]
+
+
 @pytest.mark.parametrize(("age", "flagged"), [(65, False), (66, True)])
 def test_fracture_risk_only_above_65_with_osteoporosis(age: int, flagged: bool) -> None:
     """Osteoporosis raises the (non-urgent) fracture-risk flag only at age > 65."""

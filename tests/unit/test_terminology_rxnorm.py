@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from cds_service.terminology import RXNORM, RxNormIndex, TerminologyError
+from cds_service.terminology.provenance import include_source
 from cds_service.terminology.drugnames import INGREDIENTS, NameMatcher, ingredient_code, parse_product_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,13 +119,20 @@ def test_salt_words_do_not_break_ingredient_matching() -> None:
 
 
 def test_name_table_matches_the_drug_value_sets() -> None:
-    """Every RxNorm code in the bundled value sets has a name, and every named ingredient is in a set."""
-    codes = set()
+    """Every ingredient code listed by hand in a drug value set has a name, and every named ingredient is in a
+    set; the other RxNorm codes are products (a strength in the display) or imported from a source value set."""
+    ingredients, others = set(), []
     for path in (ROOT / "cards" / "valuesets").glob("*.json"):
         for entry in json.loads(path.read_text())["compose"]["include"]:
-            if entry["system"] == RXNORM:
-                codes |= {concept["code"] for concept in entry["concept"]}
-    assert codes == set(INGREDIENTS)
+            if entry["system"] != RXNORM or include_source(entry) is not None:
+                continue
+            for concept in entry["concept"]:
+                if any(ch.isdigit() for ch in concept["display"]):
+                    others.append(concept["display"])
+                else:
+                    ingredients.add(concept["code"])
+    assert ingredients == set(INGREDIENTS)
+    assert all(" MG" in display.upper() for display in others)
 
 
 def _derive_module():

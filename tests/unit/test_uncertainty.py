@@ -101,8 +101,8 @@ def test_in_scope_condition_whose_text_names_a_red_flag_is_uncertain() -> None:
 
 
 def test_immunosuppressant_drug_name_is_uncertain() -> None:
-    """A MedicationRequest for tacrolimus, a drug in no value set, is an uncertain fact."""
-    found = build(medication("Tacrolimus 1 MG Oral Capsule", code="198377", system=RXNORM))
+    """A MedicationRequest for tacrolimus under a local formulary code, in no value set, is an uncertain fact."""
+    found = build(medication("Tacrolimus 1 MG Oral Capsule"))
     assert keys(found.uncertain) == [(UNRECOGNISED_TEXT, "MedicationRequest/med1")]
 
 
