@@ -64,6 +64,15 @@ class RuleContent(Strict):
     selection_behavior: Literal["at-most-one", "any"] = "at-most-one"
     override_reasons: list[OverrideReasonContent] = Field(default_factory=list)
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    rationale: str | None = Field(
+        default=None, description="Why the card says what it says (sources weighed, conflicts resolved): for reviewers, never shown."
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false: ``mode: off`` means what it says."""
+        return "off" if value is False else value
 
     @field_validator("detail", "summary")
     @classmethod

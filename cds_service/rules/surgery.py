@@ -9,7 +9,7 @@ from __future__ import annotations
 from cds_service.facts import Fact
 from cds_service.facts.dates import add_months, whole_months
 from cds_service.facts.model import CONDITIONS, OBSERVATIONS, PATIENT, PROCEDURES, SERVICE_REQUESTS
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.physical_therapy import may_refer
 from cds_service.rules.procedures import chronic_pain_days
@@ -33,6 +33,7 @@ def _present_refs(*refs: str | None) -> tuple[str, ...]:
     needs=(CONDITIONS, OBSERVATIONS, PROCEDURES, SERVICE_REQUESTS),
     reasons=("no-pt", "pt-short"),
     suggestions=("pt-referral",),
+    valuesets=("spine-surgery", "physical-therapy"),
 )
 def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
     """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag."""
@@ -53,7 +54,7 @@ def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
     return finding("surgery-before-conservative-care", orders, reason, suggestions=suggestions)
 
 
-@rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",))
+@rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",), valuesets=("cervical-fusion",))
 def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
     """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma, tumour or infection."""
     facts, orders = data.facts, data.triggering("cervical-fusion")
@@ -66,7 +67,7 @@ def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
     return finding("fusion-for-axial-pain", orders, reason, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
 
 
-@rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=("age_min", "consult_text"))
+@rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=params.SurgeryAge, valuesets=("cervical-spine-surgery",))
 def surgery_age_80(data: RuleInput) -> Finding | None:
     """Cervical spine surgery ordered at age 80 or more."""
     facts, orders = data.facts, data.triggering("cervical-spine-surgery")
@@ -84,7 +85,8 @@ def surgery_age_80(data: RuleInput) -> Finding | None:
     "post-fusion-evaluation",
     needs=(CONDITIONS,),
     reasons=("early-post-op", "nonunion", "adjacent-segment"),
-    params=("pain_weeks_min", "defer_months", "nonunion_months_max"),
+    params=params.PostFusion,
+    valuesets=("cervical-fusion", "opioids"),
 )
 def post_fusion_evaluation(data: RuleInput) -> Finding | None:
     """Cervical fusion on record, pain of 12 weeks or more, and an imaging, opioid, relaxant or injection order."""
