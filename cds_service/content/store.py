@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from cds_service.content.loader import ContentError, ContentSet, content_files, load_content
@@ -27,6 +29,7 @@ class ContentStore:
         self.reloads = 0
         self.failures = 0
         self.last_problems: list[str] = []
+        self.rule_errors: Counter[str] = Counter()  # per rule id, since the content serving was loaded
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in content_files(self.directory))
@@ -47,6 +50,7 @@ class ContentStore:
             self.current = fresh
             self.reloads += 1
             self.last_problems = []
+            self.rule_errors = Counter()
         log.info("content reloaded", extra={"content_version": fresh.version})
         return True
 
@@ -60,6 +64,10 @@ class ContentStore:
             extra={"problems": problems},
         )
         return False
+
+    def note_rule_errors(self, rule_ids: Iterable[str]) -> None:
+        """Count cards dropped at run time (a rule raised, a card failed to render): readiness shows them."""
+        self.rule_errors.update(rule_ids)
 
     def reload_if_changed(self) -> bool | None:
         """Reload when any content file changed since the last look; None when nothing changed."""

@@ -36,6 +36,7 @@ class Outcome:
     shadow: list[Finding]
     unavailable: dict[str, str]
     fetched: tuple[str, ...] = ()
+    failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -53,6 +54,7 @@ class Evaluated:
     facts: PatientFacts
     findings: list[Finding]
     prefetch: PrefetchResult
+    failed: tuple[str, ...] = ()  # rule ids whose rule raised
 
 
 async def find(
@@ -77,12 +79,24 @@ async def find(
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
     findings: list[Finding] = []
+    failed: list[str] = []
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
     if gated(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
         orders = build_orders(context.draft_orders.entry, selections, content.index)
-        findings = evaluate(facts, orders, content.rule_params)
-    return Evaluated(facts, findings, result)
+        findings = evaluate(facts, orders, content.rule_params, failed)
+    return Evaluated(facts, findings, result, tuple(failed))
+
+
+def rendered(content: ContentSet, found: Finding, age: int | None, base_url: str, failed: list[str]) -> Card | None:
+    """The finding's card; None (logged, and its rule id added to ``failed``) when it cannot be
+    rendered: one broken card is dropped, the other cards of the response still go out."""
+    try:
+        return render_card(content, found, age, base_url)
+    except Exception as exc:
+        log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
+        failed.append(found.rule_id)
+        return None
 
 
 async def handle_hook(
@@ -99,11 +113,12 @@ async def handle_hook(
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
     shown, shadow = [], []
+    failed = list(evaluated.failed)
     for found in evaluated.findings:
         if content.rules[found.rule_id].content.mode == "shadow":
             shadow.append(found)
-        else:
-            shown.append((found, render_card(content, found, evaluated.facts.age, base_url)))
+        elif (card := rendered(content, found, evaluated.facts.age, base_url, failed)) is not None:
+            shown.append((found, card))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
@@ -117,4 +132,5 @@ async def handle_hook(
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-    return Outcome(CDSResponse(cards=[c for _, c in shown]), shown, shadow, dict(result.unavailable), result.fetched)
+    response = CDSResponse(cards=[c for _, c in shown])
+    return Outcome(response, shown, shadow, dict(result.unavailable), result.fetched, tuple(failed))

@@ -9,6 +9,8 @@
                                                                   FHIR fallback calls: outcome "ok" or
                                                                   the failure reason (timeout, server-error,
                                                                   unauthorized, malformed, refused, deadline …)
+    cds_rule_errors_total{rule_id}                                cards dropped because their rule raised
+                                                                  or their card could not be rendered
     cds_content_reloads_total{result}                             content reloads: success | failure
     cds_content_info{version}                                     the content version serving
     cds_ready                                                     1 when /readyz would answer 200
@@ -99,10 +101,14 @@ class Metrics:
             "cds_fhir_fallback_requests", "FHIR fallback calls by outcome: ok or the failure reason.",
             ["operation", "resource_type", "outcome"], registry=r,
         )  # fmt: skip
+        self.rule_errors = Counter(
+            "cds_rule_errors", "Cards dropped: the rule raised or its card could not be rendered.", ["rule_id"], registry=r
+        )
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
         self._requests, self._latency = Children(self.requests), Children(self.latency)
         self._cards, self._unavailable = Children(self.cards), Children(self.prefetch_unavailable)
         self._fhir_requests = Children(self.fhir_requests)
+        self._rule_errors = Children(self.rule_errors)
         if content is not None:
             r.register(ContentCollector(content))
         if process:
@@ -119,6 +125,8 @@ class Metrics:
             self._cards(finding.rule_id, card.indicator, "active").inc()
         for finding in outcome.shadow:
             self._cards(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+        for rule_id in outcome.failed:  # registered rule ids only: bounded
+            self._rule_errors(rule_id).inc()
         self.observe_unavailable(outcome.unavailable)
 
     def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:

@@ -14,12 +14,15 @@ log = logging.getLogger(__name__)
 
 
 def evaluate(
-    facts: PatientFacts, orders: tuple[DraftOrder, ...], params: Mapping[str, Mapping[str, Any]]
+    facts: PatientFacts,
+    orders: tuple[DraftOrder, ...],
+    params: Mapping[str, Mapping[str, Any]],
+    failed: list[str] | None = None,
 ) -> list[Finding]:
     """Findings of the rules listed in ``params`` (rule id → its params), in registry order.
 
     Nothing fires outside the scope gate; a rule that needs data that could not be read is
-    skipped; a rule that raises is logged and skipped, never fatal to the request.
+    skipped; a rule that raises is logged, added to ``failed`` and skipped, never fatal to the request.
     """
     evaluated = gated(facts, orders)
     if not evaluated:
@@ -36,6 +39,8 @@ def evaluate(
             found = spec.fn(RuleInput(facts, evaluated, orders, rule_params))
         except Exception as exc:  # a broken rule must not take the request down
             log.error("rule failed", extra={"rule_id": rule_id, "error_type": type(exc).__name__})
+            if failed is not None:
+                failed.append(rule_id)
             continue
         if found is not None:
             findings.append(found)
