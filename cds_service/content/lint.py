@@ -6,6 +6,12 @@
 3. Every rule's card rendered for every fixture hook request (the real pipeline, no FHIR server),
    and once per reason with sample data, so rules no fixture triggers are rendered too: template
    errors are located in their file and the rendered summary must be under 140 characters.
+4. Behaviour: a rule that raises on any fixture is an error in its file, and every fixture
+   request must produce exactly the cards its ``fixtureExpected`` states (rule id → indicator;
+   shadow-mode rules count as firing, a rule switched ``off`` is a warning). A difference is
+   reported in the content file of the rule concerned, naming the fixture.
+
+The hot reload (``content.store``) runs the same checks before it swaps content in.
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from cds_service.content.lint_codes import check_valueset_codes
 from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, Severity, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
 from cds_service.content.samples import inconclusive, render_sample, sample_findings
-from cds_service.content.simulate import RuleResult, evaluate_body
+from cds_service.content.simulate import Evaluation, RuleResult, evaluate_body
 from cds_service.facts.model import all_facts
-from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
-from cds_service.rules import REGISTRY
+from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
+from cds_service.observability.metrics import shadow_indicator
 from cds_service.rules.base import Finding
 
 @dataclass
@@ -68,6 +75,12 @@ def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | N
         for problem in exc.problems:
             report.add(problem.file, problem.line, problem.message)
         return report
+    check_behaviour(report, content, fixtures, today)
+    return report
+
+
+def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> None:
+    """Steps 3 and 4 on loaded content: every card rendered, every fixture's cards as expected."""
     report.counts["rules"] = len(content.rules)
     locator = _Locator(content)
     for rule in content.rules.values():
@@ -87,9 +100,52 @@ def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | N
         for result in evaluation.results:
             report.counts["cards"] += 1
             locator.check(report, result, f"fixture {name}", evaluation.age)
+        for rule_id, error in evaluation.failed.items():
+            rule_path = report.directory / f"{rule_id}.yaml"
+            report.add(rule_path, locator.line(rule_path, ("params",)), f"{rule_id}: the rule raised {error} (fixture {name})")
+        _check_expected(report, locator, content, path, name, evaluation)
     if report.counts["requests"] == 0:
         report.add(fixtures / REQUESTS, 0, "no fixture requests found: cards were rendered with sample data only", "warning")
-    return report
+
+
+def _check_expected(report: LintReport, locator: _Locator, content: ContentSet, path: Path, name: str, evaluation: Evaluation) -> None:
+    """The fixture's cards against its ``fixtureExpected``; each difference in the rule's content file."""
+    try:
+        expected: Expected | None = expected_outcome(name, path.parent.parent)
+    except ValidationError as exc:
+        report.add(path, 1, f"fixtureExpected is malformed: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}")
+        return
+    if expected is None:
+        report.add(path, 1, "no fixtureExpected: the cards of this request are not checked", "warning")
+        return
+    fired = {r.rule_id: r.card.indicator if r.card is not None else shadow_indicator(r.finding, content) for r in evaluation.results}
+    fired.update(dict.fromkeys(evaluation.failed, "error"))  # a rule that raised fires nothing (reported above)
+    for rule_id in sorted(set(expected.cards) | set(fired)):
+        want, got = expected.cards.get(rule_id), fired.get(rule_id)
+        rule = content.rules.get(rule_id)
+        rule_path = report.directory / f"{rule_id}.yaml"
+        if want == got or got == "error":
+            continue
+        if rule is not None and rule.content.mode == "off":
+            report.add(rule_path, locator.line(rule_path, ("mode",)), f"{rule_id}: mode off, so fixture {name} misses its expected {want} card", "warning")
+        elif got is None:
+            report.add(rule_path, locator.line(rule_path, ("params",) if rule and rule.params else ("rule",)), f"{rule_id}: fixture {name} expects a {want} card; the rule did not fire")
+        elif want is None:
+            report.add(rule_path, locator.line(rule_path, ("params",) if rule and rule.params else ("rule",)), f"{rule_id}: fixture {name} expects no card from this rule; it fired ({got})")
+        else:
+            report.add(rule_path, locator.line(rule_path, ("reasons",)), f"{rule_id}: fixture {name} expects a {want} card; it was {got}")
+
+
+def verified_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> ContentSet:
+    """Content that passes every ``lint-cards`` check (what a reload swaps in); ContentError lists the errors."""
+    content = load_content(directory)
+    report = LintReport(Path(directory))
+    for issue in check_valueset_codes(report.directory)[0]:
+        report.add(issue.file, issue.line, issue.message, issue.severity)  # type: ignore[arg-type]
+    check_behaviour(report, content, fixtures, today)
+    if report.errors:
+        raise ContentError(report.errors)
+    return content
 
 
 # --------------------------------------------------------------------------- locating problems

@@ -5,7 +5,8 @@
     ICD-10-PCS  7 characters 0-9 and A-Z without I and O (is-a roots: 1 to 7)
     CPT         5 characters: 4 digits then a digit, F (category II), T (III) or U (PLA)
     LOINC       digits, a hyphen and the mod-10 check digit (``8310-5``)
-    RxNorm      digits (RXCUI)
+    RxNorm      digits (RXCUI); must be a product of the bundled RxNorm table
+                (``terminology/data/rxnorm-products.tsv``) or an ingredient of one
     SNOMED CT   6 to 18 digits, a concept partition (``00``/``10``) and a valid Verhoeff check digit
 
 The loader has already checked the ValueSet structure; this module only reads codes.
@@ -13,6 +14,7 @@ The loader has already checked the ValueSet structure; this module only reads co
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +25,7 @@ import orjson
 from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
 from cds_service.terminology.jsonpos import line_of
+from cds_service.terminology.rxnorm import DEFAULT_PRODUCTS, read_products
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED
 
 _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
@@ -75,6 +78,13 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
+@functools.cache
+def rxnorm_known() -> frozenset[str]:
+    """Every RXCUI the bundled table knows: its products and their ingredients."""
+    products = read_products(DEFAULT_PRODUCTS)
+    return frozenset(products) | frozenset(i for p in products.values() for i in p.ingredients)
+
+
 def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     """Why ``code`` is not a well-formed code of ``system``; None when it is (or the system is unchecked)."""
     if system == ICD10CM:
@@ -98,6 +108,8 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     elif system == RXNORM:
         if not _RXNORM.match(code):
             return f"RxNorm code {code!r} is malformed (an RXCUI is digits only)"
+        if code not in rxnorm_known():
+            return f"RxNorm code {code!r} is not in the bundled RxNorm table (no such product or ingredient)"
     elif system == SNOMED:
         if not _SNOMED.match(code):
             return f"SNOMED CT code {code!r} is malformed (6 to 18 digits)"

@@ -13,7 +13,7 @@ import asyncio
 import csv
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class Evaluation:
     age: int | None
     results: tuple[RuleResult, ...]
     unavailable: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
 
 
 def service_for(hook: str) -> ServiceDeclaration:
@@ -79,7 +80,7 @@ async def evaluate_body(
     evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
     age = evaluated.facts.age
     results = tuple(render_result(content, found, age, base_url) for found in evaluated.findings)
-    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable))
+    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed))
 
 
 def evaluate_request(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:

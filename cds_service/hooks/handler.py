@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -54,7 +55,7 @@ class Evaluated:
     facts: PatientFacts
     findings: list[Finding]
     prefetch: PrefetchResult
-    failed: tuple[str, ...] = ()  # rule ids whose rule raised
+    failed: Mapping[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
 
 
 async def find(
@@ -79,13 +80,13 @@ async def find(
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
     findings: list[Finding] = []
-    failed: list[str] = []
+    failed: dict[str, str] = {}
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
     if gated(facts, screen_orders(context.draft_orders.entry, selections, content.index)):
         orders = build_orders(context.draft_orders.entry, selections, content.index)
         findings = evaluate(facts, orders, content.rule_params, failed)
-    return Evaluated(facts, findings, result, tuple(failed))
+    return Evaluated(facts, findings, result, failed)
 
 
 def rendered(content: ContentSet, found: Finding, age: int | None, base_url: str, failed: list[str]) -> Card | None:

@@ -17,12 +17,13 @@ def evaluate(
     facts: PatientFacts,
     orders: tuple[DraftOrder, ...],
     params: Mapping[str, Mapping[str, Any]],
-    failed: list[str] | None = None,
+    failed: dict[str, str] | None = None,
 ) -> list[Finding]:
     """Findings of the rules listed in ``params`` (rule id → its params), in registry order.
 
     Nothing fires outside the scope gate; a rule that needs data that could not be read is
-    skipped; a rule that raises is logged, added to ``failed`` and skipped, never fatal to the request.
+    skipped; a rule that raises is logged and skipped, never fatal to the request, and put in
+    ``failed`` (rule id → exception type and message, for the content tools; never logged).
     """
     evaluated = gated(facts, orders)
     if not evaluated:
@@ -40,7 +41,7 @@ def evaluate(
         except Exception as exc:  # a broken rule must not take the request down
             log.error("rule failed", extra={"rule_id": rule_id, "error_type": type(exc).__name__})
             if failed is not None:
-                failed.append(rule_id)
+                failed[rule_id] = f"{type(exc).__name__}: {exc}"
             continue
         if found is not None:
             findings.append(found)
