@@ -137,11 +137,13 @@ def _model(cls: type[BaseModel], data: Any, node: Any, path: Path, errors: _Coll
         return None
 
 
-def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector) -> Wording | None:
+def _template(
+    source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector, markdown: bool = True
+) -> Wording | None:
     line = line_of(node, loc)
     try:
         unknown = undeclared(source) - names
-        template = compile_wording(source)
+        template = compile_wording(source, markdown)
     except TemplateSyntaxError as exc:
         errors.add(path, line + max((exc.lineno or 1) - 1, 0), f"{'.'.join(map(str, loc))}: template syntax: {exc.message}")
         return None
@@ -194,12 +196,15 @@ def _compile_rule(path: Path, errors: _Collector, valuesets: Collection[str] | N
         for vs_id in spec.valuesets:
             if valuesets is not None and vs_id not in valuesets:
                 errors.add(path, line_of(node, ("rule",)), f"rule: the rule reads value set '{vs_id}', but valuesets/{vs_id}.json is missing")
-    summary = _template(content.summary, CARD_NAMES, path, node, ("summary",), errors)
+    summary = _template(content.summary, CARD_NAMES, path, node, ("summary",), errors, markdown=False)
     detail = _template(content.detail, CARD_NAMES, path, node, ("detail",), errors)
     reasons = {k: _template(r.text, CARD_NAMES, path, node, ("reasons", k, "text"), errors) for k, r in content.reasons.items()}
-    labels = {k: _template(s.label, SUGGESTION_NAMES, path, node, ("suggestions", k, "label"), errors) for k, s in content.suggestions.items()}
+    labels = {
+        k: _template(s.label, SUGGESTION_NAMES, path, node, ("suggestions", k, "label"), errors, markdown=False)
+        for k, s in content.suggestions.items()
+    }
     actions = {
-        (k, a): _template(text, SUGGESTION_NAMES, path, node, ("suggestions", k, "actions", a), errors)
+        (k, a): _template(text, SUGGESTION_NAMES, path, node, ("suggestions", k, "actions", a), errors, markdown=False)
         for k, s in content.suggestions.items()
         for a, text in s.actions.items()
     }

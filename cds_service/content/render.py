@@ -14,7 +14,7 @@ from typing import Any
 from jinja2 import Template
 
 from cds_service.content.loader import CompiledRule, ContentSet
-from cds_service.content.templates import StaticText, Wording
+from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
 from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -46,10 +46,13 @@ def render(template: Wording, values: dict[str, Any]) -> str:
         raise  # handle_exception always raises; for type checkers
 
 
-def fact_line(content: ContentSet, fact: Fact) -> str:
+def fact_line(content: ContentSet, fact: Fact) -> Markdown:
+    """The fact's line in a card, as markdown (record text in it is escaped)."""
     template = content.fact_labels.get(fact.key)
+    if template is None:
+        return Markdown(markdown_escape(fact.display or fact.key))
     values = {"key": fact.key, "display": fact.display, "on": fact.on, "value": fact.value, "unit": fact.unit, "refs": fact.refs}
-    return render(template, values).strip() if template is not None else (fact.display or fact.key)
+    return Markdown(render(template, values).strip())
 
 
 def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None) -> dict[str, Any]:
@@ -72,7 +75,7 @@ def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age:
     for reason in finding.reasons:
         spec = rule.content.reasons[reason.key]
         entry = {"key": reason.key, "indicator": spec.indicator, **reason.data}
-        entry["text"] = render(rule.reasons[reason.key], {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip()
+        entry["text"] = Markdown(render(rule.reasons[reason.key], {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip())
         reasons.append(entry)
     ctx["reasons"] = reasons
     ctx["reason"] = {r["key"]: r for r in reasons}
