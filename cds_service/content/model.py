@@ -19,11 +19,6 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ReasonContent(Strict):
-    indicator: Indicator
-    text: str = Field(min_length=1, description="Template: this reason in the card's detail.")
-
-
 class SuggestionContent(Strict):
     label: str = Field(min_length=1, description="Template: the button the clinician clicks.")
     actions: dict[str, str] = Field(default_factory=dict, description="Action key → description template.")
@@ -39,6 +34,32 @@ class LinkContent(Strict):
     label: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
     type: Literal["absolute"] = "absolute"
+
+
+class ReasonContent(Strict):
+    indicator: Indicator
+    text: str = Field(min_length=1, description="Template: this reason in the card's detail.")
+    source: SourceContent | None = Field(
+        default=None, description="What supports this reason's claim; the card's source when it is the card's first reason."
+    )
+    links: list[LinkContent] = Field(default_factory=list, description="Further citations of this reason, shown only with it.")
+
+    @field_validator("text")
+    @classmethod
+    def _no_authoring_notes(cls, value: str) -> str:
+        return _clinician_text(value)
+
+
+# Words that mark an authoring note (how the content was decided), which belongs in ``rationale``.
+AUTHORING_NOTES = ("conflict resolved", "**conflict", "conflict:")
+
+
+def _clinician_text(value: str) -> str:
+    lowered = value.lower()
+    for marker in AUTHORING_NOTES:
+        if marker in lowered:
+            raise ValueError(f"authoring note ({marker!r}) in clinician text: move it to the rule's `rationale`")
+    return value
 
 
 class OverrideReasonContent(Strict):
@@ -77,6 +98,7 @@ class RuleContent(Strict):
     @field_validator("detail", "summary")
     @classmethod
     def _no_html(cls, value: str) -> str:
+        _clinician_text(value)
         if "<" in value.replace("{{", "").replace("{%", "") and any(t in value for t in ("<script", "<div", "<a ", "<img", "<span", "<br", "<p>")):
             raise ValueError("raw HTML is not allowed: use markdown")
         return value

@@ -14,6 +14,7 @@ from typing import Any
 from jinja2 import Template
 
 from cds_service.content.loader import CompiledRule, ContentSet
+from cds_service.content.model import LinkContent, SourceContent
 from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
@@ -90,7 +91,7 @@ def render_card(content: ContentSet, finding: Finding, age: int | None, base_url
     if len(summary) > SUMMARY_MAX:
         log.warning("summary truncated", extra={"rule_id": rule.id})
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    source = rule.content.source
+    source, links = citations(rule, finding)
     footer = render(content.footer, {**ctx, "source": source.model_dump()})
     detail = render(rule.detail, ctx).strip() + "\n\n" + footer.strip()
     suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
@@ -112,8 +113,26 @@ def render_card(content: ContentSet, finding: Finding, age: int | None, base_url
             Coding(system=override_system, code=r.code, display=r.display) for r in rule.content.override_reasons
         ]
         or None,
-        links=[Link(label=link.label, url=link.url, type=link.type) for link in rule.content.links] or None,
+        links=[Link(label=link.label, url=link.url, type=link.type) for link in links] or None,
     )
+
+
+def citations(rule: CompiledRule, finding: Finding) -> tuple[SourceContent, list[LinkContent]]:
+    """The card's source and links: a reason's own source backs its claim, so the first reason
+    present that has one is the card's source (else the rule's); the rule's links, and the
+    sources and links of the other reasons present, are the card's links (each URL once)."""
+    reasons = [rule.content.reasons[r.key] for r in finding.reasons]
+    own = [r.source for r in reasons if r.source is not None]
+    source = own[0] if own else rule.content.source
+    candidates = [*rule.content.links, *(LinkContent(label=s.label, url=s.url) for s in own[1:] if s.url)]
+    candidates += [link for r in reasons for link in r.links]
+    seen = {source.url}
+    links = []
+    for link in candidates:
+        if link.url not in seen:
+            seen.add(link.url)
+            links.append(link)
+    return source, links
 
 
 def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestion:
