@@ -32,7 +32,7 @@ from cds_service.content.samples import inconclusive, render_sample, sample_find
 from cds_service.content.simulate import Evaluation, RuleResult, evaluate_body
 from cds_service.facts.model import all_facts
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
-from cds_service.observability.metrics import shadow_indicator
+from cds_service.content.referral import finding_indicator
 from cds_service.rules.base import Finding
 
 @dataclass
@@ -118,7 +118,7 @@ def _check_expected(report: LintReport, locator: _Locator, content: ContentSet, 
     if expected is None:
         report.add(path, 1, "no fixtureExpected: the cards of this request are not checked", "warning")
         return
-    fired = {r.rule_id: r.card.indicator if r.card is not None else shadow_indicator(r.finding, content) for r in evaluation.results}
+    fired = {r.rule_id: r.card.indicator if r.card is not None else finding_indicator(content, r.finding) for r in evaluation.results}
     fired.update(dict.fromkeys(evaluation.failed, "error"))  # a rule that raised fires nothing (reported above)
     for rule_id in sorted(set(expected.cards) | set(fired)):
         want, got = expected.cards.get(rule_id), fired.get(rule_id)

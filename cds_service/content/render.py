@@ -56,8 +56,11 @@ def fact_line(content: ContentSet, fact: Fact) -> Markdown:
     return Markdown(render(template, values).strip())
 
 
-def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None) -> dict[str, Any]:
-    """What templates see: orders, reasons (with their rendered text), facts, params."""
+def card_context(
+    content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None, referral_on: str | None = None
+) -> dict[str, Any]:
+    """What templates see: orders, reasons (with their rendered text), facts, params, and the
+    title of the card that offers the response's PT referral when it is another card's."""
     orders = [{"display": o.display, "ref": o.ref} for o in finding.orders]
     facts = [
         {"key": f.key, "label": fact_line(content, f), "refs": list(f.refs), "display": f.display, "on": f.on, "value": f.value, "unit": f.unit}
@@ -71,6 +74,7 @@ def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age:
         "facts": facts,
         "patient": {"age": age},
         "params": dict(rule.content.params),
+        "referral_on": referral_on,
     }
     reasons = []
     for reason in finding.reasons:
@@ -84,9 +88,9 @@ def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age:
     return ctx
 
 
-def render_card(content: ContentSet, finding: Finding, age: int | None, base_url: str) -> Card:
+def render_card(content: ContentSet, finding: Finding, age: int | None, base_url: str, referral_on: str | None = None) -> Card:
     rule = content.rules[finding.rule_id]
-    ctx = card_context(content, rule, finding, age)
+    ctx = card_context(content, rule, finding, age, referral_on)
     summary = " ".join(render(rule.summary, ctx).split())
     if len(summary) > SUMMARY_MAX:
         log.warning("summary truncated", extra={"rule_id": rule.id})

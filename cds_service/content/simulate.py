@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.content.loader import ContentSet
+from cds_service.content.referral import single_referral
 from cds_service.content.render import card_context, render_card
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
 from cds_service.hooks.handler import find
@@ -61,12 +62,14 @@ def service_for(hook: str) -> ServiceDeclaration:
     raise ValueError(f"no service answers hook {hook!r}")
 
 
-def render_result(content: ContentSet, found: Finding, age: int | None, base_url: str = PREVIEW_BASE_URL) -> RuleResult:
+def render_result(
+    content: ContentSet, found: Finding, age: int | None, base_url: str = PREVIEW_BASE_URL, referral_on: str | None = None
+) -> RuleResult:
     """The finding's card, or the error that stopped it; the summary is kept untruncated."""
     rule = content.rules[found.rule_id]
     try:
-        summary = " ".join(rule.summary.render(card_context(content, rule, found, age)).split())
-        card = render_card(content, found, age, base_url)
+        summary = " ".join(rule.summary.render(card_context(content, rule, found, age, referral_on)).split())
+        card = render_card(content, found, age, base_url, referral_on)
     except Exception as exc:  # a content tool reports template errors, it does not stop on them
         return RuleResult(found, rule.content.mode, None, None, f"{type(exc).__name__}: {exc}")
     return RuleResult(found, rule.content.mode, card, summary)
@@ -79,7 +82,7 @@ async def evaluate_body(
     request = CDSRequest.model_validate(body)
     evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
     age = evaluated.facts.age
-    results = tuple(render_result(content, found, age, base_url) for found in evaluated.findings)
+    results = tuple(render_result(content, found, age, base_url, on) for found, on in single_referral(content, evaluated.findings))
     return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed))
 
 

@@ -16,7 +16,9 @@ from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 # Names a template may use; anything else is an error at load time.
-CARD_NAMES = frozenset({"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator"})
+CARD_NAMES = frozenset(
+    {"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator", "referral_on"}
+)
 SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
 FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
 FOOTER_NAMES = CARD_NAMES | {"source"}

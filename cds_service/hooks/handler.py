@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.content.loader import ContentSet
+from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
@@ -89,11 +90,13 @@ async def find(
     return Evaluated(facts, findings, result, failed)
 
 
-def rendered(content: ContentSet, found: Finding, age: int | None, base_url: str, failed: list[str]) -> Card | None:
+def rendered(
+    content: ContentSet, found: Finding, age: int | None, base_url: str, failed: list[str], referral_on: str | None = None
+) -> Card | None:
     """The finding's card; None (logged, and its rule id added to ``failed``) when it cannot be
     rendered: one broken card is dropped, the other cards of the response still go out."""
     try:
-        return render_card(content, found, age, base_url)
+        return render_card(content, found, age, base_url, referral_on)
     except Exception as exc:
         log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
         failed.append(found.rule_id)
@@ -115,10 +118,10 @@ async def handle_hook(
     result = evaluated.prefetch
     shown, shadow = [], []
     failed = list(evaluated.failed)
-    for found in evaluated.findings:
+    for found, referral_on in single_referral(content, evaluated.findings):
         if content.rules[found.rule_id].content.mode == "shadow":
             shadow.append(found)
-        elif (card := rendered(content, found, evaluated.facts.age, base_url, failed)) is not None:
+        elif (card := rendered(content, found, evaluated.facts.age, base_url, failed, referral_on)) is not None:
             shown.append((found, card))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO

@@ -28,7 +28,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cds_service.hooks.models import INDICATOR_RANK
+from cds_service.content.referral import finding_indicator
 from cds_service.hooks.services import SERVICES
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Metrics:
         for finding, card in outcome.shown:
             self._cards(finding.rule_id, card.indicator, "active").inc()
         for finding in outcome.shadow:
-            self._cards(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+            self._cards(finding.rule_id, finding_indicator(content, finding), "shadow").inc()
         for rule_id in outcome.failed:  # registered rule ids only: bounded
             self._rule_errors(rule_id).inc()
         self.observe_unavailable(outcome.unavailable)
@@ -140,10 +140,4 @@ class Metrics:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
 
-
-def shadow_indicator(finding: Any, content: ContentSet) -> str:
-    """The indicator a shadow finding's card would have had: the worst of its reasons'."""
-    reasons = content.rules[finding.rule_id].content.reasons
-    indicators = [reasons[r.key].indicator for r in finding.reasons if r.key in reasons] or ["info"]
-    return max(indicators, key=INDICATOR_RANK.__getitem__)
 

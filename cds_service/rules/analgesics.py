@@ -51,7 +51,7 @@ def systemic_corticosteroid(data: RuleInput) -> Finding | None:
     "nsaid-risk",
     needs=(PATIENT, CONDITIONS, MEDICATIONS, OBSERVATIONS),
     reasons=("renal", "bleeding", "cardiac-gi", "age"),
-    suggestions=("remove",),
+    suggestions=("switch-topical", "switch-acetaminophen", "remove"),
     params=params.NsaidRisk,
     valuesets=("nsaids", "anticoagulants", "antiplatelets", "systemic-corticosteroids", "acetaminophen"),
 )
@@ -78,10 +78,14 @@ def nsaid_risk(data: RuleInput) -> Finding | None:
     cardiac_gi = present(facts.heart_failure, facts.peptic_ulcer)
     if cardiac_gi:
         reasons.append(Reason("cardiac-gi", cardiac_gi))
+    remove = suggest.remove(orders)
+    topical = SuggestionSpec("switch-topical", remove + (suggest.medication_request("diclofenac-gel", facts, suggest.DICLOFENAC_GEL),))
     if reasons:
-        return finding("nsaid-risk", orders, *reasons, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
+        acetaminophen = suggest.medication_request("acetaminophen", facts, suggest.ACETAMINOPHEN_500)
+        switches = (topical, SuggestionSpec("switch-acetaminophen", remove + (acetaminophen,)), SuggestionSpec("remove", remove))
+        return finding("nsaid-risk", orders, *reasons, suggestions=switches)
     if older(facts, params["gi_risk_age"]):
-        return finding("nsaid-risk", orders, Reason("age", (age_fact(facts),)))
+        return finding("nsaid-risk", orders, Reason("age", (age_fact(facts),)), suggestions=(topical,))
     return None
 
 
