@@ -5,6 +5,7 @@ Templates are Jinja2 text rendered in a sandbox with StrictUndefined (see ``temp
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -54,11 +55,17 @@ class ReasonContent(Strict):
 AUTHORING_NOTES = ("conflict resolved", "**conflict", "conflict:")
 
 
+# A markdown link or image: in an EHR frame it navigates away (or is not rendered at all).
+_MARKDOWN_LINK = re.compile(r"\]\s*\(|<https?://")
+
+
 def _clinician_text(value: str) -> str:
     lowered = value.lower()
     for marker in AUTHORING_NOTES:
         if marker in lowered:
             raise ValueError(f"authoring note ({marker!r}) in clinician text: move it to the rule's `rationale`")
+    if _MARKDOWN_LINK.search(value):
+        raise ValueError("markdown link in clinician text: cite it in `source` or `links`")
     return value
 
 
@@ -115,5 +122,10 @@ class LayoutContent(Strict):
     """``cards/_layout.yaml``: what every card's detail ends with, and shared systems."""
 
     detail_footer: str = Field(min_length=1)
+
+    @field_validator("detail_footer")
+    @classmethod
+    def _no_links(cls, value: str) -> str:
+        return _clinician_text(value)
     rule_system_path: str = Field(default="/rules", pattern=r"^/")
     override_reason_system_path: str = Field(default="/override-reasons", pattern=r"^/")

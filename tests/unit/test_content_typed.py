@@ -118,3 +118,18 @@ def test_content_for_an_unknown_rule_is_refused(cards: Path) -> None:
     text = (cards / RELAXANT).read_text().replace("rule: muscle-relaxant-older-adult", "rule: no-such-rule")
     (cards / "no-such-rule.yaml").write_text(text)
     assert any("no rule 'no-such-rule' exists in the code" in p for p in problems(cards))
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("Prefer heat,", "**Conflict resolved:** Beers wins. Prefer heat,", "authoring note"),
+        ("Prefer heat,", "See [Beers](https://doi.org/10.1111/jgs.18372). Prefer heat,", "markdown link"),
+    ],
+)
+def test_clinician_text_without_authoring_notes_or_markdown_links(cards: Path, old: str, new: str, message: str) -> None:
+    """An authoring note or a markdown link in a card's detail is refused at its line (rationale and links hold them)."""
+    path = cards / RELAXANT
+    edit(path, old, new)
+    found = problems(cards)
+    assert any(p.startswith(f"{path}:") and message in p for p in found), found
