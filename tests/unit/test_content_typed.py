@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,23 +12,9 @@ from cds_service.content.loader import ContentError, load_content
 from cds_service.content.store import ContentStore
 from cds_service.rules import REGISTRY
 from cds_service.rules.params import Params
-from cds_service.settings import BUNDLED_CONTENT_DIR
+from tests.unit.content_support import cards, edit  # noqa: F401  (the cards fixture)
 
 RELAXANT = "muscle-relaxant-older-adult.yaml"
-
-
-@pytest.fixture
-def cards(tmp_path: Path) -> Path:
-    """A private copy of the bundled cards to break."""
-    return Path(shutil.copytree(BUNDLED_CONTENT_DIR, tmp_path / "cards"))
-
-
-def edit(path: Path, old: str, new: str) -> int:
-    """Replace ``old`` (once) in ``path``; the 1-based line where it was."""
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return text[: text.index(old)].count("\n") + 1
 
 
 def problems(directory: Path) -> list[str]:
