@@ -66,9 +66,7 @@ class LintReport:
 def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> LintReport:
     """Every problem in the content under ``directory``, checked against the fixture requests under ``fixtures``."""
     report = LintReport(Path(directory))
-    code_issues, report.counts["codes"] = check_valueset_codes(report.directory)
-    for issue in code_issues:
-        report.add(issue.file, issue.line, issue.message, issue.severity)  # type: ignore[arg-type]
+    check_codes(report)
     try:
         content = load_content(report.directory)
     except ContentError as exc:
@@ -77,6 +75,13 @@ def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | N
         return report
     check_behaviour(report, content, fixtures, today)
     return report
+
+
+def check_codes(report: LintReport) -> None:
+    """Step 2: every value-set code, per system."""
+    code_issues, report.counts["codes"] = check_valueset_codes(report.directory)
+    for issue in code_issues:
+        report.add(issue.file, issue.line, issue.message, issue.severity)
 
 
 def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> None:
@@ -108,40 +113,44 @@ def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FI
         report.add(fixtures / REQUESTS, 0, "no fixture requests found: cards were rendered with sample data only", "warning")
 
 
-def _check_expected(report: LintReport, locator: _Locator, content: ContentSet, path: Path, name: str, evaluation: Evaluation) -> None:
+def _check_expected(
+    report: LintReport, locator: _Locator, content: ContentSet, path: Path, name: str, evaluation: Evaluation
+) -> None:
     """The fixture's cards against its ``fixtureExpected``; each difference in the rule's content file."""
     try:
         expected: Expected | None = expected_outcome(name, path.parent.parent)
     except ValidationError as exc:
-        report.add(path, 1, f"fixtureExpected is malformed: {exc.errors()[0]['msg']} at {exc.errors()[0]['loc']}")
+        first = exc.errors()[0]
+        report.add(path, 1, f"fixtureExpected is malformed: {first['msg']} at {first['loc']}")
         return
     if expected is None:
         report.add(path, 1, "no fixtureExpected: the cards of this request are not checked", "warning")
         return
-    fired = {r.rule_id: r.card.indicator if r.card is not None else finding_indicator(content, r.finding) for r in evaluation.results}
-    fired.update(dict.fromkeys(evaluation.failed, "error"))  # a rule that raised fires nothing (reported above)
+    fired = {r.rule_id: r.card.indicator if r.card else finding_indicator(content, r.finding) for r in evaluation.results}
     for rule_id in sorted(set(expected.cards) | set(fired)):
         want, got = expected.cards.get(rule_id), fired.get(rule_id)
+        if want == got or rule_id in evaluation.failed:  # a rule that raised is reported as such
+            continue
         rule = content.rules.get(rule_id)
         rule_path = report.directory / f"{rule_id}.yaml"
-        if want == got or got == "error":
-            continue
+        where = ("params",) if rule is not None and rule.params else ("rule",)
+        severity: Severity = "error"
         if rule is not None and rule.content.mode == "off":
-            report.add(rule_path, locator.line(rule_path, ("mode",)), f"{rule_id}: mode off, so fixture {name} misses its expected {want} card", "warning")
+            message, where, severity = f"mode off, so fixture {name} misses its expected {want} card", ("mode",), "warning"
         elif got is None:
-            report.add(rule_path, locator.line(rule_path, ("params",) if rule and rule.params else ("rule",)), f"{rule_id}: fixture {name} expects a {want} card; the rule did not fire")
+            message = f"fixture {name} expects a {want} card; the rule did not fire"
         elif want is None:
-            report.add(rule_path, locator.line(rule_path, ("params",) if rule and rule.params else ("rule",)), f"{rule_id}: fixture {name} expects no card from this rule; it fired ({got})")
+            message = f"fixture {name} expects no card from this rule; it fired ({got})"
         else:
-            report.add(rule_path, locator.line(rule_path, ("reasons",)), f"{rule_id}: fixture {name} expects a {want} card; it was {got}")
+            message, where = f"fixture {name} expects a {want} card; it was {got}", ("reasons",)
+        report.add(rule_path, locator.line(rule_path, where), f"{rule_id}: {message}", severity)
 
 
 def verified_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> ContentSet:
     """Content that passes every ``lint-cards`` check (what a reload swaps in); ContentError lists the errors."""
     content = load_content(directory)
     report = LintReport(Path(directory))
-    for issue in check_valueset_codes(report.directory)[0]:
-        report.add(issue.file, issue.line, issue.message, issue.severity)  # type: ignore[arg-type]
+    check_codes(report)
     check_behaviour(report, content, fixtures, today)
     if report.errors:
         raise ContentError(report.errors)
