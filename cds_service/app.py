@@ -48,7 +48,7 @@ def tune_gc() -> tuple[int, int, int]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (from the environment when not given)."""
     settings = settings or get_settings()
-    content = ContentStore(settings.content_dir)
+    content = ContentStore(settings.content_dir, settings.fixtures_dir)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

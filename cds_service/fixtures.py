@@ -1,6 +1,10 @@
 """Fixture patients and hook requests under ``fhir_fixtures/``, with dates that never go stale.
 
 Fixture files are plain FHIR R4 / CDS Hooks JSON written as if today were ``ANCHOR_DATE``.
+A request names its patient (``fixturePatient``) and the cards it must produce
+(``fixtureExpected``: rule id → indicator, and rule ids that must not fire); both keys are
+removed from the request the service sees. ``lint-cards`` and the vignette tests read the same
+expectation.
 Loading one shifts every date and dateTime in it by (today − ANCHOR_DATE) days, so ages,
 durations and look-back windows stay exactly as written whatever day the tests run.
 """
@@ -10,9 +14,10 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
+from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.facts.medrefs import referenced
 from cds_service.settings import BUNDLED_FIXTURES_DIR
@@ -21,6 +26,18 @@ ANCHOR_DATE = date(2026, 1, 1)
 FIXTURES_DIR = BUNDLED_FIXTURES_DIR  # the settings default (CDS_FIXTURES_DIR)
 PATIENTS = "patients"
 REQUESTS = "requests"
+
+EXPECTED_KEY = "fixtureExpected"
+
+
+class Expected(BaseModel):
+    """What a fixture request must produce: exactly these rule ids with these indicators."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    cards: dict[str, Literal["info", "warning", "critical"]]
+    must_not_fire: tuple[str, ...] = Field(default=(), alias="mustNotFire")
+
 
 _DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(T[0-9:.]+(Z|[+-]\d{2}:\d{2})?)?$")
 
@@ -102,6 +119,15 @@ def hook_request(
     """A fixture hook request; its prefetch is built from the patient it names (``patient`` key)."""
     request = load_request(name, today, root)
     patient_name = request.pop("fixturePatient", None)
+    request.pop(EXPECTED_KEY, None)
     if with_prefetch and patient_name:
         request["prefetch"] = prefetch_for(bundle_resources(load_patient(patient_name, today, root)))
     return request
+
+
+def expected_outcome(name: str, root: Path = FIXTURES_DIR) -> Expected | None:
+    """The cards a fixture request must produce (``fixtureExpected``); None when it states none.
+    A malformed expectation raises ``pydantic.ValidationError``."""
+    document = orjson.loads((root / REQUESTS / f"{name}.json").read_bytes())
+    raw = document.get(EXPECTED_KEY) if isinstance(document, dict) else None
+    return None if raw is None else Expected.model_validate(raw)

@@ -20,16 +20,25 @@ async def healthz() -> JSONResponse:
 
 @router.get("/readyz", response_class=JSONResponse, responses={503: {"description": "Not ready"}})
 async def readyz(request: Request) -> JSONResponse:
-    """Content is loaded and storage is reachable: 200, else 503 naming the failing check."""
+    """Content is loaded and storage is reachable: 200, else 503 naming the failing check.
+
+    Content that serves but is degraded — rules whose cards were dropped at run time, or a reload
+    that was rejected (the previous content keeps serving) — answers 200 with status "degraded"
+    and says which: every replica serves the same content, so taking this one out of rotation
+    would drop every other card too without bringing the lost ones back.
+    """
     readiness = await check_readiness(request.app.state)
     request.app.state.metrics.ready.set(1 if readiness.ready else 0)
     content = readiness.checks["content"]
-    body = {
-        "status": "ready" if readiness.ready else "not-ready",
+    degraded = bool(content["rule_errors"] or content["reload_problems"])
+    body: dict[str, object] = {
+        "status": "not-ready" if not readiness.ready else "degraded" if degraded else "ready",
         "content_version": content["version"],
         "rules": content["rules"],
         "checks": {name: check["ok"] for name, check in readiness.checks.items()},
     }
+    if degraded:
+        body["degraded"] = {"rule_errors": content["rule_errors"], "reload_problems": content["reload_problems"]}
     return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
 

@@ -6,6 +6,12 @@
 3. Every rule's card rendered for every fixture hook request (the real pipeline, no FHIR server),
    and once per reason with sample data, so rules no fixture triggers are rendered too: template
    errors are located in their file and the rendered summary must be under 140 characters.
+4. Behaviour: a rule that raises on any fixture is an error in its file, and every fixture
+   request must produce exactly the cards its ``fixtureExpected`` states (rule id → indicator;
+   shadow-mode rules count as firing, a rule switched ``off`` is a warning). A difference is
+   reported in the content file of the rule concerned, naming the fixture.
+
+The hot reload (``content.store``) runs the same checks before it swaps content in.
 """
 
 from __future__ import annotations
@@ -17,15 +23,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from cds_service.content.lint_codes import check_valueset_codes
 from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, Severity, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
 from cds_service.content.samples import inconclusive, render_sample, sample_findings
-from cds_service.content.simulate import RuleResult, evaluate_body
+from cds_service.content.simulate import Evaluation, RuleResult, evaluate_body
 from cds_service.facts.model import all_facts
-from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
-from cds_service.rules import REGISTRY
+from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
+from cds_service.content.referral import finding_indicator
 from cds_service.rules.base import Finding
 
 @dataclass
@@ -59,19 +66,27 @@ class LintReport:
 def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> LintReport:
     """Every problem in the content under ``directory``, checked against the fixture requests under ``fixtures``."""
     report = LintReport(Path(directory))
-    code_issues, report.counts["codes"] = check_valueset_codes(report.directory)
-    for issue in code_issues:
-        report.add(issue.file, issue.line, issue.message, issue.severity)  # type: ignore[arg-type]
+    check_codes(report)
     try:
         content = load_content(report.directory)
     except ContentError as exc:
         for problem in exc.problems:
             report.add(problem.file, problem.line, problem.message)
         return report
+    check_behaviour(report, content, fixtures, today)
+    return report
+
+
+def check_codes(report: LintReport) -> None:
+    """Step 2: every value-set code, per system."""
+    code_issues, report.counts["codes"] = check_valueset_codes(report.directory)
+    for issue in code_issues:
+        report.add(issue.file, issue.line, issue.message, issue.severity)
+
+
+def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> None:
+    """Steps 3 and 4 on loaded content: every card rendered, every fixture's cards as expected."""
     report.counts["rules"] = len(content.rules)
-    for rule_id in REGISTRY:
-        if rule_id not in content.rules:
-            report.add(report.directory, 0, f"rule '{rule_id}' has no content file ({rule_id}.yaml): it never runs", "warning")
     locator = _Locator(content)
     for counts in ({"conditions": 2, "medications": 1}, {"conditions": 1, "medications": 0}, {"conditions": 0, "medications": 1}):
         try:
@@ -96,9 +111,56 @@ def lint_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | N
         for result in evaluation.results:
             report.counts["cards"] += 1
             locator.check(report, result, f"fixture {name}", evaluation.age)
+        for rule_id, error in evaluation.failed.items():
+            rule_path = report.directory / f"{rule_id}.yaml"
+            report.add(rule_path, locator.line(rule_path, ("params",)), f"{rule_id}: the rule raised {error} (fixture {name})")
+        _check_expected(report, locator, content, path, name, evaluation)
     if report.counts["requests"] == 0:
         report.add(fixtures / REQUESTS, 0, "no fixture requests found: cards were rendered with sample data only", "warning")
-    return report
+
+
+def _check_expected(
+    report: LintReport, locator: _Locator, content: ContentSet, path: Path, name: str, evaluation: Evaluation
+) -> None:
+    """The fixture's cards against its ``fixtureExpected``; each difference in the rule's content file."""
+    try:
+        expected: Expected | None = expected_outcome(name, path.parent.parent)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        report.add(path, 1, f"fixtureExpected is malformed: {first['msg']} at {first['loc']}")
+        return
+    if expected is None:
+        report.add(path, 1, "no fixtureExpected: the cards of this request are not checked", "warning")
+        return
+    fired = {r.rule_id: r.card.indicator if r.card else finding_indicator(content, r.finding) for r in evaluation.results}
+    for rule_id in sorted(set(expected.cards) | set(fired)):
+        want, got = expected.cards.get(rule_id), fired.get(rule_id)
+        if want == got or rule_id in evaluation.failed:  # a rule that raised is reported as such
+            continue
+        rule = content.rules.get(rule_id)
+        rule_path = report.directory / f"{rule_id}.yaml"
+        where = ("params",) if rule is not None and rule.params else ("rule",)
+        severity: Severity = "error"
+        if rule is not None and rule.content.mode == "off":
+            message, where, severity = f"mode off, so fixture {name} misses its expected {want} card", ("mode",), "warning"
+        elif got is None:
+            message = f"fixture {name} expects a {want} card; the rule did not fire"
+        elif want is None:
+            message = f"fixture {name} expects no card from this rule; it fired ({got})"
+        else:
+            message, where = f"fixture {name} expects a {want} card; it was {got}", ("reasons",)
+        report.add(rule_path, locator.line(rule_path, where), f"{rule_id}: {message}", severity)
+
+
+def verified_content(directory: Path, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> ContentSet:
+    """Content that passes every ``lint-cards`` check (what a reload swaps in); ContentError lists the errors."""
+    content = load_content(directory)
+    report = LintReport(Path(directory))
+    check_codes(report)
+    check_behaviour(report, content, fixtures, today)
+    if report.errors:
+        raise ContentError(report.errors)
+    return content
 
 
 # --------------------------------------------------------------------------- locating problems

@@ -5,7 +5,8 @@
     ICD-10-PCS  7 characters 0-9 and A-Z without I and O (is-a roots: 1 to 7)
     CPT         5 characters: 4 digits then a digit, F (category II), T (III) or U (PLA)
     LOINC       digits, a hyphen and the mod-10 check digit (``8310-5``)
-    RxNorm      digits (RXCUI)
+    RxNorm      digits (RXCUI); must be a product of the bundled RxNorm table
+                (``terminology/data/rxnorm-products.tsv``) or an ingredient of one
     SNOMED CT   6 to 18 digits, a concept partition (``00``/``10``) and a valid Verhoeff check digit
 
 Every code also needs provenance: an include imported from a declared source value set, or a
@@ -16,6 +17,8 @@ The loader has already checked the ValueSet structure; this module only reads co
 
 from __future__ import annotations
 
+import functools
+import gzip
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,8 +28,9 @@ import orjson
 
 from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
-from cds_service.terminology.jsonpos import line_finder
-from cds_service.terminology.provenance import missing_provenance
+from cds_service.terminology.jsonpos import line_finder, line_of
+from cds_service.terminology.provenance import include_source, missing_provenance
+from cds_service.terminology.rxnorm import DEFAULT_PRODUCTS, read_products
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED, canonical_system
 
 _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](\.?[0-9A-Z]{1,4})?$")
@@ -79,8 +83,27 @@ def loinc_check_digit(number: str) -> int:
     return (10 - total % 10) % 10
 
 
-def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
-    """Why ``code`` is not a well-formed code of ``system``; None when it is (or the system is unchecked)."""
+# Every RxNorm product code (``rxcui<TAB>name``) of the drug list the product table is derived
+# from (``scripts/derive_rxnorm_products.py``): hand-written codes outside the product table.
+RXNORM_NAMES = DEFAULT_PRODUCTS.parent / "rxnorm-names.tsv.gz"
+
+
+@functools.cache
+def rxnorm_known() -> frozenset[str]:
+    """Every RXCUI the bundled tables know: the product table's products and their ingredients, and
+    every product of the drug list it is derived from."""
+    products = read_products(DEFAULT_PRODUCTS)
+    with gzip.open(RXNORM_NAMES, "rt", encoding="utf-8") as handle:
+        listed = {line.split("\t", 1)[0] for line in handle}
+    return frozenset(products) | frozenset(i for p in products.values() for i in p.ingredients) | frozenset(listed)
+
+
+def code_problem(system: str, code: str, *, is_a: bool = False, imported: bool = False) -> str | None:
+    """Why ``code`` is not a well-formed code of ``system``; None when it is (or the system is unchecked).
+
+    A hand-written RxNorm code must be a product or ingredient of the bundled table; one ``imported``
+    from a declared VSAC source is vouched for by that source (the table lists only the products
+    the service maps to ingredients), so only its form is checked."""
     if system == ICD10CM:
         if not _ICD10CM.match(code):
             return f"ICD-10-CM code {code!r} is malformed (expected e.g. 'M54.2')"
@@ -102,6 +125,8 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
     elif system == RXNORM:
         if not _RXNORM.match(code):
             return f"RxNorm code {code!r} is malformed (an RXCUI is digits only)"
+        if not imported and code not in rxnorm_known():
+            return f"RxNorm code {code!r} is not in the bundled RxNorm tables (no such product or ingredient)"
     elif system == SNOMED:
         if not _SNOMED.match(code):
             return f"SNOMED CT code {code!r} is malformed (6 to 18 digits)"
@@ -115,8 +140,8 @@ def code_problem(system: str, code: str, *, is_a: bool = False) -> str | None:
 Loc = tuple[str | int, ...]
 
 
-def _codes(data: Any) -> Iterator[tuple[Loc, str, str, bool]]:
-    """(location, system, code, is_a) of every code and is-a root in a ValueSet's compose."""
+def _codes(data: Any) -> Iterator[tuple[Loc, str, str, bool, bool]]:
+    """(location, system, code, is_a, imported) of every code and is-a root in a ValueSet's compose."""
     compose = data.get("compose") if isinstance(data, dict) else None
     if not isinstance(compose, dict):
         return
@@ -125,12 +150,13 @@ def _codes(data: Any) -> Iterator[tuple[Loc, str, str, bool]]:
             if not isinstance(entry, dict):
                 continue
             system = canonical_system(str(entry.get("system") or ""))
+            imported = include_source(entry) is not None
             for j, concept in enumerate(entry.get("concept") or []):
                 if isinstance(concept, dict) and isinstance(concept.get("code"), str):
-                    yield ("compose", part, i, "concept", j, "code"), system, concept["code"].strip(), False
+                    yield ("compose", part, i, "concept", j, "code"), system, concept["code"].strip(), False, imported
             for j, flt in enumerate(entry.get("filter") or []):
                 if isinstance(flt, dict) and isinstance(flt.get("value"), str):
-                    yield ("compose", part, i, "filter", j, "value"), system, flt["value"].strip(), True
+                    yield ("compose", part, i, "filter", j, "value"), system, flt["value"].strip(), True, imported
 
 
 def check_valueset_codes(directory: Path) -> tuple[list[Problem], int]:
@@ -155,9 +181,9 @@ def check_valueset_file(path: Path) -> tuple[list[Problem], int]:
     duplicates: list[tuple[Loc, str, Loc]] = []  # (where, code, first listed)
     checked = 0
     seen: dict[tuple[str, str], Loc] = {}
-    for loc, system, code, is_a in _codes(data):
+    for loc, system, code, is_a, imported in _codes(data):
         checked += 1
-        problem = code_problem(system, code, is_a=is_a)
+        problem = code_problem(system, code, is_a=is_a, imported=imported)
         if problem is not None:
             errors.append((loc, problem))
         key = (system, code.upper())

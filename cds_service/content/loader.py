@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -61,6 +61,7 @@ class CompiledRule:
     reasons: Mapping[str, Wording]
     labels: Mapping[str, Wording]
     actions: Mapping[tuple[str, str], Wording]
+    params: Mapping[str, Any]  # validated against the rule's params model (``rules.params``)
 
     @property
     def id(self) -> str:
@@ -85,7 +86,7 @@ class ContentSet:
     @functools.cached_property
     def rule_params(self) -> dict[str, Mapping[str, Any]]:
         """Params of the rules that run (active or shadow), worked out once per content generation."""
-        return {rid: r.content.params for rid, r in self.rules.items() if r.content.mode != "off"}
+        return {rid: r.params for rid, r in self.rules.items() if r.content.mode != "off"}
 
 
 class _Collector:
@@ -141,11 +142,13 @@ def _model(cls: type[BaseModel], data: Any, node: Any, path: Path, errors: _Coll
         return None
 
 
-def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector) -> Wording | None:
+def _template(
+    source: str, names: frozenset[str], path: Path, node: Any, loc: tuple[Any, ...], errors: _Collector, markdown: bool = True
+) -> Wording | None:
     line = line_of(node, loc)
     try:
         unknown = undeclared(source) - names
-        template = compile_wording(source)
+        template = compile_wording(source, markdown)
     except TemplateSyntaxError as exc:
         errors.add(path, line + max((exc.lineno or 1) - 1, 0), f"{'.'.join(map(str, loc))}: template syntax: {exc.message}")
         return None
@@ -155,7 +158,23 @@ def _template(source: str, names: frozenset[str], path: Path, node: Any, loc: tu
     return template
 
 
-def _compile_rule(path: Path, errors: _Collector) -> CompiledRule | None:
+def _params(model: type[BaseModel], given: Mapping[str, Any], node: Any, path: Path, errors: _Collector) -> dict[str, Any]:
+    """``given`` validated against the rule's params model: each problem at the line of its value."""
+    try:
+        return model.model_validate(dict(given)).model_dump()
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = ("params", *err["loc"])
+            name = ".".join(str(p) for p in loc)
+            field = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+            extra = field.json_schema_extra if field is not None and isinstance(field.json_schema_extra, dict) else {}
+            hint = f" ({extra['unit']})" if extra.get("unit") else ""
+            value = f" (got {err['input']!r})" if err["type"] != "missing" and not isinstance(err["input"], dict) else ""
+            errors.add(path, line_of(node, loc), f"{name}{hint}: {err['msg']}{value}")
+        return {}
+
+
+def _compile_rule(path: Path, errors: _Collector, valuesets: Collection[str] | None = None) -> CompiledRule | None:
     loaded = _yaml(path, errors)
     if loaded is None:
         return None
@@ -167,29 +186,36 @@ def _compile_rule(path: Path, errors: _Collector) -> CompiledRule | None:
     if content.rule != path.stem:
         errors.add(path, line_of(node, ("rule",)), f"rule: '{content.rule}' does not match the file name '{path.stem}'")
     spec = REGISTRY.get(content.rule)
+    params: Mapping[str, Any] = {}
     if spec is None:
         errors.add(path, line_of(node, ("rule",)), f"rule: no rule '{content.rule}' exists in the code")
     else:
         for kind, needed, given in (
             ("reasons", spec.reasons, content.reasons),
             ("suggestions", spec.suggestions, content.suggestions),
-            ("params", spec.params, content.params),
         ):
             for key in needed:
                 if key not in given:
                     errors.add(path, line_of(node, (kind,)), f"{kind}: missing '{key}' (the rule uses it)")
-    summary = _template(content.summary, CARD_NAMES, path, node, ("summary",), errors)
+        params = _params(spec.params_model, content.params, node, path, errors)
+        for vs_id in spec.valuesets:
+            if valuesets is not None and vs_id not in valuesets:
+                errors.add(path, line_of(node, ("rule",)), f"rule: the rule reads value set '{vs_id}', but valuesets/{vs_id}.json is missing")
+    summary = _template(content.summary, CARD_NAMES, path, node, ("summary",), errors, markdown=False)
     detail = _template(content.detail, CARD_NAMES, path, node, ("detail",), errors)
     reasons = {k: _template(r.text, CARD_NAMES, path, node, ("reasons", k, "text"), errors) for k, r in content.reasons.items()}
-    labels = {k: _template(s.label, SUGGESTION_NAMES, path, node, ("suggestions", k, "label"), errors) for k, s in content.suggestions.items()}
+    labels = {
+        k: _template(s.label, SUGGESTION_NAMES, path, node, ("suggestions", k, "label"), errors, markdown=False)
+        for k, s in content.suggestions.items()
+    }
     actions = {
-        (k, a): _template(text, SUGGESTION_NAMES, path, node, ("suggestions", k, "actions", a), errors)
+        (k, a): _template(text, SUGGESTION_NAMES, path, node, ("suggestions", k, "actions", a), errors, markdown=False)
         for k, s in content.suggestions.items()
         for a, text in s.actions.items()
     }
     if len(errors.problems) > before or summary is None or detail is None:
         return None
-    return CompiledRule(content, summary, detail, reasons, labels, actions)  # type: ignore[arg-type]
+    return CompiledRule(content, summary, detail, reasons, labels, actions, params)  # type: ignore[arg-type]
 
 
 def _digest(paths: list[Path]) -> str:
@@ -220,9 +246,13 @@ def load_content(directory: Path) -> ContentSet:
     for path in sorted(directory.glob("*.yaml")):
         if path.name.startswith("_"):
             continue
-        compiled = _compile_rule(path, errors)
+        compiled = _compile_rule(path, errors, terminology.valuesets if terminology is not None else None)
         if compiled is not None:
             rules[compiled.id] = compiled
+    present = {p.stem for p in directory.glob("*.yaml")}
+    for rule_id in REGISTRY:
+        if rule_id not in present:  # a deleted file must not silence a safety card: use `mode: off`
+            errors.add(directory / f"{rule_id}.yaml", 0, f"rule '{rule_id}' has no content file (to stop it, keep the file with mode: off)")
     facts, fact_labels = _shared(directory / FACTS_FILE, FactsContent, errors)
     layout, layout_node = _shared(directory / LAYOUT_FILE, LayoutContent, errors)
     footer = note = None

@@ -5,6 +5,7 @@ Templates are Jinja2 text rendered in a sandbox with StrictUndefined (see ``temp
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -17,11 +18,6 @@ Indicator = Literal["info", "warning", "critical"]
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ReasonContent(Strict):
-    indicator: Indicator
-    text: str = Field(min_length=1, description="Template: this reason in the card's detail.")
 
 
 class SuggestionContent(Strict):
@@ -39,6 +35,38 @@ class LinkContent(Strict):
     label: str = Field(min_length=1)
     url: str = Field(pattern=r"^https?://")
     type: Literal["absolute"] = "absolute"
+
+
+class ReasonContent(Strict):
+    indicator: Indicator
+    text: str = Field(min_length=1, description="Template: this reason in the card's detail.")
+    source: SourceContent | None = Field(
+        default=None, description="What supports this reason's claim; the card's source when it is the card's first reason."
+    )
+    links: list[LinkContent] = Field(default_factory=list, description="Further citations of this reason, shown only with it.")
+
+    @field_validator("text")
+    @classmethod
+    def _no_authoring_notes(cls, value: str) -> str:
+        return _clinician_text(value)
+
+
+# Words that mark an authoring note (how the content was decided), which belongs in ``rationale``.
+AUTHORING_NOTES = ("conflict resolved", "**conflict", "conflict:")
+
+
+# A markdown link or image: in an EHR frame it navigates away (or is not rendered at all).
+_MARKDOWN_LINK = re.compile(r"\]\s*\(|<https?://")
+
+
+def _clinician_text(value: str) -> str:
+    lowered = value.lower()
+    for marker in AUTHORING_NOTES:
+        if marker in lowered:
+            raise ValueError(f"authoring note ({marker!r}) in clinician text: move it to the rule's `rationale`")
+    if _MARKDOWN_LINK.search(value):
+        raise ValueError("markdown link in clinician text: cite it in `source` or `links`")
+    return value
 
 
 class OverrideReasonContent(Strict):
@@ -64,10 +92,20 @@ class RuleContent(Strict):
     selection_behavior: Literal["at-most-one", "any"] = "at-most-one"
     override_reasons: list[OverrideReasonContent] = Field(default_factory=list)
     params: dict[str, ParamValue] = Field(default_factory=dict)
+    rationale: str | None = Field(
+        default=None, description="Why the card says what it says (sources weighed, conflicts resolved): for reviewers, never shown."
+    )
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: Any) -> Any:
+        """YAML 1.1 reads a bare ``off`` as false: ``mode: off`` means what it says."""
+        return "off" if value is False else value
 
     @field_validator("detail", "summary")
     @classmethod
     def _no_html(cls, value: str) -> str:
+        _clinician_text(value)
         if "<" in value.replace("{{", "").replace("{%", "") and any(t in value for t in ("<script", "<div", "<a ", "<img", "<span", "<br", "<p>")):
             raise ValueError("raw HTML is not allowed: use markdown")
         return value
@@ -84,6 +122,11 @@ class LayoutContent(Strict):
     """``cards/_layout.yaml``: what every card's detail ends with, and shared systems."""
 
     detail_footer: str = Field(min_length=1)
+
+    @field_validator("detail_footer")
+    @classmethod
+    def _no_links(cls, value: str) -> str:
+        return _clinician_text(value)
     rule_system_path: str = Field(default="/rules", pattern=r"^/")
     override_reason_system_path: str = Field(default="/override-reasons", pattern=r"^/")
     uncertain_note: str = Field(

@@ -15,7 +15,8 @@ from typing import Any
 from jinja2 import Template
 
 from cds_service.content.loader import CompiledRule, ContentSet
-from cds_service.content.templates import StaticText, Wording
+from cds_service.content.model import LinkContent, SourceContent
+from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
 from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
@@ -47,14 +48,20 @@ def render(template: Wording, values: dict[str, Any]) -> str:
         raise  # handle_exception always raises; for type checkers
 
 
-def fact_line(content: ContentSet, fact: Fact) -> str:
+def fact_line(content: ContentSet, fact: Fact) -> Markdown:
+    """The fact's line in a card, as markdown (record text in it is escaped)."""
     template = content.fact_labels.get(fact.key)
+    if template is None:
+        return Markdown(markdown_escape(fact.display or fact.key))
     values = {"key": fact.key, "display": fact.display, "on": fact.on, "value": fact.value, "unit": fact.unit, "refs": fact.refs}
-    return render(template, values).strip() if template is not None else (fact.display or fact.key)
+    return Markdown(render(template, values).strip())
 
 
-def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None) -> dict[str, Any]:
-    """What templates see: orders, reasons (with their rendered text), facts, params."""
+def card_context(
+    content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None, referral_on: str | None = None
+) -> dict[str, Any]:
+    """What templates see: orders, reasons (with their rendered text), facts, params, and the
+    title of the card that offers the response's PT referral when it is another card's."""
     orders = [{"display": o.display, "ref": o.ref} for o in finding.orders]
     facts = [
         {"key": f.key, "label": fact_line(content, f), "refs": list(f.refs), "display": f.display, "on": f.on, "value": f.value, "unit": f.unit}
@@ -68,12 +75,13 @@ def card_context(content: ContentSet, rule: CompiledRule, finding: Finding, age:
         "facts": facts,
         "patient": {"age": age},
         "params": dict(rule.content.params),
+        "referral_on": referral_on,
     }
     reasons = []
     for reason in finding.reasons:
         spec = rule.content.reasons[reason.key]
         entry = {"key": reason.key, "indicator": spec.indicator, **reason.data}
-        entry["text"] = render(rule.reasons[reason.key], {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip()
+        entry["text"] = Markdown(render(rule.reasons[reason.key], {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip())
         reasons.append(entry)
     ctx["reasons"] = reasons
     ctx["reason"] = {r["key"]: r for r in reasons}
@@ -89,17 +97,23 @@ def uncertain_counts(uncertain: Iterable[Fact]) -> dict[str, int]:
 
 
 def render_card(
-    content: ContentSet, finding: Finding, age: int | None, base_url: str, uncertain: Mapping[str, int] | None = None
+    content: ContentSet,
+    finding: Finding,
+    age: int | None,
+    base_url: str,
+    referral_on: str | None = None,
+    uncertain: Mapping[str, int] | None = None,
 ) -> Card:
-    """The card of ``finding``; ``uncertain`` (``uncertain_counts``) adds the layout's line saying
-    what could not be read or recognised, when any count is not zero."""
+    """The card of ``finding``; ``referral_on`` names the card that carries the response's one PT
+    referral; ``uncertain`` (``uncertain_counts``) adds the layout's line saying what could not be
+    read or recognised, when any count is not zero."""
     rule = content.rules[finding.rule_id]
-    ctx = card_context(content, rule, finding, age)
+    ctx = card_context(content, rule, finding, age, referral_on)
     summary = " ".join(render(rule.summary, ctx).split())
     if len(summary) > SUMMARY_MAX:
         log.warning("summary truncated", extra={"rule_id": rule.id})
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    source = rule.content.source
+    source, links = citations(rule, finding)
     footer = render(content.footer, {**ctx, "source": source.model_dump()})
     detail = render(rule.detail, ctx).strip() + "\n\n"
     if uncertain and any(uncertain.values()):
@@ -124,8 +138,26 @@ def render_card(
             Coding(system=override_system, code=r.code, display=r.display) for r in rule.content.override_reasons
         ]
         or None,
-        links=[Link(label=link.label, url=link.url, type=link.type) for link in rule.content.links] or None,
+        links=[Link(label=link.label, url=link.url, type=link.type) for link in links] or None,
     )
+
+
+def citations(rule: CompiledRule, finding: Finding) -> tuple[SourceContent, list[LinkContent]]:
+    """The card's source and links: a reason's own source backs its claim, so the first reason
+    present that has one is the card's source (else the rule's); the rule's links, and the
+    sources and links of the other reasons present, are the card's links (each URL once)."""
+    reasons = [rule.content.reasons[r.key] for r in finding.reasons]
+    own = [r.source for r in reasons if r.source is not None]
+    source = own[0] if own else rule.content.source
+    candidates = [*rule.content.links, *(LinkContent(label=s.label, url=s.url) for s in own[1:] if s.url)]
+    candidates += [link for r in reasons for link in r.links]
+    seen = {source.url}
+    links = []
+    for link in candidates:
+        if link.url not in seen:
+            seen.add(link.url)
+            links.append(link)
+    return source, links
 
 
 def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestion:

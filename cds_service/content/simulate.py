@@ -13,12 +13,13 @@ import asyncio
 import csv
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 from cds_service.content.loader import ContentSet
+from cds_service.content.referral import single_referral
 from cds_service.content.render import card_context, render_card
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
 from cds_service.hooks.handler import find
@@ -51,6 +52,7 @@ class Evaluation:
     age: int | None
     results: tuple[RuleResult, ...]
     unavailable: dict[str, str]
+    failed: dict[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
 
 
 def service_for(hook: str) -> ServiceDeclaration:
@@ -60,12 +62,14 @@ def service_for(hook: str) -> ServiceDeclaration:
     raise ValueError(f"no service answers hook {hook!r}")
 
 
-def render_result(content: ContentSet, found: Finding, age: int | None, base_url: str = PREVIEW_BASE_URL) -> RuleResult:
+def render_result(
+    content: ContentSet, found: Finding, age: int | None, base_url: str = PREVIEW_BASE_URL, referral_on: str | None = None
+) -> RuleResult:
     """The finding's card, or the error that stopped it; the summary is kept untruncated."""
     rule = content.rules[found.rule_id]
     try:
-        summary = " ".join(rule.summary.render(card_context(content, rule, found, age)).split())
-        card = render_card(content, found, age, base_url)
+        summary = " ".join(rule.summary.render(card_context(content, rule, found, age, referral_on)).split())
+        card = render_card(content, found, age, base_url, referral_on)
     except Exception as exc:  # a content tool reports template errors, it does not stop on them
         return RuleResult(found, rule.content.mode, None, None, f"{type(exc).__name__}: {exc}")
     return RuleResult(found, rule.content.mode, card, summary)
@@ -78,8 +82,8 @@ async def evaluate_body(
     request = CDSRequest.model_validate(body)
     evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
     age = evaluated.facts.age
-    results = tuple(render_result(content, found, age, base_url) for found in evaluated.findings)
-    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable))
+    results = tuple(render_result(content, found, age, base_url, on) for found, on in single_referral(content, evaluated.findings))
+    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed))
 
 
 def evaluate_request(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:

@@ -1,8 +1,12 @@
 """The content currently served, swapped atomically on reload.
 
 A request takes ``store.current`` once and uses that object throughout, so no request ever
-sees half-old, half-new content. A reload that fails validation leaves the old content serving
-and logs every problem as ``file:line: message``. Reloads are serialised: the poller, SIGHUP and
+sees half-old, half-new content. A reload runs every ``lint-cards`` check first when the store
+knows the fixture requests (``fixtures``; the app passes ``CDS_FIXTURES_DIR``): value-set codes,
+every card rendered, every rule run on every fixture and its cards compared with the fixture's
+expectation. Content that fails leaves the old content serving and logs every problem as
+``file:line: message`` (also in ``last_problems``, shown by ``/readyz``). Start-up loads and
+validates without the fixture run, so a process starts in well under a second. Reloads are serialised: the poller, SIGHUP and
 ``POST /admin/reload-content`` may all ask at once, and the last to finish is the newest load.
 """
 
@@ -11,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import Counter
+from collections.abc import Iterable
 from pathlib import Path
 
 from cds_service.content.loader import ContentError, ContentSet, content_files, load_content
@@ -19,14 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class ContentStore:
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, fixtures: Path | None = None):
         self.directory = Path(directory)
+        self.fixtures = fixtures
         self.current: ContentSet = load_content(self.directory)
         self._stamp = self._fingerprint()
         self._lock = threading.Lock()
         self.reloads = 0
         self.failures = 0
         self.last_problems: list[str] = []
+        self.rule_errors: Counter[str] = Counter()  # per rule id, since the content serving was loaded
 
     def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
         return tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in content_files(self.directory))
@@ -39,7 +47,7 @@ class ContentStore:
             except OSError:
                 pass  # a file vanished mid-listing; the load below reports what is missing
             try:
-                fresh = load_content(self.directory)
+                fresh = self._load()
             except ContentError as exc:
                 return self._reject([str(p) for p in exc.problems])
             except Exception as exc:  # e.g. a file removed while being read: keep serving
@@ -47,8 +55,16 @@ class ContentStore:
             self.current = fresh
             self.reloads += 1
             self.last_problems = []
+            self.rule_errors = Counter()
         log.info("content reloaded", extra={"content_version": fresh.version})
         return True
+
+    def _load(self) -> ContentSet:
+        if self.fixtures is None:
+            return load_content(self.directory)
+        from cds_service.content.lint import verified_content  # the content tools import the hook pipeline
+
+        return verified_content(self.directory, self.fixtures)
 
     def _reject(self, problems: list[str]) -> bool:
         self.failures += 1
@@ -60,6 +76,10 @@ class ContentStore:
             extra={"problems": problems},
         )
         return False
+
+    def note_rule_errors(self, rule_ids: Iterable[str]) -> None:
+        """Count cards dropped at run time (a rule raised, a card failed to render): readiness shows them."""
+        self.rule_errors.update(rule_ids)
 
     def reload_if_changed(self) -> bool | None:
         """Reload when any content file changed since the last look; None when nothing changed."""

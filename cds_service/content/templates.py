@@ -1,4 +1,12 @@
-"""The sandboxed Jinja2 environment card templates are compiled in (once, at load)."""
+"""The sandboxed Jinja2 environments card templates are compiled in (once, at load).
+
+Markdown fields (a card's detail, reason texts, fact labels, the footer) are compiled in ``ENV``,
+which escapes every printed value the way autoescaping does for HTML: text is data, so a
+Condition's text ``[x](javascript:…)`` prints as those characters, never as a link, image,
+emphasis or HTML. What content itself renders as markdown (a reason's text, a fact's label)
+is passed on as ``Markdown`` and printed as it is. Plain-text fields (summary, suggestion
+labels, action descriptions) are compiled in ``PLAIN_ENV``: nothing renders them as markdown.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +16,39 @@ from jinja2 import StrictUndefined, Template, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 # Names a template may use; anything else is an error at load time.
-CARD_NAMES = frozenset({"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator"})
+CARD_NAMES = frozenset(
+    {"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator", "referral_on"}
+)
 SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
 FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
 FOOTER_NAMES = CARD_NAMES | {"source"}
 UNCERTAIN_NAMES = frozenset({"counts"})  # entries not read or recognised, per kind: conditions, medications
 
 
-def _markdown_safe(value: Any) -> Any:
-    """Values from the patient record cannot inject raw HTML into markdown."""
+class Markdown(str):
+    """Markdown rendered from content (a reason's text, a fact's label): printed as it is."""
+
+    __slots__ = ()
+
+
+# Characters that start markdown syntax inline: code, emphasis, links and images, tables,
+# strikethrough, backslash escapes; < and > become entities (no HTML, no autolinks).
+_MARKDOWN_SPECIAL = str.maketrans(
+    {**{c: "\\" + c for c in "\\`*_[]!|~#"}, "<": "&lt;", ">": "&gt;", "\n": " ", "\r": " "}
+)
+
+
+def markdown_escape(value: Any) -> str:
+    """``value`` as markdown text that shows its characters and forms no markup (one line)."""
+    if value is None:
+        return ""
+    if isinstance(value, Markdown):
+        return value
+    return str(value).translate(_MARKDOWN_SPECIAL)
+
+
+def _plain(value: Any) -> Any:
+    """Plain-text fields: no HTML from the record either."""
     if isinstance(value, str):
         return value.replace("<", "&lt;").replace(">", "&gt;")
     return "" if value is None else value
@@ -29,10 +61,14 @@ def _number(value: Any) -> str:
     return str(value)
 
 
-ENV = SandboxedEnvironment(
-    undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True, finalize=_markdown_safe
-)
-ENV.filters["number"] = _number
+def _environment(finalize: Any) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True, finalize=finalize)
+    env.filters["number"] = _number
+    return env
+
+
+ENV = _environment(markdown_escape)
+PLAIN_ENV = _environment(_plain)
 
 
 def undeclared(source: str) -> set[str]:
@@ -58,10 +94,10 @@ Wording = Template | StaticText
 _MARKERS = (ENV.block_start_string, ENV.variable_start_string, ENV.comment_start_string)
 
 
-def compile_wording(source: str) -> Wording:
-    """``source`` compiled in the card environment: a ``StaticText`` when nothing in it is Jinja
-    syntax (its text is then what the template renders), else the template."""
-    template = ENV.from_string(source)
+def compile_wording(source: str, markdown: bool = True) -> Wording:
+    """``source`` compiled in the markdown (or plain-text) environment: a ``StaticText`` when
+    nothing in it is Jinja syntax (its text is then what the template renders), else the template."""
+    template = (ENV if markdown else PLAIN_ENV).from_string(source)
     if ENV.line_statement_prefix is None and ENV.line_comment_prefix is None and not any(m in source for m in _MARKERS):
         return StaticText(template.render())
     return template

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from cds_service.content.loader import ContentSet
+from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
@@ -38,6 +40,7 @@ class Outcome:
     unavailable: dict[str, str]
     fetched: tuple[str, ...] = ()
     withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
+    failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -56,6 +59,7 @@ class Evaluated:
     facts: PatientFacts
     findings: list[Finding]
     prefetch: PrefetchResult
+    failed: Mapping[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
     withheld: tuple[Withheld, ...] = ()
 
 
@@ -93,17 +97,37 @@ async def find(
     selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
     findings: list[Finding] = []
     withheld: list[Withheld] = []
+    failed: dict[str, str] = {}
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
     screened = screen_orders(drafts, selections, content.index, medications)
     if gated(facts, screened):
         orders = build_orders(drafts, selections, content.index, medications)
-        findings = evaluate(facts, orders, content.rule_params, withheld)
+        findings = evaluate(facts, orders, content.rule_params, withheld, failed)
     elif scope_undecided(facts, screened):
         reason = result.unavailable.get(CONDITIONS, "not-found")
         why = "whether the orders are for neck or upper-back pain cannot be decided"
         raise PreconditionFailed.keys({CONDITIONS: reason}, why, result.unavailable)
-    return Evaluated(facts, findings, result, tuple(withheld))
+    return Evaluated(facts, findings, result, failed, tuple(withheld))
+
+
+def rendered(
+    content: ContentSet,
+    found: Finding,
+    facts: PatientFacts,
+    base_url: str,
+    failed: list[str],
+    referral_on: str | None,
+    uncertain: Mapping[str, int],
+) -> Card | None:
+    """The finding's card; None (logged, and its rule id added to ``failed``) when it cannot be
+    rendered: one broken card is dropped, the other cards of the response still go out."""
+    try:
+        return render_card(content, found, facts.age, base_url, referral_on, uncertain)
+    except Exception as exc:
+        log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
+        failed.append(found.rule_id)
+        return None
 
 
 async def handle_hook(
@@ -120,15 +144,14 @@ async def handle_hook(
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
     shown, shadow = [], []
+    failed = list(evaluated.failed)
     facts = evaluated.facts
-    counts = None  # entries not read or recognised, said on every card shown
-    for found in evaluated.findings:
+    counts = uncertain_counts(facts.uncertain) if evaluated.findings else {}  # said on every card shown
+    for found, referral_on in single_referral(content, evaluated.findings):
         if content.rules[found.rule_id].content.mode == "shadow":
             shadow.append(found)
-            continue
-        if counts is None:
-            counts = uncertain_counts(facts.uncertain)
-        shown.append((found, render_card(content, found, facts.age, base_url, counts)))
+        elif (card := rendered(content, found, facts, base_url, failed, referral_on, counts)) is not None:
+            shown.append((found, card))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
@@ -143,4 +166,6 @@ async def handle_hook(
             },
         )
     response = CDSResponse(cards=[c for _, c in shown])
-    return Outcome(response, shown, shadow, dict(result.unavailable), result.fetched, evaluated.withheld)
+    return Outcome(
+        response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed)
+    )

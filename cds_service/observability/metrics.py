@@ -14,6 +14,8 @@
                                                                   FHIR fallback calls: outcome "ok" or
                                                                   the failure reason (timeout, server-error,
                                                                   unauthorized, malformed, refused, deadline …)
+    cds_rule_errors_total{rule_id}                                cards dropped because their rule raised
+                                                                  or their card could not be rendered
     cds_content_reloads_total{result}                             content reloads: success | failure
     cds_content_info{version}                                     the content version serving
     cds_ready                                                     1 when /readyz would answer 200
@@ -31,7 +33,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Proc
 from prometheus_client.core import CounterMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cds_service.hooks.models import INDICATOR_RANK
+from cds_service.content.referral import finding_indicator
 from cds_service.hooks.services import SERVICES
 
 if TYPE_CHECKING:
@@ -108,10 +110,14 @@ class Metrics:
             "cds_fhir_fallback_requests", "FHIR fallback calls by outcome: ok or the failure reason.",
             ["operation", "resource_type", "outcome"], registry=r,
         )  # fmt: skip
+        self.rule_errors = Counter(
+            "cds_rule_errors", "Cards dropped: the rule raised or its card could not be rendered.", ["rule_id"], registry=r
+        )
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
         self._requests, self._latency = Children(self.requests), Children(self.latency)
         self._cards, self._unavailable = Children(self.cards), Children(self.prefetch_unavailable)
         self._fhir_requests, self._withheld = Children(self.fhir_requests), Children(self.withheld)
+        self._rule_errors = Children(self.rule_errors)
         if content is not None:
             r.register(ContentCollector(content))
         if process:
@@ -127,9 +133,11 @@ class Metrics:
         for finding, card in outcome.shown:
             self._cards(finding.rule_id, card.indicator, "active").inc()
         for finding in outcome.shadow:
-            self._cards(finding.rule_id, shadow_indicator(finding, content), "shadow").inc()
+            self._cards(finding.rule_id, finding_indicator(content, finding), "shadow").inc()
         for rule_id, reason in outcome.withheld:
             self._withheld(rule_id, reason).inc()
+        for rule_id in outcome.failed:  # registered rule ids only: bounded
+            self._rule_errors(rule_id).inc()
         self.observe_unavailable(outcome.unavailable)
 
     def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:
@@ -143,10 +151,4 @@ class Metrics:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
 
-
-def shadow_indicator(finding: Any, content: ContentSet) -> str:
-    """The indicator a shadow finding's card would have had: the worst of its reasons'."""
-    reasons = content.rules[finding.rule_id].content.reasons
-    indicators = [reasons[r.key].indicator for r in finding.reasons if r.key in reasons] or ["info"]
-    return max(indicators, key=INDICATOR_RANK.__getitem__)
 

@@ -2,7 +2,10 @@
 
 Checks, each reported by name:
 
-* ``content`` — a content set is loaded and has rules;
+* ``content`` — a content set is loaded and has rules. It also carries what makes the content
+  *degraded* though still serving: ``rule_errors`` (rule id → cards dropped since this content was
+  loaded, because the rule raised or its card failed to render) and ``reload_problems`` (the
+  ``file:line: message`` list of the last rejected reload; the previous content keeps serving);
 * ``feedback`` — when the app has a feedback store (``app.state.feedback``): its ``ping()``
   (sync or async), or else ``SELECT 1`` on its SQLAlchemy ``engine`` (``feedback.store.engine``),
   succeeds within ``STORAGE_TIMEOUT_SECONDS``;
@@ -66,9 +69,16 @@ async def _ping(store: Any) -> dict[str, Any]:
 async def check_readiness(state: Any) -> Readiness:
     """The readiness of the app whose ``app.state`` is ``state``."""
     checks: dict[str, dict[str, Any]] = {}
-    content = getattr(getattr(state, "content", None), "current", None)
+    store = getattr(state, "content", None)
+    content = getattr(store, "current", None)
     rules = len(getattr(content, "rules", ()) or ())
-    checks["content"] = {"ok": rules > 0, "version": getattr(content, "version", None), "rules": rules}
+    checks["content"] = {
+        "ok": rules > 0,
+        "version": getattr(content, "version", None),
+        "rules": rules,
+        "rule_errors": dict(sorted((getattr(store, "rule_errors", None) or {}).items())),
+        "reload_problems": list(getattr(store, "last_problems", None) or ()),
+    }
     feedback = getattr(state, "feedback", None)
     if feedback is not None:
         checks["feedback"] = await _ping(feedback)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cds_service.facts.model import CONDITIONS, MEDICATIONS, OBSERVATIONS, PATIENT, all_facts
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.medications import (
     ORAL,
@@ -26,7 +26,8 @@ from cds_service.rules.medications import (
     needs=(CONDITIONS, MEDICATIONS),
     reasons=("axial", "radicular"),
     suggestions=("remove-and-refer", "remove"),
-    params=("max_course_days",),
+    params=params.CourseLimit,
+    valuesets=("systemic-corticosteroids",),
 )
 def systemic_corticosteroid(data: RuleInput) -> Finding | None:
     """An oral or injected corticosteroid for in-scope pain: warning for axial pain, info with radiculopathy.
@@ -50,8 +51,9 @@ def systemic_corticosteroid(data: RuleInput) -> Finding | None:
     "nsaid-risk",
     needs=(PATIENT, CONDITIONS, MEDICATIONS, OBSERVATIONS),
     reasons=("renal", "bleeding", "cardiac-gi", "age"),
-    suggestions=("remove",),
-    params=("egfr_min", "gi_risk_age"),
+    suggestions=("switch-topical", "switch-acetaminophen", "remove"),
+    params=params.NsaidRisk,
+    valuesets=("nsaids", "anticoagulants", "antiplatelets", "systemic-corticosteroids", "acetaminophen"),
 )
 def nsaid_risk(data: RuleInput) -> Finding | None:
     """An oral NSAID with kidney disease, a bleeding-risk drug, heart failure or ulcer; info at 75+ otherwise."""
@@ -76,10 +78,14 @@ def nsaid_risk(data: RuleInput) -> Finding | None:
     cardiac_gi = present(facts.heart_failure, facts.peptic_ulcer)
     if cardiac_gi:
         reasons.append(Reason("cardiac-gi", cardiac_gi))
+    remove = suggest.remove(orders)
+    topical = SuggestionSpec("switch-topical", remove + (suggest.medication_request("diclofenac-gel", facts, suggest.DICLOFENAC_GEL),))
     if reasons:
-        return finding("nsaid-risk", orders, *reasons, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
+        acetaminophen = suggest.medication_request("acetaminophen", facts, suggest.ACETAMINOPHEN_500)
+        switches = (topical, SuggestionSpec("switch-acetaminophen", remove + (acetaminophen,)), SuggestionSpec("remove", remove))
+        return finding("nsaid-risk", orders, *reasons, suggestions=switches)
     if older(facts, params["gi_risk_age"]):
-        return finding("nsaid-risk", orders, Reason("age", (age_fact(facts),)))
+        return finding("nsaid-risk", orders, Reason("age", (age_fact(facts),)), suggestions=(topical,))
     return None
 
 
@@ -88,7 +94,8 @@ def nsaid_risk(data: RuleInput) -> Finding | None:
     needs=(PATIENT, CONDITIONS, MEDICATIONS, OBSERVATIONS),
     reasons=("no-neuropathic", "renal", "falls-older", "opioid-older", "cns-older"),
     suggestions=("remove",),
-    params=("egfr_renal_dose", "older_age", "cns_drugs_max"),
+    params=params.GabapentinoidCheck,
+    valuesets=("gabapentinoids", "opioids", "cns-active"),
 )
 def gabapentinoid_check(data: RuleInput) -> Finding | None:
     """Gabapentin or pregabalin: no neuropathic diagnosis, renal dosing, and sedation risks at 65+."""
@@ -124,7 +131,8 @@ def gabapentinoid_check(data: RuleInput) -> Finding | None:
     needs=(PATIENT, CONDITIONS, OBSERVATIONS),
     reasons=("renal", "falls-older", "older"),
     suggestions=("remove",),
-    params=("egfr_min", "older_age"),
+    params=params.RenalOlderAge,
+    valuesets=("duloxetine",),
 )
 def duloxetine_check(data: RuleInput) -> Finding | None:
     """Duloxetine with eGFR below 30 or falls at 65+ (warnings); info at 65+ otherwise (sodium)."""

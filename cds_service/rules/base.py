@@ -14,7 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
 from cds_service.facts import DraftOrder, Fact, PatientFacts
+from cds_service.rules.params import NoParams
 
 
 @dataclass(frozen=True)
@@ -76,8 +79,14 @@ class RuleSpec:
     needs: frozenset[str]
     reasons: tuple[str, ...]
     suggestions: tuple[str, ...]
-    params: tuple[str, ...]
+    params_model: type[BaseModel]
+    valuesets: tuple[str, ...] = ()
     reassures: bool = False
+
+    @property
+    def params(self) -> tuple[str, ...]:
+        """The names of the params the rule reads (the fields of its params model)."""
+        return tuple(self.params_model.model_fields)
 
 
 REGISTRY: dict[str, RuleSpec] = {}
@@ -89,15 +98,21 @@ def rule(
     needs: tuple[str, ...],
     reasons: tuple[str, ...] = ("default",),
     suggestions: tuple[str, ...] = (),
-    params: tuple[str, ...] = (),
+    params: type[BaseModel] = NoParams,
+    valuesets: tuple[str, ...] = (),
     reassures: bool = False,
 ) -> Callable[[RuleFn], RuleFn]:
-    """Register a rule under its id (also its content file, card topic code and metric label)."""
+    """Register a rule under its id (also its content file, card topic code and metric label).
+
+    ``params`` is the pydantic model (``rules.params``) the content file's ``params`` must
+    validate against: types, units and allowed ranges. ``valuesets`` are the ids of the value
+    sets the rule reads; content without one of them is rejected.
+    """
 
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params, reassures)
+        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params, valuesets, reassures)
         return fn
 
     return register

@@ -21,13 +21,16 @@ def evaluate(
     orders: tuple[DraftOrder, ...],
     params: Mapping[str, Mapping[str, Any]],
     withheld: list[Withheld] | None = None,
+    failed: dict[str, str] | None = None,
 ) -> list[Finding]:
     """Findings of the rules listed in ``params`` (rule id → its params), in registry order.
 
     Nothing fires outside the scope gate; a rule that needs data that could not be read is
-    skipped; a rule that raises is logged and skipped, never fatal to the request. The finding of
-    a reassuring rule is withheld when the record holds entries that could show a red flag but
-    were not read or recognised; ``withheld`` then gets (rule id, reason) once per distinct reason.
+    skipped; a rule that raises is logged and skipped, never fatal to the request, and put in
+    ``failed`` (rule id → exception type and message, for the content tools; never logged). The
+    finding of a reassuring rule is withheld when the record holds entries that could show a red
+    flag but were not read or recognised; ``withheld`` then gets (rule id, reason) once per
+    distinct reason.
     """
     evaluated = gated(facts, orders)
     if not evaluated:
@@ -44,6 +47,8 @@ def evaluate(
             found = spec.fn(RuleInput(facts, evaluated, orders, rule_params))
         except Exception as exc:  # a broken rule must not take the request down
             log.error("rule failed", extra={"rule_id": rule_id, "error_type": type(exc).__name__})
+            if failed is not None:
+                failed[rule_id] = f"{type(exc).__name__}: {exc}"
             continue
         if found is None:
             continue

@@ -11,7 +11,7 @@ from typing import Any
 
 from cds_service.facts import DraftOrder, Fact, Imaging, PatientFacts, RedFlag
 from cds_service.facts.model import CONDITIONS, IMAGING, MEDICATIONS, OBSERVATIONS, PATIENT, PROCEDURES, SERVICE_REQUESTS
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.physical_therapy import pt_planned
 from cds_service.rules.scope import SPINE_CT, SPINE_IMAGING, SPINE_MRI, scoped_orders
@@ -49,7 +49,8 @@ def _unique(orders: list[DraftOrder]) -> tuple[DraftOrder, ...]:
     needs=RED_FLAG_DATA + (SERVICE_REQUESTS,),
     reasons=("early-pain", "no-pt"),
     suggestions=("remove-and-refer", "remove"),
-    params=("pain_weeks_max",),
+    params=params.EarlyImaging,
+    valuesets=SPINE_IMAGING + ("physical-therapy",),
     reassures=True,  # "the record shows no red flag"
 )
 def imaging_without_red_flags(data: RuleInput) -> Finding | None:
@@ -91,6 +92,7 @@ def _new_neuro_finding(facts: PatientFacts, since: Imaging) -> bool:
     needs=(CONDITIONS,),
     reasons=("fusion-mri", "recent-study", "contrast"),
     suggestions=("with-contrast",),
+    valuesets=SPINE_CT + SPINE_MRI + ("imaging-mri-spine-without-contrast",),
 )
 def imaging_modality(data: RuleInput) -> Finding | None:
     """The ordered spine study is likely the wrong one: (a) MRI after fusion, (b) a recent duplicate, (c) no contrast."""
@@ -163,7 +165,8 @@ def _urgent_region(data: RuleInput, orders: tuple[DraftOrder, ...]) -> str:
     needs=(PROCEDURES, SERVICE_REQUESTS),
     reasons=URGENT_KINDS,
     suggestions=("urgent-workup",),
-    params=("mri_window_days",),
+    params=params.UrgentImaging,
+    valuesets=SPINE_MRI,
 )
 def red_flag_urgent(data: RuleInput) -> Finding | None:
     """An urgent red flag (infection, malignancy, neurological) and no spine MRI done recently or drafted."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from cds_service.facts import DraftOrder
 from cds_service.facts.model import MEDICATIONS, OBSERVATIONS, PATIENT
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.medications import (
     age_fact,
@@ -23,7 +23,8 @@ from cds_service.rules.scope import MUSCLE_RELAXANTS  # the Beers entry, plus ba
     "muscle-relaxant-older-adult",
     needs=(PATIENT,),
     suggestions=("remove-and-refer", "remove"),
-    params=("older_age",),
+    params=params.OlderAge,
+    valuesets=("muscle-relaxants-beers",),
 )
 def muscle_relaxant_older_adult(data: RuleInput) -> Finding | None:
     """A Beers-listed skeletal muscle relaxant ordered at age 65 or more."""
@@ -68,13 +69,8 @@ def _cyclobenzaprine_reasons(data: RuleInput, orders: tuple[DraftOrder, ...]) ->
     needs=(PATIENT,),
     reasons=("long-course", "carisoprodol", "cyclobenzaprine-dose", "cyclobenzaprine-er"),
     suggestions=("limit", "remove"),
-    params=(
-        "max_days",
-        "suggested_days",
-        "older_age",
-        "cyclobenzaprine_max_dose_mg",
-        "cyclobenzaprine_max_doses_per_day",
-    ),
+    params=params.MuscleRelaxantDuration,
+    valuesets=("muscle-relaxants-beers", "baclofen", "tizanidine", "carisoprodol", "cyclobenzaprine"),
 )
 def muscle_relaxant_duration(data: RuleInput) -> Finding | None:
     """A course over 14 days, carisoprodol at any age, or cyclobenzaprine above 5 mg TID or ER at 65+."""
@@ -110,7 +106,8 @@ def muscle_relaxant_duration(data: RuleInput) -> Finding | None:
     "baclofen-renal",
     needs=(PATIENT, OBSERVATIONS),
     suggestions=("remove",),
-    params=("older_age", "egfr_min"),
+    params=params.RenalOlderAge,
+    valuesets=("baclofen",),
 )
 def baclofen_renal(data: RuleInput) -> Finding | None:
     """Baclofen at age 65 or more with a measured eGFR below 60."""
@@ -128,7 +125,8 @@ def baclofen_renal(data: RuleInput) -> Finding | None:
     needs=(PATIENT, MEDICATIONS),
     reasons=("default", "with-opioid"),
     suggestions=("remove",),
-    params=("older_age",),
+    params=params.OlderAge,
+    valuesets=("benzodiazepines", "opioids"),
 )
 def benzodiazepine_for_spasm(data: RuleInput) -> Finding | None:
     """A benzodiazepine ordered in scope; critical when an opioid is active or drafted."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from cds_service.facts.model import CONDITIONS, MEDICATIONS, PATIENT
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.medications import (
     age_fact,
@@ -17,7 +17,7 @@ from cds_service.rules.medications import (
 )
 
 
-@rule("opioid-first-line", needs=(MEDICATIONS,), suggestions=("remove-and-refer", "remove"))
+@rule("opioid-first-line", needs=(MEDICATIONS,), suggestions=("remove-and-refer", "remove"), valuesets=("opioids",))
 def opioid_first_line(data: RuleInput) -> Finding | None:
     """An opioid ordered with no NSAID or acetaminophen trial on record."""
     orders = ordered(data, "opioids")
@@ -32,7 +32,8 @@ def opioid_first_line(data: RuleInput) -> Finding | None:
     needs=(PATIENT, CONDITIONS, MEDICATIONS),
     reasons=("extended-release", "long-supply", "benzodiazepine", "gabapentinoid-older", "falls-older", "long-term"),
     suggestions=("shorten", "remove"),
-    params=("new_start_max_days", "older_age"),
+    params=params.OpioidRisk,
+    valuesets=("opioids", "benzodiazepines", "gabapentinoids"),
 )
 def opioid_risk(data: RuleInput) -> Finding | None:
     """Each risk of an opioid order: ER/LA form, long first supply, sedative combinations, falls, long-term use."""

@@ -24,6 +24,7 @@ def may_refer(data: RuleInput) -> bool:
     "physical-therapy-first",
     needs=(PATIENT, CONDITIONS, PROCEDURES, MEDICATIONS, OBSERVATIONS, SERVICE_REQUESTS),
     suggestions=("pt-referral",),
+    valuesets=("physical-therapy",),
     reassures=True,  # "no red flag was found"
 )
 def physical_therapy_first(data: RuleInput) -> Finding | None:

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from cds_service.facts import DraftOrder, Fact
 from cds_service.facts.dates import add_months
 from cds_service.facts.model import CONDITIONS, IMAGING, PROCEDURES, SERVICE_REQUESTS
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.physical_therapy import may_refer, pt_planned
 from cds_service.rules.scope import SPINE_INJECTION
@@ -54,7 +54,8 @@ def text_matches(
     "interventional-axial-pain",
     needs=(CONDITIONS,),
     suggestions=("remove", "remove-and-refer"),
-    params=("pain_weeks_min",),
+    params=params.ChronicPain,
+    valuesets=SPINE_INJECTION,
 )
 def interventional_axial_pain(data: RuleInput) -> Finding | None:
     """Epidural, facet or radiofrequency procedure for chronic pain without radiculopathy."""
@@ -71,7 +72,8 @@ def interventional_axial_pain(data: RuleInput) -> Finding | None:
     needs=(CONDITIONS, PROCEDURES, SERVICE_REQUESTS, IMAGING),
     reasons=("confirmed", "no-imaging", "no-guidance", "chronic"),
     suggestions=("image-guided",),
-    params=("imaging_months", "pain_weeks_min"),
+    params=params.EpiduralRadicular,
+    valuesets=("epidural-steroid-injection", "esi-without-image-guidance"),
 )
 def epidural_radicular(data: RuleInput) -> Finding | None:
     """ESI with radiculopathy: info when imaging confirms and PT is done; warning without imaging
@@ -106,7 +108,7 @@ def epidural_radicular(data: RuleInput) -> Finding | None:
     return finding("epidural-radicular", orders, Reason("confirmed", evidence, {"months": months}))
 
 
-@rule("trigger-point-injection", needs=(CONDITIONS,), params=("pain_weeks_min",))
+@rule("trigger-point-injection", needs=(CONDITIONS,), params=params.ChronicPain, valuesets=("trigger-point-injection",))
 def trigger_point_injection(data: RuleInput) -> Finding | None:
     """Trigger-point injection for pain of 12 weeks or more: weak evidence, conflicting sources."""
     orders = data.triggering("trigger-point-injection")
@@ -122,7 +124,8 @@ def trigger_point_injection(data: RuleInput) -> Finding | None:
     needs=(),  # fires on positive findings only: missing data can only keep it silent
     reasons=("cervical-fusion", "myelopathy", "instability", "osteoporosis", "anticoagulant"),
     suggestions=("mobilization-instead", "remove"),
-    params=("referral_patterns", "referral_note"),
+    params=params.ManipulationAfterFusion,
+    valuesets=("spinal-manipulation", "cervical-fusion"),
 )
 def manipulation_after_fusion(data: RuleInput) -> Finding | None:
     """Spinal manipulation (or a chiropractic referral) with cervical fusion, myelopathy, instability,
@@ -148,7 +151,7 @@ def manipulation_after_fusion(data: RuleInput) -> Finding | None:
     return finding("manipulation-after-fusion", orders, *reasons, suggestions=(suggestion,))
 
 
-@rule("bed-rest", needs=(), suggestions=("remove",), params=("text_patterns", "text_exclusions"))
+@rule("bed-rest", needs=(), suggestions=("remove",), params=params.BedRest)
 def bed_rest(data: RuleInput) -> Finding | None:
     """A bed-rest order, by code (value set bed-rest) or by text, in the neck/upper-back pain context."""
     params = data.params

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import uuid
 from collections.abc import Iterable
 from datetime import date
@@ -28,6 +29,10 @@ ESI_IMAGE_GUIDED = {
     "code": "62321",
     "display": "Injection, interlaminar epidural, cervical or thoracic; with imaging guidance",
 }
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+# Alternatives to an oral NSAID: RxNorm products of the bundled table (terminology/data/rxnorm-products.tsv).
+DICLOFENAC_GEL = {"system": RXNORM, "code": "855633", "display": "Diclofenac Sodium 0.01 MG/MG Topical Gel"}
+ACETAMINOPHEN_500 = {"system": RXNORM, "code": "198440", "display": "Acetaminophen 500 MG Oral Tablet"}
 ESR = {"system": LOINC, "code": "4537-7", "display": "Erythrocyte sedimentation rate by Westergren method"}
 CRP = {"system": LOINC, "code": "1988-5", "display": "C reactive protein [Mass/volume] in Serum or Plasma"}
 
@@ -92,18 +97,56 @@ def create_text(key: str, facts: PatientFacts, text: str) -> ActionSpec:
     return ActionSpec(key, "create", resource=service_request(facts, None, _pain_refs(facts), text=text))
 
 
+def medication_request(key: str, facts: PatientFacts, coding: dict[str, str]) -> ActionSpec:
+    """Create a draft MedicationRequest for a product; the prescriber completes dose and supply."""
+    resource: dict[str, Any] = {
+        "resourceType": "MedicationRequest",
+        "id": str(uuid.uuid4()),
+        "status": "draft",
+        "intent": "order",
+        "medicationCodeableConcept": {"coding": [coding], "text": coding["display"]},
+        "subject": {"reference": facts.patient_ref or "Patient/unknown"},
+        "authoredOn": facts.today.isoformat(),
+    }
+    refs = [{"reference": r} for r in _pain_refs(facts) if r.startswith("Condition/")]
+    if refs:
+        resource["reasonReference"] = refs
+    return ActionSpec(key, "create", resource=resource, data={"order": coding["display"]})
+
+
+# A course length in dosage text: "for 30 days", "x 4 weeks", "× 10 d".
+_COURSE = re.compile(r"\b(for|x|×)\s*\d+(\.\d+)?\s*(days?|d|weeks?|wks?|months?|mos?)\b", re.IGNORECASE)
+
+
+def _course_text(text: Any, days: int) -> Any:
+    """``text`` with every stated course length replaced by ``days`` days (non-text unchanged)."""
+    return _COURSE.sub(lambda m: f"{m.group(1)} {days} days", text) if isinstance(text, str) else text
+
+
 def limit_duration(order: DraftOrder, days: int, today: date) -> ActionSpec:
-    """The MedicationRequest with its supply cut to ``days`` days and no refills."""
+    """The MedicationRequest with its supply cut to ``days`` days and no refills, every field that
+    states the course saying the same: dosage and patient instruction texts, timing bounds (a dose
+    count, which would outlast or cut short the new course, gives way to the bound)."""
     resource = copy.deepcopy(order.resource)
     dispense = resource.setdefault("dispenseRequest", {})
     dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
     dispense["numberOfRepeatsAllowed"] = 0
     dispense.pop("quantity", None)
     for dosage in resource.get("dosageInstruction") or []:  # a longer bound would contradict the supply
-        repeat = (dosage.get("timing") or {}).get("repeat") if isinstance(dosage, dict) else None
-        if isinstance(repeat, dict) and ("boundsDuration" in repeat or "boundsPeriod" in repeat):
-            repeat.pop("boundsPeriod", None)
+        if not isinstance(dosage, dict):
+            continue
+        for key in ("text", "patientInstruction"):
+            if key in dosage:
+                dosage[key] = _course_text(dosage[key], days)
+        repeat = (dosage.get("timing") or {}).get("repeat")
+        if isinstance(repeat, dict) and any(k in repeat for k in ("boundsDuration", "boundsPeriod", "count", "countMax")):
+            for key in ("boundsPeriod", "boundsRange", "count", "countMax"):
+                repeat.pop(key, None)
             repeat["boundsDuration"] = dict(dispense["expectedSupplyDuration"])
+    if "note" in resource and isinstance(resource["note"], list):
+        for note in resource["note"]:
+            if isinstance(note, dict) and "text" in note:
+                note["text"] = _course_text(note["text"], days)
     if isinstance(resource.get("category"), dict):
         resource["category"] = [resource["category"]]
     return ActionSpec("limit-duration", "update", resource=resource, data={"order": order.display, "days": days})

@@ -9,10 +9,9 @@ from __future__ import annotations
 from cds_service.facts import Fact
 from cds_service.facts.dates import add_months, whole_months
 from cds_service.facts.model import CONDITIONS, OBSERVATIONS, PATIENT, PROCEDURES, SERVICE_REQUESTS
-from cds_service.rules import suggest
+from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.physical_therapy import may_refer
-from cds_service.rules.procedures import chronic_pain_days
 from cds_service.rules.scope import MUSCLE_RELAXANTS, SPINE_IMAGING, SPINE_INJECTION
 
 # Red flags that are themselves indications for fusion (LCD L39788: trauma, tumour, infection).
@@ -33,6 +32,7 @@ def _present_refs(*refs: str | None) -> tuple[str, ...]:
     needs=(CONDITIONS, OBSERVATIONS, PROCEDURES, SERVICE_REQUESTS),
     reasons=("no-pt", "pt-short"),
     suggestions=("pt-referral",),
+    valuesets=("spine-surgery", "physical-therapy"),
 )
 def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
     """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag."""
@@ -53,7 +53,7 @@ def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
     return finding("surgery-before-conservative-care", orders, reason, suggestions=suggestions)
 
 
-@rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",))
+@rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",), valuesets=("cervical-fusion",))
 def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
     """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma, tumour or infection."""
     facts, orders = data.facts, data.triggering("cervical-fusion")
@@ -66,7 +66,7 @@ def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
     return finding("fusion-for-axial-pain", orders, reason, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
 
 
-@rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=("age_min", "consult_text"))
+@rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=params.SurgeryAge, valuesets=("cervical-spine-surgery",))
 def surgery_age_80(data: RuleInput) -> Finding | None:
     """Cervical spine surgery ordered at age 80 or more."""
     facts, orders = data.facts, data.triggering("cervical-spine-surgery")
@@ -84,14 +84,22 @@ def surgery_age_80(data: RuleInput) -> Finding | None:
     "post-fusion-evaluation",
     needs=(CONDITIONS,),
     reasons=("early-post-op", "nonunion", "adjacent-segment"),
-    params=("pain_weeks_min", "defer_months", "nonunion_months_max"),
+    params=params.PostFusion,
+    valuesets=("cervical-fusion", "opioids"),
 )
 def post_fusion_evaluation(data: RuleInput) -> Finding | None:
-    """Cervical fusion on record, pain of 12 weeks or more, and an imaging, opioid, relaxant or injection order."""
+    """Cervical fusion on record, pain persisting 12 weeks or more after it, and an imaging, opioid,
+    relaxant or injection order.
+
+    Pain that persists after a fusion is measured from the later of pain onset and fusion date:
+    pain that began before the operation has lasted, after it, only as long as the time since it.
+    """
     facts, params = data.facts, data.params
-    fusion, orders = facts.cervical_fusion, data.triggering(*POST_FUSION_ORDERS)
-    days = chronic_pain_days(data)
-    if fusion is None or fusion.on is None or not orders or days is None or fusion.on > facts.today:
+    fusion, pain, orders = facts.cervical_fusion, facts.pain, data.triggering(*POST_FUSION_ORDERS)
+    if fusion is None or fusion.on is None or pain is None or pain.on is None or not orders or fusion.on > facts.today:
+        return None
+    days = (facts.today - max(pain.on, fusion.on)).days
+    if days < params["pain_weeks_min"] * 7:
         return None
     if facts.today < add_months(fusion.on, params["defer_months"]):
         key = "early-post-op"
@@ -100,5 +108,6 @@ def post_fusion_evaluation(data: RuleInput) -> Finding | None:
     else:
         key = "adjacent-segment"
     months = whole_months(fusion.on, facts.today)
-    reason = Reason(key, (fusion,) + _present(facts.pain), {"months": months, "years": months // 12, "pain_weeks": days // 7})
+    about = {"months": months, "years": months // 12, "pain_weeks": days // 7, "pain_before_fusion": pain.on < fusion.on}
+    reason = Reason(key, (fusion, pain), about)
     return finding("post-fusion-evaluation", orders, reason)

@@ -164,3 +164,37 @@ def test_requests_during_reloads_see_old_or_new_content_never_a_mix(tmp_path: Pa
     assert len(seen) > 50
     assert all(len(tags) == 1 for tags in seen), [t for t in seen if len(t) != 1][:3]
     assert {next(iter(t)) for t in seen} == {"a", "b"}
+
+
+def test_poller_refuses_content_that_would_silence_a_safety_card(tmp_path: Path) -> None:
+    """A quoted threshold, a template that fails only when rendered, and a deleted rule file are each refused
+    with file:line; the Beers warning keeps being served and /readyz says degraded with the problem."""
+    cards = copy_cards(tmp_path / "cards")
+    relaxant = "muscle-relaxant-older-adult"
+    path = cards / f"{relaxant}.yaml"
+    original = path.read_text(encoding="utf-8")
+    request = hook_request("v4-order-sign")
+
+    def beers_served() -> bool:
+        response = httpx.post(service.url + "/cds-services/neck-pain-order-sign", json=request, timeout=10)
+        return response.status_code == 200 and relaxant in {c["source"]["topic"]["code"] for c in response.json()["cards"]}
+
+    mutations = [
+        (lambda: path.write_text(original.replace("older_age: 65", 'older_age: "65"'), encoding="utf-8"), f"{path}:", "params.older_age"),
+        (lambda: path.write_text(original.replace("summary: ", 'summary: "{{ params.older_agee }}" #', 1), encoding="utf-8"), f"{path}:", "older_agee"),
+        (lambda: path.unlink(), f"{path}:0:", "has no content file"),
+    ]
+    with running_service(tmp_path, CDS_CONTENT_DIR=str(cards), CDS_CONTENT_POLL_SECONDS="0.2") as service:
+        assert beers_served()
+        for mutate, where, what in mutations:
+            mutate()
+            assert wait_for(lambda: any(p.startswith(where) and what in p for p in degraded(service.url))), service.output()[-2000:]
+            assert beers_served()
+            path.write_text(original, encoding="utf-8")
+            assert wait_for(lambda: httpx.get(service.url + "/readyz").json()["status"] == "ready")
+
+
+def degraded(url: str) -> list[str]:
+    """The reload problems /readyz lists (none when the content is not degraded)."""
+    body = httpx.get(url + "/readyz").json()
+    return list(body.get("degraded", {}).get("reload_problems", []))

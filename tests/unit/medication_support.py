@@ -7,6 +7,7 @@ tests read exactly the content they are about.
 from __future__ import annotations
 
 import atexit
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -63,12 +64,13 @@ DICLOFENAC_INGREDIENT = "3355"
 
 @lru_cache(maxsize=1)
 def content() -> ContentSet:
-    """The bundled value sets, shared files and the medication rules' content files (only those)."""
+    """The bundled content with only the medication rules running (every other rule file set to ``mode: off``)."""
     directory = Path(tempfile.mkdtemp(prefix="medication-rules-content-"))
     atexit.register(shutil.rmtree, directory, True)
-    shutil.copytree(BUNDLED_CONTENT_DIR / "valuesets", directory / "valuesets")
-    for name in ("_facts.yaml", "_layout.yaml", "_red_flag_terms.yaml", *(f"{rule_id}.yaml" for rule_id in MEDICATION_RULES)):
-        shutil.copy(BUNDLED_CONTENT_DIR / name, directory / name)
+    shutil.copytree(BUNDLED_CONTENT_DIR, directory, dirs_exist_ok=True)
+    for path in directory.glob("*.yaml"):
+        if not path.name.startswith("_") and path.stem not in MEDICATION_RULES:
+            path.write_text(re.sub(r"(?m)^mode: \w+$", "mode: off", path.read_text(encoding="utf-8")), encoding="utf-8")
     return load_content(directory)
 
 

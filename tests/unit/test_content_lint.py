@@ -3,32 +3,18 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
 from cds_service.cli import app
 from cds_service.content.lint import LintReport, lint_content
 from cds_service.settings import BUNDLED_CONTENT_DIR
+from tests.unit.content_support import cards  # noqa: F401  (the cards fixture)
+from tests.unit.content_support import edit as replace_in
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "content_fixtures"
 IMAGING = "imaging-without-red-flags.yaml"
-
-
-@pytest.fixture
-def cards(tmp_path: Path) -> Path:
-    """A private copy of the bundled cards to break."""
-    return Path(shutil.copytree(BUNDLED_CONTENT_DIR, tmp_path / "cards"))
-
-
-def replace_in(path: Path, old: str, new: str) -> int:
-    """Replace ``old`` (which must occur once) and return the 1-based line where it was."""
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
-    return text[: text.index(old)].count("\n") + 1
 
 
 def line_of_key(path: Path, prefix: str) -> int:

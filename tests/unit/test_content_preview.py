@@ -98,7 +98,8 @@ def test_cli_preview_draws_each_card(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "WARNING" in result.output and "INFO" in result.output
-    assert "imaging-without-red-flags" in result.output and "Refer to physical therapy" in result.output
+    assert "imaging-without-red-flags" in result.output and "Cancel the imaging and refer to physical therapy" in result.output
+    assert result.output.count("refer to physical therapy") + result.output.count("Refer to physical therapy") == 1  # one referral
     assert "Patient fixture vignette-2 (66 years) · hook order-select" in result.output
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from cds_service.facts import Fact
+from cds_service.terminology.rxnorm import RxNormIndex
 from tests.unit.medication_support import (
     ALPRAZOLAM_05,
     APIXABAN_5,
@@ -68,11 +69,11 @@ def test_steroid_silent_when_on_chronic_steroid() -> None:
 
 @pytest.mark.parametrize(("age", "fires"), [(74, False), (75, True)])
 def test_nsaid_age_edge(age: int, fires: bool) -> None:
-    """An oral NSAID with no other risk is info from age 75, silent at 74."""
+    """An oral NSAID with no other risk is info from age 75 (offering topical diclofenac, not recommended), silent at 74."""
     found = run("nsaid-risk", facts(age), order(IBUPROFEN_600))
     assert keys(found) == (["age"] if fires else [])
     if found is not None:
-        assert indicator(found) == "info" and found.suggestions == ()
+        assert indicator(found) == "info" and [(s.key, s.recommended) for s in found.suggestions] == [("switch-topical", False)]
 
 
 @pytest.mark.parametrize(("value", "fires"), [(29, True), (30, False), (None, False)])
@@ -210,3 +211,23 @@ def test_duloxetine_falls_age_edge(age: int, expected: list[str]) -> None:
     assert keys(found) == expected
     if found is not None:
         assert indicator(found) == "warning"
+
+
+def test_nsaid_warning_offers_the_alternatives_as_orders() -> None:
+    """A warning card offers to replace the NSAID by topical diclofenac or acetaminophen: delete the draft, create a
+    MedicationRequest for a real product of the bundled RxNorm table (topical, and oral acetaminophen)."""
+    found = run("nsaid-risk", facts(50, egfr=egfr(20)), order(IBUPROFEN_600))
+    assert found is not None
+    by_key = {s.key: s for s in found.suggestions}
+    assert list(by_key) == ["switch-topical", "switch-acetaminophen", "remove"]
+    rxnorm = RxNormIndex.load()
+    for key, route, ingredient in (("switch-topical", "topical", "3355"), ("switch-acetaminophen", "oral", "161")):
+        delete, create = by_key[key].actions
+        assert delete.type == "delete" and delete.resource_id == "MedicationRequest/m1"
+        resource = create.resource
+        assert create.type == "create" and resource is not None and resource["resourceType"] == "MedicationRequest"
+        assert resource["status"] == "draft" and resource["intent"] == "order"
+        coding = resource["medicationCodeableConcept"]["coding"][0]
+        product = rxnorm.product(coding["code"])
+        assert product is not None and product.route == route and product.ingredients == (ingredient,)
+        assert coding["display"] == product.name

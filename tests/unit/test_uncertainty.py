@@ -217,9 +217,9 @@ def test_card_says_what_could_not_be_read() -> None:
     """A card rendered with uncertain counts says how many Conditions and medications could not be read."""
     patient_facts = facts(pain=pain(7), imaging_history=(imaging("mri", "cervical", 20),))
     found = next(f for f in evaluate(patient_facts, (MRI,), content().rule_params) if f.rule_id == "imaging-modality")
-    detail = render_card(content(), found, 50, BASE_URL, {"conditions": 2, "medications": 1}).detail
+    detail = render_card(content(), found, 50, BASE_URL, uncertain={"conditions": 2, "medications": 1}).detail
     assert "Could not be read or recognised:** 2 Condition(s), 1 medication(s) — red flags cannot be excluded." in detail
-    plain = render_card(content(), found, 50, BASE_URL, {"conditions": 0, "medications": 0}).detail
+    plain = render_card(content(), found, 50, BASE_URL, uncertain={"conditions": 0, "medications": 0}).detail
     assert "Could not be read" not in plain
     assert "Primary malignant" not in detail  # counts only, no record text
 

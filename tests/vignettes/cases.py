@@ -1,14 +1,18 @@
 """The clinical vignettes as acceptance cases: which rules fire, with which indicator, on what evidence.
 
 ``VIGNETTES`` maps each fixture hook request (``fhir_fixtures/requests/<name>.json``) to the cards
-its vignette expects: rule id → indicator, the rules named as must-not-fire, the FHIR references
-of the patient facts the card's detail must cite, and words its summary or detail must contain.
-The expected sets are exact: any extra card is a failure (alert fatigue is a safety problem).
+its vignette expects. Which rule ids fire with which indicator, and which must not fire, is read
+from the request file itself (``fixtureExpected``, the same expectation ``lint-cards`` checks);
+this module adds the FHIR references of the patient facts each card's detail must cite and words
+its summary or detail must contain. The expected sets are exact: any extra card is a failure
+(alert fatigue is a safety problem).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+from cds_service.fixtures import REQUESTS, expected_outcome, fixture_names
 
 SELECT = "neck-pain-order-select"
 SIGN = "neck-pain-order-sign"
@@ -17,9 +21,10 @@ SERVICE_FOR_HOOK = {"order-select": SELECT, "order-sign": SIGN}
 
 @dataclass(frozen=True)
 class Vignette:
-    """One order set of one vignette and what the service must answer."""
+    """One order set of one vignette and what the service must answer (``expected`` and
+    ``must_not_fire`` are filled in from the fixture request)."""
 
-    expected: dict[str, str]
+    expected: dict[str, str] = field(default_factory=dict)
     must_not_fire: tuple[str, ...] = ()
     # rule id -> FHIR references (or reference prefixes) of patient facts the detail must cite
     evidence: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -31,12 +36,6 @@ class Vignette:
 
 # Vignette 2 expects the same cards whether the MRIs are selected or the whole order set is signed.
 VIGNETTE_2 = Vignette(
-    expected={
-        "imaging-without-red-flags": "warning",
-        "imaging-modality": "info",
-        "physical-therapy-first": "info",
-    },
-    must_not_fire=("manipulation-after-fusion",),
     evidence={
         "imaging-without-red-flags": ("Condition/v2-neck-pain",),
         "imaging-modality": ("Procedure/v2-ct-cervical",),
@@ -51,17 +50,9 @@ VIGNETTE_2 = Vignette(
 )
 
 
-VIGNETTES: dict[str, Vignette] = {
+DETAILS: dict[str, Vignette] = {
     # 1. Elderly woman after cervical fusion (the founding question).
     "v1-order-sign": Vignette(
-        expected={
-            "muscle-relaxant-older-adult": "warning",
-            "muscle-relaxant-duration": "warning",
-            "nsaid-risk": "warning",
-            "trigger-point-injection": "info",
-            "post-fusion-evaluation": "info",
-            "physical-therapy-first": "info",
-        },
         evidence={
             "nsaid-risk": ("MedicationRequest/v1-apixaban",),
             "trigger-point-injection": ("Condition/v1-thoracic-pain",),
@@ -85,13 +76,6 @@ VIGNETTES: dict[str, Vignette] = {
     "v2-order-sign": VIGNETTE_2,
     # 3. Recent cervical fusion, persistent pain.
     "v3-order-sign": Vignette(
-        expected={
-            "post-fusion-evaluation": "info",
-            "opioid-first-line": "warning",
-            "opioid-risk": "warning",
-            "manipulation-after-fusion": "warning",
-        },
-        must_not_fire=("imaging-without-red-flags",),
         evidence={
             "post-fusion-evaluation": ("Procedure/v3-acdf-c5-c6", "Condition/v3-neck-pain"),
             "manipulation-after-fusion": ("Procedure/v3-acdf-c5-c6",),
@@ -105,22 +89,17 @@ VIGNETTES: dict[str, Vignette] = {
     ),
     # 4. Infection red flag.
     "v4-order-sign": Vignette(
-        expected={"red-flag-urgent": "critical", "muscle-relaxant-older-adult": "warning"},
-        must_not_fire=("imaging-without-red-flags", "physical-therapy-first"),
         evidence={"red-flag-urgent": ("Observation/v4-temperature", "Condition/v4-bacteremia")},
         mentions={"red-flag-urgent": (("fever",), ("bacter",))},
         orders={"muscle-relaxant-older-adult": ("MedicationRequest/v4-order-methocarbamol",)},
     ),
     # 5. Fracture-risk red flag (not urgent).
     "v5-order-select": Vignette(
-        expected={"muscle-relaxant-older-adult": "warning"},
-        must_not_fire=("imaging-without-red-flags", "red-flag-urgent"),
         orders={"muscle-relaxant-older-adult": ("MedicationRequest/v5-order-cyclobenzaprine",)},
     ),
     # 6a. Cervical radiculopathy, image-guided ESI.
     "v6a-esi-guided": Vignette(
-        expected={"epidural-radicular": "info"},
-        evidence={
+            evidence={
             "epidural-radicular": (
                 "Condition/v6-c6-radiculopathy",
                 "Procedure/v6-mri-cervical",
@@ -130,30 +109,21 @@ VIGNETTES: dict[str, Vignette] = {
     ),
     # 6b. Cervical radiculopathy, ESI without image guidance.
     "v6b-esi-unguided": Vignette(
-        expected={"epidural-radicular": "warning"},
-        evidence={"epidural-radicular": ("Condition/v6-c6-radiculopathy",)},
+            evidence={"epidural-radicular": ("Condition/v6-c6-radiculopathy",)},
         mentions={"epidural-radicular": (("guidance", "guided", "fluoroscop"),)},
     ),
     # 6c. Variant: chronic axial neck pain, radiofrequency ablation.
     "v6c-rfa-axial": Vignette(
-        expected={"interventional-axial-pain": "warning"},
-        evidence={"interventional-axial-pain": ("Condition/v6c-neck-pain",)},
+            evidence={"interventional-axial-pain": ("Condition/v6c-neck-pain",)},
     ),
     # 7. Octogenarian fusion request.
     "v7-order-sign": Vignette(
-        expected={"fusion-for-axial-pain": "warning", "surgery-age-80": "warning"},
-        must_not_fire=("surgery-before-conservative-care",),
         evidence={"fusion-for-axial-pain": ("Condition/v7-neck-pain",)},
         orders={"surgery-age-80": ("ServiceRequest/v7-order-acdf",)},
     ),
     # 8. Polypharmacy.
     "v8-order-sign": Vignette(
-        expected={
-            "benzodiazepine-for-spasm": "critical",
-            "gabapentinoid-check": "warning",
-            "physical-therapy-first": "info",
-        },
-        evidence={
+            evidence={
             "benzodiazepine-for-spasm": ("MedicationRequest/v8-hydrocodone",),
             "gabapentinoid-check": ("Condition/v8-falls",),
             "physical-therapy-first": ("Condition/v8-neck-pain",),
@@ -165,19 +135,29 @@ VIGNETTES: dict[str, Vignette] = {
         },
     ),
     # 9a. Negative control: first-line conservative care, no cards.
-    "v9a-conservative-care": Vignette(expected={}),
+    "v9a-conservative-care": Vignette(),
     # 9b. Bed rest and an early MRI added.
     "v9b-bed-rest-and-mri": Vignette(
-        expected={"bed-rest": "warning", "imaging-without-red-flags": "warning"},
-        evidence={"imaging-without-red-flags": ("Condition/v9-neck-muscle-strain",)},
+            evidence={"imaging-without-red-flags": ("Condition/v9-neck-muscle-strain",)},
         orders={
             "bed-rest": ("ServiceRequest/v9b-order-bed-rest",),
             "imaging-without-red-flags": ("ServiceRequest/v9b-order-mri-cervical",),
         },
     ),
     # 9c. Out of scope: hypertension only.
-    "v9c-out-of-scope": Vignette(expected={}),
+    "v9c-out-of-scope": Vignette(),
 }
+
+
+
+def _with_expectation(name: str, case: Vignette) -> Vignette:
+    expected = expected_outcome(name)
+    if expected is None:
+        raise ValueError(f"fixture request {name} states no fixtureExpected")
+    return Vignette(dict(expected.cards), expected.must_not_fire, case.evidence, case.mentions, case.orders)
+
+
+VIGNETTES: dict[str, Vignette] = {name: _with_expectation(name, DETAILS.get(name, Vignette())) for name in fixture_names(REQUESTS)}
 
 # Each fixture patient's age in whole years, as its vignette states it.
 AGES: dict[str, int] = {

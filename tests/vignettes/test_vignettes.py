@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.fixtures import REQUESTS, fixture_names, hook_request
+from cds_service.fixtures import REQUESTS, expected_outcome, fixture_names, hook_request
 from tests.conftest import topics
 from tests.contract.invariants import assert_response_invariants
-from tests.vignettes.cases import SERVICE_FOR_HOOK, VIGNETTES, Vignette
+from tests.vignettes.cases import DETAILS, SERVICE_FOR_HOOK, VIGNETTES, Vignette
 
 NAMES = sorted(VIGNETTES)
 
@@ -41,9 +41,10 @@ def normalized(text: str) -> str:
     return text.lower().replace("-", " ")
 
 
-def test_every_request_fixture_has_a_vignette() -> None:
-    """Every hook request under fhir_fixtures/requests is an acceptance case, and every case has a fixture."""
-    assert fixture_names(REQUESTS) == NAMES
+def test_every_request_fixture_states_its_expected_cards() -> None:
+    """Every hook request under fhir_fixtures/requests states its expected cards, and every case's details name a fixture."""
+    assert all(expected_outcome(name) is not None for name in fixture_names(REQUESTS))
+    assert set(DETAILS) <= set(NAMES) and fixture_names(REQUESTS) == NAMES
 
 
 @pytest.mark.parametrize("name", NAMES)
