@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # migrates; an unreachable DB stops start-up
-        app.state.feedback = await feedback.start(settings.feedback_db_url, settings.feedback_flush_seconds)
+        app.state.feedback = await feedback.start(
+            settings.feedback_db_url, settings.feedback_flush_seconds, settings.feedback_state_dir
+        )
         http = create_http_client(settings)
         app.state.fhir_client = InstrumentedFhirClient(
             http,

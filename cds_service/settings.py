@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     feedback_flush_seconds: float = Field(
         default=0.2, gt=0, le=60, description="Longest time served cards wait before being written, in one batch."
     )
+    feedback_state_dir: Path | None = Field(
+        default=Path("./cds-recorder-state"),
+        description="Where each process keeps its served-card totals, so the next start logs what a crash lost; "
+        "empty = off.",
+    )
     redis_url: str | None = None
 
     log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")
@@ -102,6 +107,11 @@ class Settings(BaseSettings):
     )
 
     _split_lists = field_validator("cors_origins", "fhir_allowed_hosts", "forwarded_allow_ips", mode="before")(_split)
+
+    @field_validator("feedback_state_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @property
     def production(self) -> bool:

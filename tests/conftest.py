@@ -40,6 +40,7 @@ def app_settings(directory: Path, **overrides: Any) -> Settings:
         "auth_mode": "off",
         "feedback_db_url": f"sqlite:///{directory / 'feedback.sqlite3'}",
         "prefetch_deadline_seconds": 2.0,
+        "feedback_state_dir": directory / "recorder-state",
     }
     return Settings(**{**values, **overrides})
 

@@ -5,8 +5,9 @@ hook call to an in-memory queue and returns. One writer task wakes every ``flush
 once when ``batch_size`` cards are waiting), builds the rows and stores one batch per wake-up in a
 worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_card_rows``). Nothing
 is lost silently: a full queue or a failed write (after one retry) is logged as an error with the
-number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. Served cards
-hold no PHI.
+number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. A process
+killed outright loses what was waiting: with a ``Ledger`` the totals are kept on disk each tick and
+the next process to start logs what was lost (``feedback/ledger.py``). Served cards hold no PHI.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.store import FeedbackStore
 from cds_service.hooks.models import Card
 from cds_service.rules.base import Finding
@@ -68,8 +70,11 @@ class CardRecorder:
         max_pending: int = 10_000,
         batch_size: int = 500,
         retry_delay: float = 0.5,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger
+        self.submitted = 0
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.retry_delay = retry_delay
@@ -97,6 +102,7 @@ class CardRecorder:
         served_at: datetime | None = None,
     ) -> None:
         """Queue one hook call's ``cards`` for writing; never blocks. Cards that do not fit are logged as lost."""
+        self.submitted += len(cards)
         if self._writer is None:
             self._lose(len(cards), "recorder not started")
             return
@@ -133,6 +139,8 @@ class CardRecorder:
             self._lose(self._pending, "shutdown before the queue drained")
             self._calls.clear()
             self._pending = 0
+        if self.ledger is not None:  # every card is written or logged as lost
+            self.ledger.close()
 
     async def _run(self) -> None:
         while True:
@@ -145,11 +153,18 @@ class CardRecorder:
             # end, and each of its writes costs the hook calls a few GIL hand-offs.
             while self._calls:
                 await self._write(self._take())
+                self._save()
                 if not self._flushing and self._pending < self.batch_size:
                     break
             if not self._calls:
                 self._flushing = False
                 self._drained.set()
+            self._save()
+
+    def _save(self) -> None:
+        """Keep the totals on disk (a no-op when unchanged), for the reckoning after a crash."""
+        if self.ledger is not None:
+            self.ledger.save((self.submitted, self.recorded, self.lost))
 
     def _take(self) -> list[Call]:
         batch, size = [], 0

@@ -42,6 +42,7 @@ def running_service(tmp_path: Path, **env: str) -> Iterator[Service]:
         "CDS_FEEDBACK_DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
         "CDS_LOG_JSON": "false",
         "CDS_FHIR_ALLOWED_HOSTS": ",".join(LOCAL_FHIR_HOSTS),  # the local FHIR test server
+        "CDS_FEEDBACK_STATE_DIR": str(tmp_path / "recorder-state"),
         **env,
     }
     log = tmp_path / f"service-{port}.log"
