@@ -13,12 +13,12 @@ from starlette.middleware.cors import CORSMiddleware
 
 from cds_service import __version__
 from cds_service.auth import AuthError, auth_error_handler, build_authenticator
+from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
 from cds_service.fhir.client import create_http_client
-from cds_service.bodylimit import BodyLimit
 from cds_service.health import metrics_router
 from cds_service.health import router as health_router
 from cds_service.hooks.routes import router as hooks_router

@@ -41,7 +41,7 @@ class Ledger:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.path = directory / f"{os.getpid()}.json"
+        self.path: Path | None = directory / f"{os.getpid()}.json"
         self.saved: Totals | None = None
 
     def open(self) -> int:
@@ -51,7 +51,7 @@ class Ledger:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             log.warning("served-card ledger off: %s", exc.strerror, extra={"error_type": type(exc).__name__})
-            self.path = None  # type: ignore[assignment]
+            self.path = None
             return 0
         lost = 0
         for path in sorted(self.directory.glob("*.json")):

@@ -8,9 +8,8 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from cds_service.auth import require_client
+from cds_service.auth import ClientIdentity, require_client
 from cds_service.content.loader import ContentSet
-from cds_service.auth import ClientIdentity
 from cds_service.errors import (
     Forbidden,
     InvalidRequest,
