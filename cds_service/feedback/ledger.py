@@ -3,12 +3,13 @@
 Served cards wait in memory (``CardRecorder``) for at most ``CDS_FEEDBACK_FLUSH_SECONDS`` before
 they are written; a process killed outright (``kill -9``, the OOM killer, a node failure) loses
 what was waiting. Each process keeps a small file, ``<CDS_FEEDBACK_STATE_DIR>/<pid>.json``, with its
-running totals of cards queued, written and logged as lost, rewritten by the writer at each tick
-in which they changed, and removed at a clean shutdown. A process starting finds the files of
+running totals of cards queued, written and logged as lost, rewritten when they changed, at most
+once a flush interval as cards are queued (even while a write is stuck) and after every write,
+and removed at a clean shutdown. A process starting finds the files of
 processes that are gone (or of an earlier process with its own pid, as in a restarted container),
 logs ``served cards lost in a crash`` as an error with the number of cards queued and not written
-at that process's last tick, and removes the file. Cards served after that last tick (at most one
-flush interval's worth) are not in the count. The file holds counts only: no card, rule or patient.
+when that process last saved its totals, and removes the file. Cards served after that (at most
+one flush interval's worth) are not in the count. The file holds counts only: no card, rule or patient.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -74,6 +75,7 @@ class CardRecorder:
     ) -> None:
         self.store = store
         self.ledger = ledger
+        self._saved_at = 0.0
         self.submitted = 0
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
@@ -116,6 +118,8 @@ class CardRecorder:
         self._pending += len(cards)
         if self._pending >= self.batch_size and not self._wake.is_set():
             self._wake.set()
+        if self.ledger is not None and time.monotonic() - self._saved_at >= self.flush_seconds:
+            self._save()  # the writer may be stuck in a slow write: the totals stay current regardless
 
     async def flush(self) -> None:
         """Write every queued card now and wait until it is written (or logged as lost)."""
@@ -148,6 +152,7 @@ class CardRecorder:
                 async with asyncio.timeout(self.flush_seconds):
                     await self._wake.wait()
             self._wake.clear()
+            self._save()  # what is queued now is on disk before the write that may never finish
             # One batch a tick, unless a full batch waits or a flush asks for everything: writing at
             # once whatever arrived during the last write would keep the writer thread busy without
             # end, and each of its writes costs the hook calls a few GIL hand-offs.
@@ -164,6 +169,7 @@ class CardRecorder:
     def _save(self) -> None:
         """Keep the totals on disk (a no-op when unchanged), for the reckoning after a crash."""
         if self.ledger is not None:
+            self._saved_at = time.monotonic()
             self.ledger.save((self.submitted, self.recorded, self.lost))
 
     def _take(self) -> list[Call]:
