@@ -5,10 +5,13 @@
 #
 # BASE_IMAGE must be a Debian-based image with Python 3.11 (with venv) and `useradd`;
 # scripts/container/build-run-check.sh passes a locally built stand-in where no
-# registry can be reached.
-ARG BASE_IMAGE=python:3.11-slim
+# registry can be reached. The default is pinned by digest; to move it to a newer build:
+#   docker buildx imagetools inspect python:3.11-slim-bookworm   (the index digest)
+# The dependencies are pinned with hashes in requirements.lock (scripts/lock writes it from
+# pyproject.toml; tests/unit/test_supply_chain.py checks that the two agree).
+ARG BASE_IMAGE=python:3.11-slim-bookworm@sha256:2e32f7d302adc1c37428355c1e646897c0c53f4fd60b6a551245fb90ee129f91
 
-# ---- deps: a virtualenv with the dependencies (rebuilt only when pyproject.toml changes) ----
+# ---- deps: a virtualenv with the dependencies (rebuilt only when requirements.lock changes) ----
 FROM ${BASE_IMAGE} AS deps
 
 ENV PIP_NO_CACHE_DIR=1 \
@@ -18,15 +21,14 @@ ENV PIP_NO_CACHE_DIR=1 \
 
 RUN python -m venv /opt/venv
 WORKDIR /src
-COPY pyproject.toml ./
-# The project's dependencies and its build requirements, both read from pyproject.toml.
-RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb')); open('/tmp/requirements.txt', 'w').write('\n'.join(p['project']['dependencies'] + p['build-system']['requires']) + '\n')" \
-    && /opt/venv/bin/pip install --no-cache-dir -r /tmp/requirements.txt
+COPY requirements.lock ./
+# The project's dependencies and its build requirements, exactly as locked: every file's hash checked.
+RUN /opt/venv/bin/pip install --no-cache-dir --require-hashes --no-deps -r requirements.lock
 
 # ---- build: the project itself, laid out under /overlay as it goes into the image ----
 FROM deps AS build
 
-COPY README.md ./
+COPY pyproject.toml README.md ./
 COPY cds_service ./cds_service
 RUN /opt/venv/bin/pip install --no-cache-dir --no-deps --no-build-isolation --no-compile --no-warn-script-location --root /overlay . \
     && /opt/venv/bin/python -m compileall -q -s /overlay -p / /overlay/opt/venv

@@ -120,16 +120,20 @@ def _capture(base: str, queries: dict[str, str]) -> dict[str, Any]:
         return {query: http.get(f"{base}/{query}").raise_for_status().json() for query in queries.values()}
 
 
+TOKEN = "bench-token"  # the test FHIR server and the stub accept any token
+LOCAL_HOSTS = ["127.0.0.1"]  # loopback is refused unless listed
+
+
 async def _run(client: FhirClient, base: str, query: str) -> list[dict[str, Any]]:
     if "?" in query:
-        return await client.search(base, query, None)
-    return [await client.read(base, query, None)]
+        return await client.search(base, query, TOKEN)
+    return [await client.read(base, query, TOKEN)]
 
 
 async def _time_queries(base: str, queries: dict[str, str], repeats: int) -> dict[str, float]:
     """Median time of each query alone, as the service's FhirClient runs it."""
     async with httpx.AsyncClient(timeout=30.0) as http:
-        client = FhirClient(http, max_pages=10, max_response_bytes=50_000_000)
+        client = FhirClient(http, max_pages=10, max_response_bytes=50_000_000, allowed_hosts=LOCAL_HOSTS)
         times: dict[str, list[float]] = {key: [] for key in queries}
         await _run(client, base, next(iter(queries.values())))  # opens the connection
         for _ in range(repeats):
@@ -143,7 +147,7 @@ async def _time_queries(base: str, queries: dict[str, str], repeats: int) -> dic
 async def _time_together(base: str, queries: dict[str, str], repeats: int) -> float:
     """Median time of all queries fired at once by a bare client, as the service fires them."""
     async with httpx.AsyncClient(timeout=30.0) as http:
-        client = FhirClient(http, max_pages=10, max_response_bytes=50_000_000)
+        client = FhirClient(http, max_pages=10, max_response_bytes=50_000_000, allowed_hosts=LOCAL_HOSTS)
         times = []
         for _ in range(repeats + 1):
             started = time.perf_counter()
@@ -157,6 +161,8 @@ def _time_calls(service: Server, base: str, repeats: int) -> tuple[float, int]:
     body = hook_request(150)
     body.pop("prefetch")
     body["fhirServer"] = base
+    body["fhirAuthorization"] = {"access_token": TOKEN, "token_type": "Bearer", "expires_in": 300,
+                                 "scope": "patient/*.read", "subject": "cds-service"}  # fmt: skip
     raw = orjson.dumps(body)
     calls, cards = [], 0
     with httpx.Client(timeout=30.0) as http:

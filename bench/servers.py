@@ -71,6 +71,8 @@ def service(log: Path, workdir: Path) -> Server:
     env = {
         "CDS_AUTH_MODE": "off",
         "CDS_FEEDBACK_DB_URL": f"sqlite:///{workdir / 'feedback.sqlite3'}",
+        "CDS_FHIR_ALLOWED_HOSTS": "127.0.0.1",  # the local FHIR servers of the fallback stage
+        "CDS_FEEDBACK_STATE_DIR": str(workdir / "recorder-state"),
         "PYTHONPATH": str(REPO),
     }
     return start("service", [sys.executable, "-m", "cds_service", "serve", "--port", "{port}"], log,

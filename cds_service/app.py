@@ -13,15 +13,17 @@ from starlette.middleware.cors import CORSMiddleware
 
 from cds_service import __version__
 from cds_service.auth import AuthError, auth_error_handler, build_authenticator
+from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
 from cds_service.fhir.client import create_http_client
+from cds_service.health import metrics_router
 from cds_service.health import router as health_router
 from cds_service.hooks.routes import router as hooks_router
 from cds_service.observability.fhir import InstrumentedFhirClient
-from cds_service.observability.metrics import Metrics
+from cds_service.observability.metrics import Metrics, serve_metrics
 from cds_service.observability.middleware import RequestObserver
 from cds_service.preview.routes import router as preview_router
 from cds_service.settings import Settings, get_settings
@@ -53,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         # migrates; an unreachable DB stops start-up
-        app.state.feedback = await feedback.start(settings.feedback_db_url, settings.feedback_flush_seconds)
+        app.state.feedback = await feedback.start(
+            settings.feedback_db_url, settings.feedback_flush_seconds, settings.feedback_state_dir
+        )
         http = create_http_client(settings)
         app.state.fhir_client = InstrumentedFhirClient(
             http,
@@ -61,7 +65,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_pages=settings.fhir_max_pages,
             max_response_bytes=settings.fhir_max_response_bytes,
             allowed_hosts=settings.fhir_allowed_hosts,
+            allow_http=not settings.production,
         )
+        stop_metrics = serve_metrics(app.state.metrics, settings.host, settings.metrics_port)
         watcher = asyncio.create_task(content.watch(settings.content_poll_seconds)) if settings.content_poll_seconds else None
         remove_sighup = content_reload.install_sighup(content)  # SIGHUP reloads the content
         gc_thresholds = tune_gc()
@@ -70,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.set_threshold(*gc_thresholds)
+            stop_metrics()
             remove_sighup()
             if watcher is not None:
                 watcher.cancel()
@@ -81,8 +88,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Neck and upper-back pain CDS Hooks service",
         version=__version__,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None if settings.production else "/docs",
         redoc_url=None,
+        openapi_url=None if settings.production else "/openapi.json",
     )
     app.state.settings = settings
     app.state.content = content
@@ -94,11 +102,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(AuthError, auth_error_handler)
     app.include_router(hooks_router)  # first: routes are matched in order, and hook calls are the traffic
     app.include_router(health_router)
+    if settings.metrics_port is None and not settings.production:  # else on its own port (serve_metrics)
+        app.include_router(metrics_router)
     app.include_router(content_reload.router)
     if settings.preview_enabled:  # fixture patients only; off in production
         app.include_router(preview_router)
     # Browser clients (the Sandbox) send Authorization and Content-Type, and Chrome's
     # private-network preflight when a public page calls a service on localhost.
+    app.add_middleware(
+        BodyLimit, max_body_bytes=settings.max_body_bytes, max_buffered_bytes=settings.max_buffered_body_bytes
+    )  # inside CORS, so its 413 and 503 carry the CORS headers
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

@@ -28,6 +28,7 @@ def serve(
 
     import uvicorn
 
+    from cds_service.httpprotocol import BoundedHttpToolsProtocol
     from cds_service.observability.logging import configure_logging, logging_config
     if content_dir is not None:
         os.environ["CDS_CONTENT_DIR"] = str(content_dir)
@@ -42,7 +43,10 @@ def serve(
         log_config=logging_config(settings.log_level, settings.log_json),  # the same in every worker
         log_level=settings.log_level.lower(),
         access_log=False,  # one "request" line per request comes from RequestObserver
-        proxy_headers=True,
+        http=BoundedHttpToolsProtocol,  # request heads bounded in size and time
+        # X-Forwarded-Proto/-For only from the configured proxies: a client cannot choose the scheme
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=",".join(settings.forwarded_allow_ips) or None,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
     )
 

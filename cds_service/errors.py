@@ -4,12 +4,14 @@
     ├── InvalidRequest      400  a malformed body; each issue names the bad field (also a body
     │                            nested too deeply to process: RecursionError)
     ├── Unauthenticated     401  no detail, ever
+    ├── Forbidden           403  the client may not name this fhirServer
     ├── UnknownService      404  no service with that id
     ├── PayloadTooLarge     413  body over the configured limit
     ├── UnsupportedMedia    415  body is not JSON
-    └── PreconditionFailed  412  the data that decides whether the service applies (the Patient,
+    ├── PreconditionFailed  412  the data that decides whether the service applies (the Patient,
                                  or the Conditions) could not be obtained: one issue per
                                  prefetch key, naming it and the reason code
+    └── Overloaded          503  too many request bodies held at once (send it again)
 
 Handlers turn these, and any unexpected exception, into OperationOutcome JSON: never a stack
 trace, never request values (they may hold PHI or tokens), only field paths and messages.
@@ -80,6 +82,11 @@ class Unauthenticated(ServiceError):
         super().__init__(401, (Issue("authentication failed", code="login"),), {"WWW-Authenticate": "Bearer"})
 
 
+class Forbidden(ServiceError):
+    def __init__(self, diagnostics: str) -> None:
+        super().__init__(403, (Issue(diagnostics, code="forbidden"),))
+
+
 class UnknownService(ServiceError):
     def __init__(self, service_id: str):
         super().__init__(404, (Issue("no CDS service with this id", code="not-found"),))
@@ -112,6 +119,11 @@ class PreconditionFailed(ServiceError):
             for key, reason in reasons.items()
         )
         return error
+
+
+class Overloaded(ServiceError):
+    def __init__(self) -> None:
+        super().__init__(503, (Issue("too many requests in progress; try again", code="transient"),), {"Retry-After": "1"})
 
 
 def issues_from_validation(exc: ValidationError | RequestValidationError, prefix: str = "") -> list[Issue]:

@@ -1,4 +1,5 @@
-"""Liveness, readiness and the Prometheus metrics endpoint."""
+"""Liveness, readiness and the Prometheus metrics endpoint (``metrics_router``: on the service port
+only outside production and when no ``CDS_METRICS_PORT`` is set)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from cds_service.jsonresponse import JSONResponse
 from cds_service.observability.readiness import check_readiness
 
 router = APIRouter(tags=["operations"])
+metrics_router = APIRouter(tags=["operations"])
 
 
 @router.get("/healthz", response_class=JSONResponse)
@@ -42,7 +44,7 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body, status_code=200 if readiness.ready else 503)
 
 
-@router.get("/metrics", response_class=Response)
+@metrics_router.get("/metrics", response_class=Response)
 async def metrics(request: Request) -> Response:
     """Prometheus metrics (text exposition format)."""
     readiness = await check_readiness(request.app.state)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import Depends
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 BUNDLED_CONTENT_DIR = Path(__file__).resolve().parent.parent / "cards"
@@ -32,6 +32,11 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="CDS_", env_file=None, extra="ignore")
 
+    env: Literal["development", "production"] = Field(
+        default="development",
+        description="`production` turns off the preview page, /docs and the localhost CORS pattern, and "
+        "refuses to start without CDS_PUBLIC_BASE_URL, CDS_FHIR_ALLOWED_HOSTS and CDS_AUTH_MODE=required.",
+    )
     host: str = "127.0.0.1"
     port: int = 8000
     public_base_url: str | None = Field(
@@ -52,10 +57,27 @@ class Settings(BaseSettings):
     fhir_max_pages: int = Field(default=10, ge=1, description="Bundle `next` pages followed per query.")
     fhir_max_response_bytes: int = Field(default=8_000_000, ge=1024)
     fhir_allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, description="If set, the only fhirServer hosts the service will call."
+        default_factory=list,
+        description="If set, the only fhirServer hosts (or host:port) the service will call; listed hosts may be "
+        "private or loopback addresses and may use plain http (outside production). If empty, any host whose "
+        "addresses are all public.",
     )
 
     max_body_bytes: int = Field(default=5_000_000, ge=1024, description="Largest accepted request body.")
+    max_buffered_body_bytes: int = Field(
+        default=40_000_000, ge=1024, description="Request body bytes held at once across all requests (503 above)."
+    )
+    max_header_bytes: int = Field(default=32_768, ge=1024, description="Largest request line and headers (431 above).")
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Time a connection gets to send a request's line and headers."
+    )
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Proxies whose X-Forwarded-Proto / X-Forwarded-For are trusted (none by default).",
+    )
+    metrics_port: int | None = Field(
+        default=None, description="Serve /metrics on this port instead of the service port (production: the only way)."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: list(DEFAULT_CORS_ORIGINS))
     cors_origin_regex: str | None = DEFAULT_CORS_ORIGIN_REGEX
 
@@ -71,6 +93,11 @@ class Settings(BaseSettings):
     feedback_flush_seconds: float = Field(
         default=0.2, gt=0, le=60, description="Longest time served cards wait before being written, in one batch."
     )
+    feedback_state_dir: Path | None = Field(
+        default=Path("./cds-recorder-state"),
+        description="Where each process keeps its served-card totals, so the next start logs what a crash lost; "
+        "empty = off.",
+    )
     redis_url: str | None = None
 
     log_level: str = Field(default="INFO", description="Root log level (DEBUG, INFO, WARNING, ERROR).")
@@ -79,7 +106,37 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="On SIGTERM, time in-flight requests get to finish before the process exits."
     )
 
-    _split_lists = field_validator("cors_origins", "fhir_allowed_hosts", mode="before")(_split)
+    _split_lists = field_validator("cors_origins", "fhir_allowed_hosts", "forwarded_allow_ips", mode="before")(_split)
+
+    @field_validator("feedback_state_dir", mode="before")
+    @classmethod
+    def _empty_is_off(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @model_validator(mode="after")
+    def _production_profile(self) -> Settings:
+        """``CDS_ENV=production``: development features off, and the settings security needs present."""
+        if not self.production:
+            return self
+        missing = [
+            message
+            for message, problem in (
+                ("CDS_PUBLIC_BASE_URL must be set", not self.public_base_url),
+                ("CDS_FHIR_ALLOWED_HOSTS must be set", not self.fhir_allowed_hosts),
+                ("CDS_AUTH_MODE must be required", self.auth_mode != "required"),
+                ("CDS_PUBLIC_BASE_URL must be https", bool(self.public_base_url) and not str(self.public_base_url).startswith("https://")),
+            )
+            if problem
+        ]
+        if missing:
+            raise ValueError("CDS_ENV=production: " + "; ".join(missing))
+        self.preview_enabled = False
+        self.cors_origin_regex = None
+        return self
 
 
 @lru_cache(maxsize=1)

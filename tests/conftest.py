@@ -27,6 +27,11 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 
 
+LOCAL_FHIR_HOSTS = ["127.0.0.1"]
+"""The local FHIR test server's host: loopback and plain http are refused unless listed in
+``fhir_allowed_hosts`` (``CDS_FHIR_ALLOWED_HOSTS``), so tests against it list it."""
+
+
 def app_settings(directory: Path, **overrides: Any) -> Settings:
     """Settings on the bundled content (auth off, no polling) with a SQLite feedback file in ``directory``."""
     values: dict[str, Any] = {
@@ -35,6 +40,7 @@ def app_settings(directory: Path, **overrides: Any) -> Settings:
         "auth_mode": "off",
         "feedback_db_url": f"sqlite:///{directory / 'feedback.sqlite3'}",
         "prefetch_deadline_seconds": 2.0,
+        "feedback_state_dir": directory / "recorder-state",
     }
     return Settings(**{**values, **overrides})
 

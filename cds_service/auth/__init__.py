@@ -3,12 +3,13 @@
 Modes (``CDS_AUTH_MODE``):
 
 * ``required`` - trust only the issuers in ``CDS_AUTH_ISSUERS_FILE`` (start-up error if none).
-* ``sandbox`` - trust the CDS Hooks Sandbox (bundled public key, its ``jku`` answered from the
-  bundled file, never fetched), plus any issuers in ``CDS_AUTH_ISSUERS_FILE``.
+* ``sandbox`` - trust the CDS Hooks Sandbox alone (bundled public key, its ``jku`` answered from the
+  bundled file, never fetched). Its private key is public too, so this is development only: a
+  WARNING at start-up, refused with an issuers file, with ``CDS_ENV=production`` and on admin routes.
 * ``off`` - no checks at all; a WARNING is logged at start-up.
 
 Related settings: ``CDS_PUBLIC_BASE_URL`` (the ``aud`` a token must carry is this + the request
-path; set it behind a proxy), ``CDS_AUTH_CLOCK_SKEW_SECONDS`` (60), ``CDS_AUTH_MAX_TOKEN_AGE_SECONDS``
+path; without it, the scheme, address and port the connection arrived on — never the Host header), ``CDS_AUTH_CLOCK_SKEW_SECONDS`` (60), ``CDS_AUTH_MAX_TOKEN_AGE_SECONDS``
 (300), ``CDS_AUTH_JWKS_REFRESH_MIN_SECONDS`` (60) and ``CDS_REDIS_URL`` (shared ``jti`` replay store
 for several replicas; in-memory otherwise).
 
@@ -45,7 +46,7 @@ gets FastAPI's 400/422 rather than 401; the body is never processed either way.
 """
 
 from .config import IssuerConfig, load_issuers_file, sandbox_profile, trusted_issuers
-from .dependency import ClientAuth, auth_error_handler, expected_audience, require_client
+from .dependency import ClientAuth, auth_error_handler, expected_audience, require_admin, require_client
 from .errors import AuthConfigError, AuthError, ReplayStoreError
 from .replay import MemoryReplayStore, RedisReplayStore, ReplayStore, build_replay_store
 from .startup import build_authenticator
@@ -68,6 +69,7 @@ __all__ = [
     "build_replay_store",
     "expected_audience",
     "load_issuers_file",
+    "require_admin",
     "require_client",
     "sandbox_profile",
     "trusted_issuers",

@@ -11,6 +11,9 @@ with an ``issuers`` list::
       - iss: https://other.example.org
         jwks_file: keys/other-jwks.json      # relative to the issuers file
 
+``fhir_servers`` lists the FHIR base URLs this issuer's clients may name as ``fhirServer`` (any
+other is refused with 403; required for every issuer with ``CDS_ENV=production``).
+
 Each issuer needs at least one key source: ``jwks_file``, ``jwks_url`` (not both) or a
 ``jku_allowlist``. ``jku_files`` maps allow-listed ``jku`` URLs to local files that are read
 instead of fetched (the sandbox profile uses it: the Sandbox cannot be reached offline).
@@ -56,6 +59,7 @@ class IssuerConfig(BaseModel):
     jku_allowlist: tuple[str, ...] = ()
     jku_files: dict[str, Path] = Field(default_factory=dict)
     tenant: str | None = Field(default=None, min_length=1)
+    fhir_servers: tuple[str, ...] = ()
 
     @field_validator("jwks_url")
     @classmethod
@@ -66,6 +70,15 @@ class IssuerConfig(BaseModel):
     @classmethod
     def _allowlist_ok(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return tuple(_check_key_url(url) for url in value)
+
+    @field_validator("fhir_servers")
+    @classmethod
+    def _fhir_servers_ok(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for url in value:
+            parts = urlsplit(url)
+            if not parts.hostname or parts.scheme not in {"https", "http"} or parts.query or parts.fragment:
+                raise ValueError(f"{url!r} is not a FHIR base URL")
+        return tuple(normal_base_url(url) for url in value)
 
     @model_validator(mode="after")
     def _key_source(self) -> IssuerConfig:
@@ -83,6 +96,12 @@ class IssuerConfig(BaseModel):
         jwks_file = self.jwks_file if self.jwks_file is None else base_dir / self.jwks_file
         jku_files = {url: base_dir / path for url, path in self.jku_files.items()}
         return self.model_copy(update={"jwks_file": jwks_file, "jku_files": jku_files})
+
+
+def normal_base_url(url: str) -> str:
+    """``url`` with its scheme and host in lower case and no trailing slash, for comparing base URLs."""
+    parts = urlsplit(url.strip())
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
 
 
 _ISSUER_LIST = TypeAdapter(list[IssuerConfig])
@@ -135,14 +154,20 @@ def load_issuers_file(path: Path) -> list[IssuerConfig]:
 
 
 def trusted_issuers(mode: str, issuers_file: Path | None) -> list[IssuerConfig]:
-    """The issuers trusted in ``mode``: the file's (``required``), the sandbox plus the file's (``sandbox``)."""
+    """The issuers trusted in ``mode``: the file's (``required``), the Sandbox alone (``sandbox``).
+
+    The Sandbox's private key is public, so ``sandbox`` authenticates nobody: it is never combined
+    with configured issuers (an issuers file in ``sandbox`` mode stops start-up)."""
     if mode == "off":
         return []
-    from_file = load_issuers_file(issuers_file) if issuers_file is not None else []
     if mode == "sandbox":
-        configured = {issuer.iss for issuer in from_file}
-        builtin = [sandbox_profile()] if SANDBOX_ISSUER not in configured else []
-        return builtin + from_file
+        if issuers_file is not None:
+            raise AuthConfigError(
+                "CDS_AUTH_MODE=sandbox cannot be combined with CDS_AUTH_ISSUERS_FILE: the Sandbox's signing key "
+                "is public, so it is for development only; use CDS_AUTH_MODE=required for configured issuers"
+            )
+        return [sandbox_profile()]
+    from_file = load_issuers_file(issuers_file) if issuers_file is not None else []
     if mode == "required":
         if issuers_file is None:
             raise AuthConfigError("CDS_AUTH_MODE=required needs CDS_AUTH_ISSUERS_FILE (no issuers configured)")

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
+from ..origin import own_base_urls, request_path
 from .errors import AuthError
 from .verify import Authenticator, ClientIdentity
 
@@ -26,15 +27,11 @@ UNAUTHORIZED_BODY = {
 }
 
 
-def expected_audience(request: Request, public_base_url: str | None) -> str:
-    """The URL the client called: ``public_base_url`` + the path under the app root, else the request URL."""
-    if public_base_url:
-        path = request.url.path
-        root = request.scope.get("app_root_path", request.scope.get("root_path", "")) or ""
-        if root and path.startswith(root):
-            path = path[len(root) :]
-        return public_base_url.rstrip("/") + path
-    return str(request.url.replace(query="", fragment=""))
+def expected_audience(request: Request, public_base_url: str | None) -> tuple[str, ...]:
+    """The URLs the client may have called: ``public_base_url`` + the path under the app root, else
+    the connection's own address (``cds_service.origin``) — never the Host header."""
+    path = request_path(request.scope)
+    return tuple(base + path for base in own_base_urls(request.scope, public_base_url))
 
 
 def get_authenticator(request: Request) -> Authenticator:
@@ -56,6 +53,16 @@ async def require_client(request: Request) -> ClientIdentity | None:
     except AuthError as exc:
         logger.warning("client authentication failed: %s", exc.reason, extra={"auth_failure": exc.reason})
         raise
+
+
+async def require_admin(request: Request) -> ClientIdentity | None:
+    """FastAPI dependency for admin routes: ``require_client``, and never a Sandbox-signed token
+    (its key is public), so in ``sandbox`` mode admin routes always answer 401."""
+    identity = await require_client(request)
+    if get_authenticator(request).mode == "sandbox":
+        logger.warning("client authentication failed: %s", "sandbox-not-admin", extra={"auth_failure": "sandbox-not-admin"})
+        raise AuthError("sandbox-not-admin")
+    return identity
 
 
 ClientAuth = Annotated[ClientIdentity | None, Depends(require_client)]

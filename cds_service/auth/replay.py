@@ -94,6 +94,10 @@ class RedisReplayStore:
             raise ReplayStoreError(f"replay store unavailable: {type(exc).__name__}") from None
         return not created
 
+    async def ping(self) -> bool:
+        """Readiness (``/readyz``): Redis answers; without it every authenticated call is a 401."""
+        return bool(await self._client.ping())
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

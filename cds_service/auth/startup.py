@@ -24,7 +24,12 @@ logger = logging.getLogger("cds_service.auth")
 
 OFF_WARNING = (
     "CLIENT AUTHENTICATION IS OFF (CDS_AUTH_MODE=off): any caller can use this service. "
-    "Set CDS_AUTH_MODE=required (or sandbox) for anything but local development."
+    "Set CDS_AUTH_MODE=required with CDS_AUTH_ISSUERS_FILE for anything but local development."
+)
+SANDBOX_WARNING = (
+    "CLIENT AUTHENTICATION IS EFFECTIVELY OFF (CDS_AUTH_MODE=sandbox): the CDS Hooks Sandbox's signing key "
+    "is public, so anyone can mint a token it accepts. For local development with the Sandbox only; admin "
+    "routes are refused. Set CDS_AUTH_MODE=required with CDS_AUTH_ISSUERS_FILE for anything else."
 )
 
 
@@ -49,7 +54,13 @@ def build_authenticator(
     if settings.auth_mode == "off":
         logger.warning(OFF_WARNING)
         return Authenticator("off", [], None, public_base_url=settings.public_base_url)
+    if settings.auth_mode == "sandbox":
+        logger.warning(SANDBOX_WARNING)
     issuers = trusted_issuers(settings.auth_mode, settings.auth_issuers_file)
+    if settings.production:
+        unbounded = [issuer.iss for issuer in issuers if not issuer.fhir_servers]
+        if unbounded:
+            raise AuthConfigError(f"CDS_ENV=production: issuers without fhir_servers: {', '.join(unbounded)}")
     _check_key_files(issuers)
     store = replay_store if replay_store is not None else build_replay_store(settings.redis_url)
     logger.info(

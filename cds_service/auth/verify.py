@@ -19,7 +19,7 @@ import httpx
 import jwt
 from jwt.exceptions import InvalidAlgorithmError, InvalidKeyError, InvalidSignatureError, PyJWKError, PyJWTError
 
-from .config import IssuerConfig
+from .config import IssuerConfig, normal_base_url
 from .errors import AuthError, ReplayStoreError
 from .jwks import IssuerKeys
 from .replay import ReplayStore, replay_key
@@ -51,6 +51,11 @@ class ClientIdentity:
     subject: str | None
     tenant: str | None
     key_id: str
+    fhir_servers: tuple[str, ...] = ()  # normalised base URLs this client may name; empty = any
+
+    def may_use(self, fhir_server: str) -> bool:
+        """Whether this client may name ``fhir_server`` (its issuer's ``fhir_servers``, if listed)."""
+        return not self.fhir_servers or normal_base_url(fhir_server) in self.fhir_servers
 
 
 def same_url(a: str, b: str) -> bool:
@@ -116,8 +121,9 @@ class Authenticator:
         if self.replay_store is not None:
             await self.replay_store.aclose()
 
-    async def authenticate(self, authorization: str | None, audience: str) -> ClientIdentity | None:
-        """The caller's identity, or None when auth is off; raises AuthError on any failure."""
+    async def authenticate(self, authorization: str | None, audience: str | Sequence[str]) -> ClientIdentity | None:
+        """The caller's identity, or None when auth is off; raises AuthError on any failure.
+        ``audience``: the URL called, or the equivalent URLs of it, one of which ``aud`` must name."""
         if not self.enabled:
             return None
         token = _bearer_token(authorization)
@@ -139,9 +145,12 @@ class Authenticator:
             raise AuthError("replay")
         tenant = claims.get("tenant") or keys.issuer.tenant
         subject = claims.get("sub") if isinstance(claims.get("sub"), str) else None
-        return ClientIdentity(issuer=keys.issuer.iss, subject=subject, tenant=tenant, key_id=header["kid"])
+        return ClientIdentity(
+            issuer=keys.issuer.iss, subject=subject, tenant=tenant, key_id=header["kid"],
+            fhir_servers=keys.issuer.fhir_servers,
+        )  # fmt: skip
 
-    def _check_claims(self, claims: Mapping[str, Any], issuer: IssuerConfig, audience: str) -> int:
+    def _check_claims(self, claims: Mapping[str, Any], issuer: IssuerConfig, audience: str | Sequence[str]) -> int:
         """Check the registered claims; returns how long the ``jti`` must be remembered."""
         if any(name not in claims for name in REQUIRED_CLAIMS):
             raise AuthError("missing-claim")
@@ -149,7 +158,10 @@ class Authenticator:
             raise AuthError("untrusted-issuer")
         aud = claims["aud"]
         audiences = [aud] if isinstance(aud, str) else aud
-        if not isinstance(audiences, list) or not any(isinstance(a, str) and same_url(a, audience) for a in audiences):
+        called = (audience,) if isinstance(audience, str) else audience
+        if not isinstance(audiences, list) or not any(
+            isinstance(a, str) and same_url(a, url) for a in audiences for url in called
+        ):
             raise AuthError("bad-audience")
         now, skew = self._clock(), self._skew
         exp, iat = _number(claims, "exp"), _number(claims, "iat")

@@ -1,6 +1,7 @@
 """Explicit content reloads, besides the poller: ``POST /admin/reload-content`` and SIGHUP.
 
-The route needs the same client authentication as the CDS Hooks routes. It answers 200 with the
+The route needs the same client authentication as the CDS Hooks routes, and is refused (401) in
+``sandbox`` mode, whose signing key is public. It answers 200 with the
 version now serving, or 422 with the problems (``file:line: message``) when the files on disk
 were rejected and the previous content keeps serving. SIGHUP reloads in each worker process
 that receives it (the process running the app's event loop in the main thread).
@@ -20,12 +21,12 @@ from collections.abc import Callable
 
 from fastapi import APIRouter, Depends, Request
 
-from cds_service.auth import require_client
+from cds_service.auth import require_admin
 from cds_service.content.store import ContentStore
 from cds_service.jsonresponse import JSONResponse
 
 log = logging.getLogger(__name__)
-router = APIRouter(dependencies=[Depends(require_client)], tags=["operations"])
+router = APIRouter(dependencies=[Depends(require_admin)], tags=["operations"])
 
 
 @router.post("/admin/reload-content", response_class=JSONResponse)

@@ -5,8 +5,9 @@ hook call to an in-memory queue and returns. One writer task wakes every ``flush
 once when ``batch_size`` cards are waiting), builds the rows and stores one batch per wake-up in a
 worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_card_rows``). Nothing
 is lost silently: a full queue or a failed write (after one retry) is logged as an error with the
-number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. Served cards
-hold no PHI.
+number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. A process
+killed outright loses what was waiting: with a ``Ledger`` the totals are kept on disk each tick and
+the next process to start logs what was lost (``feedback/ledger.py``). Served cards hold no PHI.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timezone
@@ -21,6 +23,7 @@ from typing import Any
 
 import anyio.to_thread
 
+from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.store import FeedbackStore
 from cds_service.hooks.models import Card
 from cds_service.rules.base import Finding
@@ -68,8 +71,12 @@ class CardRecorder:
         max_pending: int = 10_000,
         batch_size: int = 500,
         retry_delay: float = 0.5,
+        ledger: Ledger | None = None,
     ) -> None:
         self.store = store
+        self.ledger = ledger
+        self._saved_at = 0.0
+        self.submitted = 0
         self.flush_seconds = flush_seconds
         self.batch_size = batch_size
         self.retry_delay = retry_delay
@@ -97,6 +104,7 @@ class CardRecorder:
         served_at: datetime | None = None,
     ) -> None:
         """Queue one hook call's ``cards`` for writing; never blocks. Cards that do not fit are logged as lost."""
+        self.submitted += len(cards)
         if self._writer is None:
             self._lose(len(cards), "recorder not started")
             return
@@ -110,6 +118,8 @@ class CardRecorder:
         self._pending += len(cards)
         if self._pending >= self.batch_size and not self._wake.is_set():
             self._wake.set()
+        if self.ledger is not None and time.monotonic() - self._saved_at >= self.flush_seconds:
+            self._save()  # the writer may be stuck in a slow write: the totals stay current regardless
 
     async def flush(self) -> None:
         """Write every queued card now and wait until it is written (or logged as lost)."""
@@ -133,6 +143,8 @@ class CardRecorder:
             self._lose(self._pending, "shutdown before the queue drained")
             self._calls.clear()
             self._pending = 0
+        if self.ledger is not None:  # every card is written or logged as lost
+            self.ledger.close()
 
     async def _run(self) -> None:
         while True:
@@ -140,16 +152,25 @@ class CardRecorder:
                 async with asyncio.timeout(self.flush_seconds):
                     await self._wake.wait()
             self._wake.clear()
+            self._save()  # what is queued now is on disk before the write that may never finish
             # One batch a tick, unless a full batch waits or a flush asks for everything: writing at
             # once whatever arrived during the last write would keep the writer thread busy without
             # end, and each of its writes costs the hook calls a few GIL hand-offs.
             while self._calls:
                 await self._write(self._take())
+                self._save()
                 if not self._flushing and self._pending < self.batch_size:
                     break
             if not self._calls:
                 self._flushing = False
                 self._drained.set()
+            self._save()
+
+    def _save(self) -> None:
+        """Keep the totals on disk (a no-op when unchanged), for the reckoning after a crash."""
+        if self.ledger is not None:
+            self._saved_at = time.monotonic()
+            self.ledger.save((self.submitted, self.recorded, self.lost))
 
     def _take(self) -> list[Call]:
         batch, size = [], 0

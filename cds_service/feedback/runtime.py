@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 import anyio.to_thread
 
 from cds_service.errors import Issue, ServiceError
+from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.recorder import CardRecorder, shown_cards
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore, safe_url
 from cds_service.hooks.handler import Outcome
@@ -35,9 +37,10 @@ class FeedbackUnavailable(ServiceError):
         super().__init__(503, (Issue("feedback could not be stored; send it again later", code="transient"),))
 
 
-async def start(url: str, flush_seconds: float = 0.2) -> Feedback:
+async def start(url: str, flush_seconds: float = 0.2, state_dir: Path | None = None) -> Feedback:
     """Open the store at ``url``, migrate it to the latest revision and start the card recorder
-    (which writes the served cards every ``flush_seconds``)."""
+    (which writes the served cards every ``flush_seconds``; with ``state_dir``, keeping its totals
+    there and first logging what processes that crashed lost)."""
     store = FeedbackStore.open(url)
     try:
         await anyio.to_thread.run_sync(store.migrate)
@@ -46,7 +49,10 @@ async def start(url: str, flush_seconds: float = 0.2) -> Feedback:
         log.error("feedback store unavailable at start-up", extra={"db": safe_url(store.engine.url), "error": error})
         await anyio.to_thread.run_sync(store.close)
         raise
-    recorder = CardRecorder(store, flush_seconds=flush_seconds)
+    ledger = Ledger(state_dir) if state_dir is not None else None
+    if ledger is not None:
+        await anyio.to_thread.run_sync(ledger.open)
+    recorder = CardRecorder(store, flush_seconds=flush_seconds, ledger=ledger)
     recorder.start()
     log.info("feedback store ready", extra={"db": safe_url(store.engine.url)})
     return Feedback(store, recorder)

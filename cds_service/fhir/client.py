@@ -1,22 +1,29 @@
 """The async FHIR client used for prefetch fallback: read, search and Bundle paging.
 
 One ``FhirClient`` wraps the app's pooled ``httpx.AsyncClient``. It only ever talks to the
-``fhirServer`` it is given: the bearer token goes to that origin (scheme, host, port) and
-nowhere else, redirects are never followed and a ``next`` link to another origin is refused.
-Bodies are read as a stream and cut off at ``max_response_bytes``; every failure is one of
-the typed errors in ``cds_service.fhir.errors``. Logs name the resource type and status only,
+``fhirServer`` it is given, and only with the request's bearer token (no token, no query): the
+token goes to that origin (scheme, host, port) and nowhere else, redirects are never followed and
+a ``next`` link to another origin is refused. Plain ``http://`` is refused except to a host listed
+in ``CDS_FHIR_ALLOWED_HOSTS`` (outside production), and an unlisted host must resolve to public
+addresses only (``fhir.addresses``). Bodies are read as a stream and cut off at
+``max_response_bytes`` of *decoded* bytes, decompressing gzip/deflate as it streams, so a
+compressed bomb never grows past the cap; every failure is one of the typed errors in
+``cds_service.fhir.errors``. Logs name the resource type and status only,
 never a URL with its query string, an id or a token.
 """
 
 from __future__ import annotations
 
 import logging
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import httpcore
 import httpx
 import orjson
 
+from cds_service.fhir.addresses import AddressRefused, GuardedBackend, host_listed
 from cds_service.fhir.errors import (
     FhirError,
     FhirMalformedResponse,
@@ -30,7 +37,9 @@ from cds_service.settings import Settings
 log = logging.getLogger(__name__)
 
 FHIR_JSON = "application/fhir+json"
+ACCEPT_ENCODING = "gzip, deflate"
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+_WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 Origin = tuple[str, str, int]
 
@@ -38,11 +47,16 @@ Origin = tuple[str, str, int]
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     """The pooled HTTP client for FHIR calls, opened and closed by the app's lifespan."""
     deadline = settings.prefetch_deadline_seconds
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+    transport = httpx.AsyncHTTPTransport(limits=limits)
+    pool: httpcore.AsyncConnectionPool = transport._pool  # type: ignore[assignment]
+    # Every connection goes through the address guard (no public API sets the pool's backend).
+    pool._network_backend = GuardedBackend(pool._network_backend, settings.fhir_allowed_hosts)
     return httpx.AsyncClient(
+        transport=transport,
         timeout=httpx.Timeout(deadline, connect=min(deadline, 2.0)),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0),
         follow_redirects=False,
-        headers={"Accept": FHIR_JSON},
+        headers={"Accept": FHIR_JSON, "Accept-Encoding": ACCEPT_ENCODING},
     )
 
 
@@ -88,11 +102,13 @@ class FhirClient:
         max_pages: int,
         max_response_bytes: int,
         allowed_hosts: Sequence[str] = (),
+        allow_http: bool = True,
     ) -> None:
         self.http = http
         self.max_pages = max_pages
         self.max_response_bytes = max_response_bytes
         self.allowed_hosts = frozenset(host.lower() for host in allowed_hosts)
+        self.allow_http = allow_http  # plain http to listed hosts; off in production
 
     @classmethod
     def from_settings(cls, http: httpx.AsyncClient, settings: Settings) -> FhirClient:
@@ -102,6 +118,7 @@ class FhirClient:
             max_pages=settings.fhir_max_pages,
             max_response_bytes=settings.fhir_max_response_bytes,
             allowed_hosts=settings.fhir_allowed_hosts,
+            allow_http=not settings.production,
         )
 
     async def read(self, base_url: str, path: str, token: str | None) -> dict[str, Any]:
@@ -161,10 +178,11 @@ class FhirClient:
             raise FhirRefused("fhirServer: bad URL") from None
         if base.scheme not in _DEFAULT_PORTS or not base.host or base.query or base.fragment:
             raise FhirRefused("fhirServer: bad URL")
-        if self.allowed_hosts:
-            host, port = base.host.lower(), _origin(base)[2]
-            if host not in self.allowed_hosts and f"{host}:{port}" not in self.allowed_hosts:
-                raise FhirRefused("fhirServer: host not allowed")
+        listed = host_listed(base.host, _origin(base)[2], self.allowed_hosts)
+        if self.allowed_hosts and not listed:
+            raise FhirRefused("fhirServer: host not allowed")
+        if base.scheme == "http" and not (listed and self.allow_http):
+            raise FhirRefused("fhirServer: plain http only to a listed development host")
         return base.copy_with(path=base.path.rstrip("/") + "/")
 
     @staticmethod
@@ -186,9 +204,9 @@ class FhirClient:
     async def _get(self, url: httpx.URL, base: httpx.URL, token: str | None, what: str) -> dict[str, Any]:
         if _origin(url) != _origin(base):
             raise FhirRefused(f"{what}: link to another origin not followed")
-        headers = {"Accept": FHIR_JSON}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        if not token:  # CDS Hooks: query only with the fhirAuthorization the client gave
+            raise FhirRefused(f"{what}: no fhirAuthorization")
+        headers = {"Accept": FHIR_JSON, "Accept-Encoding": ACCEPT_ENCODING, "Authorization": f"Bearer {token}"}
         try:
             async with self.http.stream("GET", url, headers=headers, follow_redirects=False) as response:
                 if not response.is_success:
@@ -201,6 +219,9 @@ class FhirClient:
             log.info("fhir %s timed out", what)
             raise FhirTimeout(f"{what}: timed out") from None
         except httpx.HTTPError as error:
+            if isinstance(error.__cause__, AddressRefused):
+                log.info("fhir %s refused: address not allowed", what)
+                raise FhirRefused(f"{what}: fhirServer address not allowed") from None
             log.info("fhir %s failed: %s", what, type(error).__name__)
             raise FhirServerError(f"{what}: {type(error).__name__}") from None
         log.debug("fhir %s: HTTP %s, %d bytes", what, response.status_code, len(raw))
@@ -213,12 +234,49 @@ class FhirClient:
         return body
 
     async def _read_limited(self, response: httpx.Response, what: str) -> bytes:
+        """The decoded body, never more than ``max_response_bytes`` of it in memory: compressed
+        bodies are inflated as they stream, at most up to the cap (a gzip bomb stops there)."""
+        limit = self.max_response_bytes
+        too_large = FhirMalformedResponse(f"{what}: response larger than {limit} bytes")
         declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > self.max_response_bytes:
-            raise FhirMalformedResponse(f"{what}: response larger than {self.max_response_bytes} bytes")
+        if declared.isdigit() and int(declared) > limit:
+            raise too_large
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in _WBITS and encoding not in ("", "identity"):
+            raise FhirMalformedResponse(f"{what}: unsupported Content-Encoding")
+        inflate = _Inflater(encoding) if encoding in _WBITS else None
         chunks = bytearray()
-        async for chunk in response.aiter_bytes():
+        async for raw in response.aiter_raw():
+            chunk = raw if inflate is None else inflate(raw, limit - len(chunks) + 1, what)
             chunks.extend(chunk)
-            if len(chunks) > self.max_response_bytes:
-                raise FhirMalformedResponse(f"{what}: response larger than {self.max_response_bytes} bytes")
+            if len(chunks) > limit:
+                raise too_large
+        if inflate is not None:
+            chunks.extend(inflate.finish(what))
         return bytes(chunks)
+
+
+class _Inflater:
+    """Streaming gzip/deflate decoding that returns at most ``max_length`` bytes per call."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.decoder = zlib.decompressobj(_WBITS[encoding])
+        self.started = False
+
+    def __call__(self, raw: bytes, max_length: int, what: str) -> bytes:
+        try:
+            out = self.decoder.decompress(raw, max_length)
+        except zlib.error:
+            if self.encoding != "deflate" or self.started:
+                raise FhirMalformedResponse(f"{what}: response is not valid {self.encoding}") from None
+            self.decoder, self.started = zlib.decompressobj(-zlib.MAX_WBITS), True  # raw deflate, as some servers send
+            return self(raw, max_length, what)
+        self.started = True
+        return out  # when cut at max_length the caller stops: the rest is over the cap
+
+    def finish(self, what: str) -> bytes:
+        try:
+            return self.decoder.flush()
+        except zlib.error:
+            raise FhirMalformedResponse(f"{what}: response is not valid {self.encoding}") from None

@@ -40,7 +40,8 @@ async def resolve_medications(
     drafts = [e.get("resource") for e in draft_entries if isinstance(e, dict)]
     index = MedicationIndex(*resources.values(), drafts)
     base = request.fhir_server
-    if client is None or base is None:
+    token = request.fhir_authorization.access_token if request.fhir_authorization is not None else None
+    if client is None or base is None or not token:  # CDS Hooks: query only with both fhirServer and a token
         return index
     wanted: dict[str, None] = {}
     for items in (*resources.values(), drafts):
@@ -51,7 +52,6 @@ async def resolve_medications(
     if not missing:
         return index
     reads, skipped = missing[:MAX_MEDICATION_READS], len(missing) - MAX_MEDICATION_READS
-    token = request.fhir_authorization.access_token if request.fhir_authorization is not None else None
     tasks = [asyncio.create_task(client.read(base, ref, token)) for ref in reads]
     try:
         if seconds > 0:

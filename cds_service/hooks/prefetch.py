@@ -6,7 +6,8 @@ Per key of the service's templates (missing keys = expected − supplied):
     supplied single resource   [resource]
     supplied ``null``          [] — the client's authoritative "nothing found"; not re-queried
     absent, OperationOutcome   queried on fhirServer (Bearer ``fhirAuthorization.access_token``):
-    or not a resource            ``Type?…`` by search, ``Type/id`` by read (404 on a read → [])
+    or not a resource            ``Type?…`` by search, ``Type/id`` by read (404 on a read → []);
+                                 only when the request gives both fhirServer and fhirAuthorization
 
 All fallback queries run concurrently on one ``FhirClient`` under one overall deadline; keys not
 finished by then are unavailable with reason ``timeout``, finished ones keep their data. Every key
@@ -150,7 +151,7 @@ async def resolve_prefetch(
     base, token = request.fhir_server, None
     if request.fhir_authorization is not None:
         token = request.fhir_authorization.access_token
-    if work and (client is None or base is None):
+    if work and (client is None or base is None or not token):  # CDS Hooks: query only with both
         for key, item in work.items():  # a supplied Bundle keeps its first page; its next page cannot be read
             unavailable[key] = NO_FHIR_SERVER if isinstance(item, str) else NEXT_PAGE_FAILED
         work = {}

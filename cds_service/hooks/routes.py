@@ -8,10 +8,16 @@ import orjson
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from cds_service.auth import require_client
+from cds_service.auth import ClientIdentity, require_client
 from cds_service.content.loader import ContentSet
 from cds_service.errors import (
-    InvalidRequest, PayloadTooLarge, PreconditionFailed, UnknownService, UnsupportedMedia, issues_from_validation,
+    Forbidden,
+    InvalidRequest,
+    PreconditionFailed,
+    PayloadTooLarge,
+    UnknownService,
+    UnsupportedMedia,
+    issues_from_validation,
 )
 from cds_service.feedback import runtime as feedback
 from cds_service.feedback.intake import parse_feedback
@@ -21,6 +27,7 @@ from cds_service.hooks.openapi import FEEDBACK_REQUEST, FEEDBACK_RESPONSES, HOOK
 from cds_service.hooks.services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.jsonresponse import JSONResponse
 from cds_service.observability.middleware import annotate
+from cds_service.origin import own_base_urls
 from cds_service.settings import Settings
 
 # Discovery, service calls and feedback all require an authenticated CDS client (unless auth is
@@ -40,33 +47,38 @@ def get_service(request: Request) -> ServiceDeclaration:
     return service
 
 
-async def accept_call(request: Request) -> tuple[ServiceDeclaration, Any]:
+async def accept_call(request: Request) -> tuple[ServiceDeclaration, Any, ClientIdentity | None]:
     """What every POST to a service starts with, in this order: an authenticated client (401/403),
     a known service (404), then its JSON body (415, 413, 400)."""
-    await require_client(request)
+    client = await require_client(request)
     service = get_service(request)
     settings: Settings = request.app.state.settings
-    return service, await read_json(request, settings.max_body_bytes)
+    return service, await read_json(request, settings.max_body_bytes), client
+
+
+def check_fhir_server(client: ClientIdentity | None, fhir_server: str | None) -> None:
+    """403 when the client's issuer lists the FHIR servers it may name and ``fhir_server`` is not one."""
+    if client is not None and fhir_server is not None and not client.may_use(fhir_server):
+        raise Forbidden("fhirServer is not a FHIR server this client may name")
 
 
 _BASE_URLS: dict[tuple[Any, ...], str] = {}
-_BASE_URLS_MAX = 256  # the Host header is the client's: the cache is bounded
+_BASE_URLS_MAX = 256
 
 
 def base_url(request: Request, settings: Settings) -> str:
-    """The URL clients call, for the rule code system (configurable behind a proxy). Starlette
-    builds it from the scheme, server, root path and Host header; it is built once per such set."""
+    """The URL clients call, for the rule code system: ``CDS_PUBLIC_BASE_URL``, else the connection's
+    own scheme, address and root path (``cds_service.origin``; never the Host header), built once per set."""
     if settings.public_base_url:
         return settings.public_base_url.rstrip("/")
     scope = request.scope
     server = scope.get("server")
-    key = (scope.get("scheme"), tuple(server) if server else None, scope.get("root_path"), scope.get("app_root_path"),
-           request.headers.get("host"))  # fmt: skip
+    key = (scope.get("scheme"), tuple(server) if server else None, scope.get("root_path"), scope.get("app_root_path"))
     found = _BASE_URLS.get(key)
     if found is None:
         if len(_BASE_URLS) >= _BASE_URLS_MAX:
             _BASE_URLS.clear()
-        found = _BASE_URLS[key] = str(request.base_url).rstrip("/")
+        found = _BASE_URLS[key] = own_base_urls(scope, None)[0]
     return found
 
 
@@ -127,8 +139,9 @@ async def call_service(request: Request) -> JSONResponse:
     """Evaluate a hook call and answer with cards."""
     # The client, service, content and settings are read here rather than as dependencies: each
     # dependency FastAPI solves costs more than the attribute read it stands for, per call.
-    service, body = await accept_call(request)
+    service, body, client = await accept_call(request)
     hook_request = parse_request(body)
+    check_fhir_server(client, hook_request.fhir_server)
     state = request.app.state
     content: ContentSet = state.content.current
     settings: Settings = state.settings
@@ -169,7 +182,7 @@ async def call_service(request: Request) -> JSONResponse:
 )
 async def receive_feedback(request: Request) -> JSONResponse:
     """Store what the user did with cards (accepted or overridden); resending an item is harmless."""
-    service, body = await accept_call(request)
+    service, body, _ = await accept_call(request)
     items = parse_feedback(body)
     await feedback.receive(request.app.state.feedback, service.id, items)
     return JSONResponse({})

@@ -26,10 +26,19 @@ never patient data. The rule id label is ``rule_id`` everywhere, as in cards and
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import logging
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+    start_http_server,
+)
 from prometheus_client.core import CounterMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -40,6 +49,8 @@ if TYPE_CHECKING:
     from cds_service.content.loader import ContentSet
     from cds_service.content.store import ContentStore
     from cds_service.hooks.handler import Outcome
+
+log = logging.getLogger(__name__)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 PREFETCH_KEYS = frozenset(q.key for s in SERVICES for q in s.prefetch)
@@ -150,5 +161,24 @@ class Metrics:
     def exposition(self) -> bytes:
         """The registry in the Prometheus text format."""
         return generate_latest(self.registry)
+
+
+def serve_metrics(metrics: Metrics, host: str, port: int | None) -> Callable[[], None]:
+    """Serve ``metrics`` at ``http://host:port/metrics`` from a thread when ``port`` is set (off the
+    service port: nothing a caller of the service can read); returns the function that stops it."""
+    if port is None:
+        return lambda: None
+    try:
+        server, thread = start_http_server(port, addr=host, registry=metrics.registry)
+    except OSError as exc:  # another worker of this server already serves it
+        log.warning("metrics port %s not served by this process: %s", port, exc.strerror)
+        return lambda: None
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=2)
+
+    return stop
 
 

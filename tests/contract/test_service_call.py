@@ -135,18 +135,19 @@ def test_cards_obey_every_response_invariant(shared_client: TestClient) -> None:
     assert topics(body) == {"imaging-without-red-flags": "warning", "physical-therapy-first": "info"}
 
 
-def test_rule_code_system_follows_the_host_called(shared_client: TestClient, tmp_path) -> None:
-    """Each card's rule code system is the URL the client called, per Host header, unless a public base URL is set."""
+def test_rule_code_system_never_follows_the_host_header(shared_client: TestClient, tmp_path) -> None:
+    """Each card's rule code system is the public base URL if set, else the address the connection
+    arrived at: a client-chosen Host or X-Forwarded-Proto header never changes it."""
 
-    def systems(client: TestClient, host: str) -> set[str]:
-        body = client.post(URL, json=mri_request(), headers={"host": host}).json()
+    def systems(client: TestClient, **headers: str) -> set[str]:
+        body = client.post(URL, json=mri_request(), headers=headers).json()
         return {card["source"]["topic"]["system"] for card in body["cards"]}
 
-    for _ in range(2):  # the second round is answered from the per-host cache
-        assert systems(shared_client, "cds.one.example") == {"http://cds.one.example/rules"}
-        assert systems(shared_client, "cds.two.example:8443") == {"http://cds.two.example:8443/rules"}
+    for _ in range(2):  # the second round is answered from the per-connection cache
+        assert systems(shared_client, host="cds.one.example") == {"http://testserver/rules"}
+        assert systems(shared_client, host="evil.example:8443", x_forwarded_proto="https") == {"http://testserver/rules"}
     with running_app(app_settings(tmp_path, public_base_url="https://cds.example.org/hooks/")) as client:
-        assert systems(client, "cds.one.example") == {"https://cds.example.org/hooks/rules"}
+        assert systems(client, host="cds.one.example") == {"https://cds.example.org/hooks/rules"}
 
 
 def test_imaging_card_deletes_the_draft_and_creates_a_pt_referral(shared_client: TestClient) -> None:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.conftest import LOCAL_FHIR_HOSTS
 from tests.integration.conftest import fail_test
 from tests.processes import free_port, running
 
@@ -40,6 +41,8 @@ def running_service(tmp_path: Path, **env: str) -> Iterator[Service]:
         "CDS_AUTH_MODE": "off",
         "CDS_FEEDBACK_DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
         "CDS_LOG_JSON": "false",
+        "CDS_FHIR_ALLOWED_HOSTS": ",".join(LOCAL_FHIR_HOSTS),  # the local FHIR test server
+        "CDS_FEEDBACK_STATE_DIR": str(tmp_path / "recorder-state"),
         **env,
     }
     log = tmp_path / f"service-{port}.log"

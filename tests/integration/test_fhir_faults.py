@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 
 from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import hook_request
-from tests.conftest import app_settings, bearer_authorization, running_app, topics
+from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.integration.conftest import FhirServerAdmin, _require, running_fhir_server
 
@@ -55,6 +55,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
         prefetch_deadline_seconds=DEADLINE,
         fhir_max_pages=MAX_PAGES,
         fhir_max_response_bytes=MAX_BYTES,
+        fhir_allowed_hosts=LOCAL_FHIR_HOSTS,
     )
     with running_app(settings) as client:
         yield client

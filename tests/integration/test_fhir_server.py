@@ -14,7 +14,7 @@ from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import offset_days
 from cds_service.hooks.models import CDSRequest
 from cds_service.hooks.prefetch import resolve_prefetch
-from tests.conftest import bearer_authorization
+from tests.conftest import LOCAL_FHIR_HOSTS, bearer_authorization
 from tests.integration.conftest import FhirServerAdmin
 
 pytestmark = [pytest.mark.integration, pytest.mark.anyio]
@@ -52,7 +52,7 @@ def hook_request(fhir_server: str) -> CDSRequest:
 
 
 def fhir_client(http: httpx.AsyncClient, max_pages: int = 10) -> FhirClient:
-    return FhirClient(http, max_pages=max_pages, max_response_bytes=1_000_000)
+    return FhirClient(http, max_pages=max_pages, max_response_bytes=1_000_000, allowed_hosts=LOCAL_FHIR_HOSTS)
 
 
 async def test_load_fixtures_puts_shifted_resources(fhir_server: str, loaded: list[str]) -> None:

@@ -14,6 +14,7 @@ import pytest
 
 from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import hook_request
+from tests.conftest import bearer_authorization
 from tests.integration.conftest import FhirServerAdmin
 from tests.integration.service_process import running_service
 
@@ -27,7 +28,7 @@ def test_in_flight_request_completes_on_sigterm(tmp_path: Path, fhir_server: str
     asyncio.run(load_fixtures(fhir_server, names=["v9-neck-strain"]))
     fhir_admin.add_fault(match={"path": "^Observation"}, delayMs=SLOW_MS)
     body: dict[str, Any] = hook_request("v9b-bed-rest-and-mri", with_prefetch=False)
-    body["fhirServer"] = fhir_server
+    body["fhirServer"], body["fhirAuthorization"] = fhir_server, bearer_authorization("shutdown-token")
     result: dict[str, Any] = {}
     env = {"CDS_PREFETCH_DEADLINE_SECONDS": "10", "CDS_SHUTDOWN_GRACE_SECONDS": "15", "CDS_CONTENT_POLL_SECONDS": "0"}
     with running_service(tmp_path, **env) as service:

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from cds_service.fhir.loader import load_fixtures
 from cds_service.fixtures import FIXTURES_DIR, PATIENTS, fixture_names, hook_request, load_request
 from cds_service.hooks.services import PREFETCH
-from tests.conftest import app_settings, running_app, topics
+from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.integration.conftest import FhirServerAdmin
 from tests.vignettes.cases import SERVICE_FOR_HOOK, VIGNETTES
@@ -37,7 +37,7 @@ def loaded(fhir_server: str) -> list[str]:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app in-process; its FHIR client really calls the local server."""
-    with running_app(app_settings(tmp_path_factory.mktemp("feedback"), prefetch_deadline_seconds=10.0)) as client:
+    with running_app(app_settings(tmp_path_factory.mktemp("feedback"), prefetch_deadline_seconds=10.0, fhir_allowed_hosts=LOCAL_FHIR_HOSTS)) as client:
         yield client
 
 
@@ -85,7 +85,7 @@ def test_fetched_record_gives_the_prefetch_cards(
     fhir_admin.clear_requests()
     body = hook_request(name, with_prefetch=False)
     assert "prefetch" not in body
-    body["fhirServer"] = fhir_server
+    body["fhirServer"], body["fhirAuthorization"] = fhir_server, bearer_authorization("vignette-token")
     fetched = post(app_client, body)
 
     queried = {resource_type(r["path"]) for r in fhir_admin.requests()}

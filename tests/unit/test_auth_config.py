@@ -110,14 +110,61 @@ def test_bundled_sandbox_jwks_parses() -> None:
     assert (jwk["kty"], jwk["crv"], jwk["alg"]) == ("EC", "P-384", "ES384")
 
 
-def test_sandbox_mode_trusts_sandbox_plus_file(tmp_path: Path) -> None:
-    """`sandbox` mode trusts the built-in Sandbox profile and any issuers from the file."""
+def test_sandbox_mode_trusts_the_sandbox_alone_and_refuses_an_issuers_file(tmp_path: Path) -> None:
+    """`sandbox` mode trusts only the built-in Sandbox profile; with an issuers file it does not start."""
     assert [i.iss for i in trusted_issuers("sandbox", None)] == [SANDBOX_ISSUER]
     path = tmp_path / "issuers.yaml"
     path.write_text("- {iss: https://a.example, jwks_url: https://a.example/k}\n")
-    assert [i.iss for i in trusted_issuers("sandbox", path)] == [SANDBOX_ISSUER, "https://a.example"]
+    with pytest.raises(AuthConfigError, match="cannot be combined"):
+        trusted_issuers("sandbox", path)
+    with pytest.raises(AuthConfigError, match="cannot be combined"):
+        build_authenticator(Settings(auth_mode="sandbox", auth_issuers_file=path), replay_store=MemoryReplayStore())
     auth = build_authenticator(Settings(auth_mode="sandbox"), replay_store=MemoryReplayStore())
     assert auth.issuers == [SANDBOX_ISSUER]
+
+
+def test_sandbox_mode_warns_as_loudly_as_off(caplog: pytest.LogCaptureFixture) -> None:
+    """Starting in `sandbox` mode logs a WARNING that authentication is effectively off; neither warning recommends sandbox."""
+    with caplog.at_level(logging.INFO, logger="cds_service.auth"):
+        build_authenticator(Settings(auth_mode="sandbox"), replay_store=MemoryReplayStore())
+        build_authenticator(Settings(auth_mode="off"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("CDS_AUTH_MODE=sandbox" in w and "public" in w for w in warnings)
+    assert any("CDS_AUTH_MODE=off" in w for w in warnings)
+    assert not any("or sandbox" in w for w in warnings)
+
+
+@pytest.mark.parametrize("mode", ["sandbox", "off"])
+def test_production_refuses_any_auth_mode_but_required(mode: str) -> None:
+    """`CDS_ENV=production` does not start in `sandbox` or `off` mode."""
+    with pytest.raises(ValueError, match="CDS_AUTH_MODE must be required"):
+        Settings(env="production", auth_mode=mode, public_base_url="https://cds.example.org",
+                 fhir_allowed_hosts=["fhir.example.org"])  # fmt: skip
+
+
+def test_production_needs_public_url_and_allowed_hosts_and_turns_development_features_off() -> None:
+    """The production profile requires the public https URL and FHIR hosts, and turns off the preview page and localhost CORS."""
+    with pytest.raises(ValueError, match="CDS_PUBLIC_BASE_URL must be set; CDS_FHIR_ALLOWED_HOSTS must be set"):
+        Settings(env="production", auth_mode="required")
+    with pytest.raises(ValueError, match="must be https"):
+        Settings(env="production", auth_mode="required", public_base_url="http://cds.example.org", fhir_allowed_hosts=["f"])
+    settings = Settings(env="production", auth_mode="required", public_base_url="https://cds.example.org",
+                        fhir_allowed_hosts=["fhir.example.org"], preview_enabled=True)  # fmt: skip
+    assert (settings.preview_enabled, settings.cors_origin_regex) == (False, None)
+
+
+def test_production_needs_every_issuer_to_list_its_fhir_servers(tmp_path: Path) -> None:
+    """With `CDS_ENV=production` an issuer without `fhir_servers` stops start-up."""
+    path = tmp_path / "issuers.yaml"
+    path.write_text("- {iss: https://a.example, jwks_url: https://a.example/k}\n")
+    settings = Settings(env="production", auth_mode="required", auth_issuers_file=path,
+                        public_base_url="https://cds.example.org", fhir_allowed_hosts=["fhir.example.org"])  # fmt: skip
+    with pytest.raises(AuthConfigError, match="without fhir_servers: https://a.example"):
+        build_authenticator(settings, replay_store=MemoryReplayStore())
+    path.write_text("- {iss: https://a.example, jwks_url: https://a.example/k, fhir_servers: [https://FHIR.example.org/r4/]}\n")
+    (issuer,) = load_issuers_file(path)
+    assert issuer.fhir_servers == ("https://fhir.example.org/r4",)
+    assert build_authenticator(settings, replay_store=MemoryReplayStore()).issuers == ["https://a.example"]
 
 
 @pytest.mark.anyio

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 from pathlib import Path
 from typing import Any
 
@@ -80,3 +81,18 @@ def test_several_replicas_share_redis_and_one_worker_each() -> None:
     """With more than one replica the replay store is Redis; each pod runs one worker."""
     assert DEPLOYMENT["spec"]["replicas"] > 1 and SECRET["CDS_REDIS_URL"].startswith("redis://")
     assert CONTAINER["command"][-2:] == ["--workers", "1"]
+
+
+def test_production_profile_behind_tls() -> None:
+    """The example runs the production profile, terminates TLS at an Ingress for the public URL's host, and exposes no metrics port."""
+    settings = Settings(**{name.removeprefix("CDS_").lower(): value for name, value in CONFIG.items()
+                           if name not in ("CDS_AUTH_ISSUERS_FILE",)})  # fmt: skip
+    assert settings.production and settings.metrics_port
+    host = urlsplit(settings.public_base_url or "").hostname
+    ingress = DOCS[("Ingress", "cds-service")]["spec"]
+    assert [tls["hosts"] for tls in ingress["tls"]] == [[host]] and ingress["tls"][0]["secretName"]
+    assert [rule["host"] for rule in ingress["rules"]] == [host]
+    service_ports = DOCS[("Service", "cds-service")]["spec"]["ports"]
+    assert [port["targetPort"] for port in service_ports] == ["http"]
+    issuers = yaml.safe_load(DOCS[("ConfigMap", "cds-service-issuers")]["data"]["issuers.yaml"])["issuers"]
+    assert all(issuer.get("fhir_servers") for issuer in issuers)

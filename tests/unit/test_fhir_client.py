@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
+import tracemalloc
+import zlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -109,12 +113,14 @@ async def test_read_returns_resource_and_sends_accept_and_bearer(mock: respx.Moc
     assert sent.headers["Accept"] == "application/fhir+json"
 
 
-async def test_read_without_token_sends_no_authorization(mock: respx.MockRouter) -> None:
-    """Without an access token no Authorization header is sent."""
-    route = mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json={"resourceType": "Patient", "id": PATIENT_ID})
+@pytest.mark.parametrize("token", [None, ""])
+async def test_no_token_no_query(mock: respx.MockRouter, token: str | None) -> None:
+    """Without an access token (no fhirAuthorization) nothing is queried: CDS Hooks allows queries only with both."""
+    mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json={"resourceType": "Patient", "id": PATIENT_ID})
     async with httpx.AsyncClient() as http:
-        await client(http).read(BASE, f"Patient/{PATIENT_ID}", None)
-    assert "Authorization" not in route.calls.last.request.headers
+        with pytest.raises(FhirRefused, match="no fhirAuthorization"):
+            await client(http).read(BASE, f"Patient/{PATIENT_ID}", token)
+    assert not mock.calls
 
 
 async def test_read_of_wrong_resource_type_is_malformed(mock: respx.MockRouter) -> None:
@@ -158,6 +164,57 @@ async def test_oversized_streamed_body_is_cut_off(mock: respx.MockRouter) -> Non
         with pytest.raises(FhirMalformedResponse, match="larger than"):
             await client(http).read(BASE, f"Patient/{PATIENT_ID}", TOKEN)
     assert chunks_sent < 20
+
+
+def serving(content: bytes, encoding: str) -> httpx.AsyncClient:
+    """An HTTP client whose every request is answered with ``content`` in 16 KB packets, as sent (respx
+    cannot be used here: it decodes a mocked body before the client reads it)."""
+
+    async def packets() -> AsyncIterator[bytes]:
+        for start in range(0, len(content), 16_384):
+            yield content[start : start + 16_384]
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=packets(), headers={"Content-Encoding": encoding})
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer))
+
+
+async def test_gzip_bomb_is_cut_off_while_inflating() -> None:
+    """A gzip body that inflates far past the limit is refused having inflated little more than the limit."""
+    bomb = gzip.compress(b"{" + b" " * 50_000_000 + b"}", compresslevel=9)
+    tracemalloc.start()
+    try:
+        async with serving(bomb, "gzip") as http:
+            with pytest.raises(FhirMalformedResponse, match="larger than"):
+                await client(http).read(BASE, f"Patient/{PATIENT_ID}", TOKEN)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate", "raw-deflate"])
+async def test_compressed_body_is_decoded(encoding: str) -> None:
+    """gzip, zlib deflate and raw deflate bodies within the limit are decoded."""
+    body = json.dumps({"resourceType": "Patient", "id": PATIENT_ID}).encode()
+    if encoding == "gzip":
+        content = gzip.compress(body)
+    elif encoding == "deflate":
+        content = zlib.compress(body)
+    else:
+        packer = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+        content, encoding = packer.compress(body) + packer.flush(), "deflate"
+    async with serving(content, encoding) as http:
+        assert (await client(http).read(BASE, f"Patient/{PATIENT_ID}", TOKEN))["id"] == PATIENT_ID
+
+
+@pytest.mark.parametrize(("encoding", "content"), [("br", b"x"), ("gzip", b"not gzip at all")])
+async def test_unknown_or_broken_encoding_is_malformed(encoding: str, content: bytes) -> None:
+    """A Content-Encoding the client did not ask for, or a corrupt gzip body, is a malformed response."""
+    async with serving(content, encoding) as http:
+        with pytest.raises(FhirMalformedResponse):
+            await client(http).read(BASE, f"Patient/{PATIENT_ID}", TOKEN)
 
 
 @pytest.mark.parametrize(
@@ -291,6 +348,8 @@ def test_entry_resources_skip_outcome_entries() -> None:
         ("not a url", {}),
         ("https://ehr.example.org/fhir?x=1", {}),
         (BASE, {"allowed_hosts": ["other.example.org"]}),
+        ("http://ehr.example.org/fhir", {}),  # plain http to a host not listed
+        ("http://ehr.example.org/fhir", {"allowed_hosts": ["ehr.example.org"], "allow_http": False}),  # production
     ],
 )
 async def test_bad_or_disallowed_server_is_refused_without_request(
@@ -303,12 +362,13 @@ async def test_bad_or_disallowed_server_is_refused_without_request(
     assert not mock.calls
 
 
-async def test_allowed_host_is_called(mock: respx.MockRouter) -> None:
-    """A fhirServer whose host is in allowed_hosts is called."""
-    mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json={"resourceType": "Patient", "id": PATIENT_ID})
+@pytest.mark.parametrize("base", [BASE, "http://ehr.example.org/fhir"])
+async def test_allowed_host_is_called(mock: respx.MockRouter, base: str) -> None:
+    """A fhirServer whose host is in allowed_hosts is called, over plain http too outside production."""
+    mock.get(f"{base}/Patient/{PATIENT_ID}").respond(json={"resourceType": "Patient", "id": PATIENT_ID})
     async with httpx.AsyncClient() as http:
         fhir = client(http, allowed_hosts=["EHR.example.org"])
-        assert (await fhir.read(BASE, f"Patient/{PATIENT_ID}", TOKEN))["id"] == PATIENT_ID
+        assert (await fhir.read(base, f"Patient/{PATIENT_ID}", TOKEN))["id"] == PATIENT_ID
 
 
 async def test_absolute_query_path_is_refused(mock: respx.MockRouter) -> None:

@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds_service.app import create_app
 from cds_service.observability.metrics import Metrics
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import condition, hook_body, patient, service_order
+from tests.conftest import bearer_authorization, condition, hook_body, patient, service_order
 
 URL = "/cds-services/neck-pain-order-select"
 FHIR = "https://fhir.example.org/r4"
@@ -82,7 +82,7 @@ def test_shadow_findings_are_counted_but_not_sent(settings: Settings, tmp_path: 
 def test_fhir_fallback_calls_are_counted_per_outcome(client: TestClient) -> None:
     """Fallback calls count as ok or by failure reason, per operation and resource type; prefetch gaps by key."""
     body = mri_request()
-    body["fhirServer"] = FHIR
+    body["fhirServer"], body["fhirAuthorization"] = FHIR, bearer_authorization("fallback-token")
     for key in ("conditions", "procedures", "observations"):
         body["prefetch"].pop(key)
     with respx.mock(assert_all_called=True) as mock:
@@ -107,7 +107,7 @@ def test_fallback_cut_by_the_deadline_counts_as_deadline(settings: Settings) -> 
         return httpx.Response(200, json={"resourceType": "Bundle"})
 
     body = mri_request()
-    body["fhirServer"] = FHIR
+    body["fhirServer"], body["fhirAuthorization"] = FHIR, bearer_authorization("fallback-token")
     body["prefetch"].pop("procedures")
     fast = settings.model_copy(update={"prefetch_deadline_seconds": 0.2})
     with respx.mock(assert_all_called=False) as mock, TestClient(create_app(fast)) as client:  # cancelled: not marked called

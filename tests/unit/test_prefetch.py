@@ -227,11 +227,12 @@ async def test_no_client_makes_missing_keys_unavailable() -> None:
     assert result.resources == {}
 
 
-async def test_query_without_token_sends_no_authorization(mock: respx.MockRouter) -> None:
-    """A request with fhirServer but no fhirAuthorization queries without an Authorization header."""
-    route = mock.get(f"{BASE}/Condition").respond(json=bundle())
-    await resolve(make_request({"patient": PATIENT}, token=None))
-    assert "Authorization" not in route.calls.last.request.headers
+async def test_fhir_server_without_authorization_is_not_queried(mock: respx.MockRouter) -> None:
+    """CDS Hooks: with fhirServer but no fhirAuthorization nothing is queried; the keys are unavailable."""
+    mock.get(f"{BASE}/Condition").respond(json=bundle("c1"))
+    result = await resolve(make_request({"patient": PATIENT}, token=None))
+    assert result.unavailable == {"conditions": "no-fhir-server"}
+    assert not mock.calls
 
 
 async def test_unrenderable_template_is_unavailable(mock: respx.MockRouter) -> None:
