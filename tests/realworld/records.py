@@ -28,7 +28,6 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 UCUM = "http://unitsofmeasure.org"
 SELECT = "neck-pain-order-select"
 SIGN = "neck-pain-order-sign"
-NECK_PAIN_ID = "rw-neck-pain"
 NECK_PAIN_ONSET_DAYS = 10
 
 # What a ``urn:uuid:`` reference to a resource outside the Bundle points at, by the element holding it.
@@ -244,7 +243,7 @@ def neck_pain(patient_id: str, coding: str, today: date | None = None) -> dict[s
     code = NECK_PAIN[coding]
     return {
         "resourceType": "Condition",
-        "id": NECK_PAIN_ID,
+        "id": f"{patient_id}-neck-pain",
         "clinicalStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
                                        "code": "active"}]},
         "verificationStatus": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
@@ -314,6 +313,7 @@ ORDER_SETS = {
     "mri": (SELECT, (mri_cervical,)),
     "relaxant-nsaid": (SELECT, (cyclobenzaprine, ibuprofen)),
     "opioid": (SIGN, (oxycodone,)),
+    "medications": (SIGN, (cyclobenzaprine, ibuprofen, oxycodone)),
 }
 
 

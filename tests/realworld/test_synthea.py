@@ -1,7 +1,8 @@
 """Real records: 119 Synthea patients (SNOMED CT conditions, RxNorm clinical drugs) through the hooks as an EHR sends them.
 
 For every record and scenario (a neck-pain Condition coded ICD-10-CM M54.2 or SNOMED CT 81680005
-only, or none; a cervical MRI, cyclobenzaprine + ibuprofen, or oxycodone) the prefetch is built
+only, or none; a cervical MRI, cyclobenzaprine + ibuprofen, oxycodone, or the three drugs signed
+together) the prefetch is built
 from the service's own discovery templates, and the answer must be a well-formed 200. The clinical
 expectations below follow from clinical/rules.md and are checked against facts the tests read from
 the record themselves (tests/realworld/records.py), never through the service's fact code.
@@ -45,8 +46,14 @@ def cases(scenarios: tuple[Scenario, ...], when: Callable[[Facts], bool]) -> lis
     ]
 
 
-def only(orders: str) -> tuple[Scenario, ...]:
-    return tuple(s for s in WITH_NECK_PAIN if s.orders == orders)
+def only(*orders: str) -> tuple[Scenario, ...]:
+    """The neck-pain scenarios of these order sets."""
+    return tuple(s for s in WITH_NECK_PAIN if s.orders in orders)
+
+
+# The order sets with cyclobenzaprine 5 mg TID and ibuprofen 600 mg TID for 7 days (the opioid beside them changes
+# neither rule); the opioid rules are checked on oxycodone alone, where no NSAID is drafted beside it.
+RELAXANT_NSAID = only("relaxant-nsaid", "medications")
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +150,7 @@ def test_malignancy_never_gets_reassurance(name: str, scenario: Scenario, answer
 
 @pytest.mark.parametrize(
     ("name", "scenario"),
-    cases(only("relaxant-nsaid") + only("opioid"), lambda f: bool(f.malignancy) and not f.recent_mri),
+    cases(only("relaxant-nsaid", "opioid", "medications"), lambda f: bool(f.malignancy) and not f.recent_mri),
 )
 def test_malignancy_without_mri_gets_red_flag_urgent(name: str, scenario: Scenario, answer: Any) -> None:
     """Malignancy is an urgent red flag: with no c/t-spine MRI done or drafted within 30 days, red-flag-urgent is critical."""
@@ -176,27 +183,27 @@ def test_fracture_risk_never_gets_reassurance(name: str, scenario: Scenario, ans
 # ---------------------------------------------------------------- muscle relaxant and NSAID
 
 
-@pytest.mark.parametrize(("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: f.age >= 65))
+@pytest.mark.parametrize(("name", "scenario"), cases(RELAXANT_NSAID, lambda f: f.age >= 65))
 def test_cyclobenzaprine_at_65_or_older_is_a_beers_warning(name: str, scenario: Scenario, answer: Any) -> None:
     """muscle-relaxant-older-adult: cyclobenzaprine at age ≥ 65 → warning."""
     rules = fired(answer(name, scenario))
     assert rules.get("muscle-relaxant-older-adult") == "warning", f"age {FACTS[name].age}; answered {rules}"
 
 
-@pytest.mark.parametrize(("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: f.age < 65))
+@pytest.mark.parametrize(("name", "scenario"), cases(RELAXANT_NSAID, lambda f: f.age < 65))
 def test_cyclobenzaprine_under_65_gets_no_beers_card(name: str, scenario: Scenario, answer: Any) -> None:
     """muscle-relaxant-older-adult applies from age 65 only: none under 65."""
     rules = fired(answer(name, scenario))
     assert "muscle-relaxant-older-adult" not in rules, f"age {FACTS[name].age}; answered {rules}"
 
 
-@pytest.mark.parametrize(("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: True))
+@pytest.mark.parametrize(("name", "scenario"), cases(RELAXANT_NSAID, lambda f: True))
 def test_a_short_cyclobenzaprine_course_gets_no_duration_card(name: str, scenario: Scenario, answer: Any) -> None:
     """muscle-relaxant-duration: 5 mg three times daily for 7 days with no refills is within every limit."""
     assert "muscle-relaxant-duration" not in fired(answer(name, scenario))
 
 
-@pytest.mark.parametrize(("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: bool(f.nsaid_warning_risk)))
+@pytest.mark.parametrize(("name", "scenario"), cases(RELAXANT_NSAID, lambda f: bool(f.nsaid_warning_risk)))
 def test_nsaid_with_a_risk_on_record_is_a_warning(name: str, scenario: Scenario, answer: Any) -> None:
     """nsaid-risk: heart failure, CKD 4–5, peptic ulcer, or an active anticoagulant/antiplatelet/systemic steroid → warning."""
     rules = fired(answer(name, scenario))
@@ -204,7 +211,7 @@ def test_nsaid_with_a_risk_on_record_is_a_warning(name: str, scenario: Scenario,
 
 
 @pytest.mark.parametrize(
-    ("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: f.age >= 75 and not f.nsaid_warning_risk)
+    ("name", "scenario"), cases(RELAXANT_NSAID, lambda f: f.age >= 75 and not f.nsaid_warning_risk)
 )
 def test_nsaid_at_75_or_older_gets_a_card(name: str, scenario: Scenario, answer: Any) -> None:
     """nsaid-risk: age ≥ 75 without a warning risk → at least info (add a PPI or prefer topical)."""
@@ -213,7 +220,7 @@ def test_nsaid_at_75_or_older_gets_a_card(name: str, scenario: Scenario, answer:
 
 
 @pytest.mark.parametrize(
-    ("name", "scenario"), cases(only("relaxant-nsaid"), lambda f: f.age < 75 and not f.nsaid_warning_risk)
+    ("name", "scenario"), cases(RELAXANT_NSAID, lambda f: f.age < 75 and not f.nsaid_warning_risk)
 )
 def test_nsaid_is_first_line_for_everyone_else(name: str, scenario: Scenario, answer: Any) -> None:
     """nsaid-risk: under 75 with none of its risks on record, an NSAID is first-line and gets no card."""
