@@ -86,7 +86,8 @@ def test_a_loaded_record_reads_back(record_server: str) -> None:
     load_alone(record_server, first, second)
     with httpx.Client() as http:
         assert http.get(f"{record_server}/Patient/{first.patient_id}").status_code == 200
-        found = http.get(f"{record_server}/Condition", params={"patient": first.patient_id, "code": "http://snomed.info/sct|81680005"}).json()
+        neck_pain = {"patient": first.patient_id, "code": "http://snomed.info/sct|81680005"}
+        found = http.get(f"{record_server}/Condition", params=neck_pain).json()
         assert found["total"] == 1
         conditions = http.get(f"{record_server}/Condition", params={"patient": first.patient_id, "_count": 500}).json()
     expected = sum(1 for r in scenario_resources(first, SCENARIO) if r["resourceType"] == "Condition")

@@ -160,7 +160,7 @@ def test_malignancy_without_mri_gets_red_flag_urgent(name: str, scenario: Scenar
 
 @pytest.mark.parametrize(("name", "scenario"), cases(only("mri"), lambda f: bool(f.malignancy)))
 def test_malignancy_mri_without_contrast_gets_modality_advice(name: str, scenario: Scenario, answer: Any) -> None:
-    """imaging-modality (c): an urgent malignancy flag and an MRI ordered without contrast → info (with and without contrast)."""
+    """imaging-modality (c): an urgent malignancy flag and an MRI ordered without contrast → info (advise with contrast)."""
     rules = fired(answer(name, scenario))
     assert rules.get("imaging-modality") == "info", f"{FACTS[name].malignancy} on record; answered {rules}"
 
@@ -173,7 +173,7 @@ def test_a_drafted_mri_silences_red_flag_urgent(name: str, scenario: Scenario, a
 
 @pytest.mark.parametrize(("name", "scenario"), cases(WITH_NECK_PAIN, lambda f: bool(f.fracture_risk)))
 def test_fracture_risk_never_gets_reassurance(name: str, scenario: Scenario, answer: Any) -> None:
-    """An immunosuppressant drug, or osteoporosis over 65, is a red flag: no imaging-without-red-flags, no physical-therapy-first."""
+    """An immunosuppressant, or osteoporosis over 65, is a red flag: no imaging-without-red-flags, no physical-therapy-first."""
     rules = fired(answer(name, scenario))
     assert "imaging-without-red-flags" not in rules and "physical-therapy-first" not in rules, (
         f"{FACTS[name].fracture_risk} is a fracture-risk red flag, yet the service answered {rules}"

@@ -114,7 +114,7 @@ def test_patient_bundle_conventions(name: str) -> None:
 
 @pytest.mark.parametrize("name", PATIENT_NAMES)
 def test_patient_codes_mean_something_to_the_service(name: str, content: Any) -> None:
-    """Every coded entry falls in a value set; every RxNorm code is a known product or in a drug value set (except the controls)."""
+    """Every coded entry is in a value set, every RxNorm code a known product or in a drug value set (but the controls)."""
     for resource in bundle_resources(load_patient(name))[1:]:
         ref = f"{resource['resourceType']}/{resource['id']}"
         if resource["resourceType"] == "MedicationRequest":
