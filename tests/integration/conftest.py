@@ -72,14 +72,21 @@ def running_fhir_server(node: str, log: Path) -> Iterator[str]:
         yield root
 
 
-@pytest.fixture(scope="session")
-def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL (``http://127.0.0.1:PORT/fhir``) of a running in-memory FHIR server."""
+@contextmanager
+def fhir_server_process(log: Path) -> Iterator[str]:
+    """A new in-memory FHIR server (npm packages installed if needed) until the block ends; yields its FHIR base URL."""
     node, npm = _require("node"), _require("npm")
     _check_node_version(node)
     _install(npm)
-    with running_fhir_server(node, tmp_path_factory.mktemp("fhir-server") / "server.log") as root:
+    with running_fhir_server(node, log) as root:
         yield f"{root}/fhir"
+
+
+@pytest.fixture(scope="session")
+def fhir_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The base URL (``http://127.0.0.1:PORT/fhir``) of a running in-memory FHIR server."""
+    with fhir_server_process(tmp_path_factory.mktemp("fhir-server") / "server.log") as base:
+        yield base
 
 
 class FhirServerAdmin:

@@ -146,6 +146,32 @@ DETAILS: dict[str, Vignette] = {
     ),
     # 9c. Out of scope: hypertension only.
     "v9c-out-of-scope": Vignette(),
+    # 10a. History of colon cancer coded in SNOMED CT only (93761005), cervical MRI without contrast:
+    # an urgent red flag, so no reassurance; the drafted MRI means red-flag-urgent stays silent and
+    # imaging-modality (c) advises MRI without and with contrast.
+    "v10a-mri": Vignette(
+        evidence={"imaging-modality": ("Condition/v10-colon-cancer",)},
+        orders={"imaging-modality": ("ServiceRequest/v10a-order-mri-cervical",)},
+    ),
+    # 10b. The same patient, cervical X-ray: no MRI done or drafted, so the urgent work-up card.
+    "v10b-xray": Vignette(
+        evidence={"red-flag-urgent": ("Condition/v10-colon-cancer",)},
+        mentions={"red-flag-urgent": (("malignan", "cancer", "neoplasm"),)},
+        orders={"red-flag-urgent": ("ServiceRequest/v10b-order-xr-cervical",)},
+    ),
+    # 11. History of prostate cancer, Z85.46 sent with the ICD-10-CM OID as its system, cervical MRI.
+    "v11-order-select": Vignette(
+        evidence={"imaging-modality": ("Condition/v11-prostate-cancer",)},
+        orders={"imaging-modality": ("ServiceRequest/v11-order-mri-cervical",)},
+    ),
+    # 12. On tacrolimus and mycophenolate: immunosuppression is a fracture-risk (non-urgent) red flag,
+    # so a cervical X-ray gets neither reassurance nor the urgent card.
+    "v12-order-select": Vignette(),
+    # 13. 70 years old, cyclobenzaprine drafted as a medicationReference to a contained Medication.
+    "v13-order-select": Vignette(
+        evidence={"physical-therapy-first": ("Condition/v13-neck-pain",)},
+        orders={"muscle-relaxant-older-adult": ("MedicationRequest/v13-order-cyclobenzaprine",)},
+    ),
 }
 
 
@@ -172,4 +198,8 @@ AGES: dict[str, int] = {
     "v8-polypharmacy": 71,
     "v9-neck-strain": 45,
     "v9c-hypertension-only": 50,
+    "v10-colon-cancer-history": 59,
+    "v11-prostate-cancer-history": 68,
+    "v12-immunosuppressed": 52,
+    "v13-older-adult-neck-pain": 70,
 }

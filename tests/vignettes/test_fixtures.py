@@ -30,7 +30,9 @@ from cds_service.hooks.models import CDSRequest
 from cds_service.hooks.services import PREFETCH
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from cds_service.terminology.icd10 import icd10cm_title
+from cds_service.terminology.systems import canonical_system
 from tests.vignettes.cases import AGES
+from tests.vignettes.recode import medication_concept
 
 ICD10 = "http://hl7.org/fhir/sid/icd-10-cm"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -66,7 +68,12 @@ def prefix(name: str) -> str:
 
 
 def codings(resource: dict[str, Any]) -> list[dict[str, Any]]:
-    return list(resource[CODE_FIELDS[resource["resourceType"]]].get("coding", []))
+    """The codings of a resource's code (a MedicationRequest's medication, contained or not), systems made canonical."""
+    if resource["resourceType"] == "MedicationRequest":
+        concept = medication_concept(resource)
+    else:
+        concept = resource[CODE_FIELDS[resource["resourceType"]]]
+    return [{**c, "system": canonical_system(c["system"])} for c in concept.get("coding", [])]
 
 
 def test_every_vignette_patient_exists() -> None:
@@ -107,12 +114,14 @@ def test_patient_bundle_conventions(name: str) -> None:
 
 @pytest.mark.parametrize("name", PATIENT_NAMES)
 def test_patient_codes_mean_something_to_the_service(name: str, content: Any) -> None:
-    """Every coded entry falls in a value set and every RxNorm code is a known product (except the controls)."""
+    """Every coded entry is in a value set, every RxNorm code a known product or in a drug value set (but the controls)."""
     for resource in bundle_resources(load_patient(name))[1:]:
         ref = f"{resource['resourceType']}/{resource['id']}"
         if resource["resourceType"] == "MedicationRequest":
-            for coding in codings(resource):
-                assert coding["system"] == RXNORM and content.terminology.rxnorm.product(coding["code"]), ref
+            coded = [(c["system"], c["code"]) for c in codings(resource)]
+            assert coded and all(system == RXNORM for system, _ in coded), ref
+            known = any(content.terminology.rxnorm.product(code) for _, code in coded)
+            assert known or content.index.of_medication(coded, "")[1], f"{ref}: no known product, in no value set"
             continue
         sets = content.index.of_codings((c["system"], c["code"]) for c in codings(resource))
         assert bool(sets) != (ref in OUTSIDE_VALUE_SETS), ref
@@ -172,7 +181,7 @@ def all_codings(value: Any) -> list[dict[str, Any]]:
 @pytest.mark.parametrize(("kind", "name"), ALL_FIXTURES)
 def test_codes_are_well_formed(kind: str, name: str) -> None:
     """Every ICD-10-CM, CPT, LOINC, RxNorm and SNOMED CT code in a fixture is well formed (check digits too)."""
-    problems = [code_problem(c["system"], c["code"]) for c in all_codings(raw(kind, name))]
+    problems = [code_problem(canonical_system(c["system"]), c["code"]) for c in all_codings(raw(kind, name))]
     assert [p for p in problems if p] == []
 
 

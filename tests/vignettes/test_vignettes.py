@@ -11,6 +11,7 @@ from cds_service.fixtures import REQUESTS, expected_outcome, fixture_names, hook
 from tests.conftest import topics
 from tests.contract.invariants import assert_response_invariants
 from tests.vignettes.cases import DETAILS, SERVICE_FOR_HOOK, VIGNETTES, Vignette
+from tests.vignettes.recode import medication_concept
 
 NAMES = sorted(VIGNETTES)
 
@@ -32,7 +33,7 @@ def order_displays(request: dict[str, Any]) -> dict[str, str]:
     out = {}
     for entry in request["context"]["draftOrders"]["entry"]:
         order = entry["resource"]
-        concept = order.get("medicationCodeableConcept") or order["code"]
+        concept = medication_concept(order) if order["resourceType"] == "MedicationRequest" else order["code"]
         out[f"{order['resourceType']}/{order['id']}"] = concept["text"]
     return out
 
@@ -74,7 +75,8 @@ def concept_texts(request: dict[str, Any]) -> set[str]:
     for value in request["prefetch"].values():
         for entry in (value or {}).get("entry", []):
             resource = entry["resource"]
-            concept = resource.get("medicationCodeableConcept") or resource.get("code") or {}
+            is_medication = resource["resourceType"] in ("MedicationRequest", "MedicationStatement")
+            concept = medication_concept(resource) if is_medication else resource.get("code") or {}
             if concept.get("text"):
                 texts.add(concept["text"])
     return texts
