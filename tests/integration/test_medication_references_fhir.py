@@ -17,7 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.fhir.loader import transaction_bundle
-from tests.conftest import app_settings, bearer_authorization, condition, medication_order, patient, running_app, topics
+from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, condition, medication_order, patient, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.integration.conftest import FhirServerAdmin
 from tests.unit.test_medication_references import DIAZEPAM, OXYCODONE, by_reference, medication, statement
@@ -52,7 +52,7 @@ def loaded(fhir_server: str) -> None:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app in-process; its FHIR client really calls the local server."""
-    with running_app(app_settings(tmp_path_factory.mktemp("feedback"), prefetch_deadline_seconds=10.0)) as client:
+    with running_app(app_settings(tmp_path_factory.mktemp("feedback"), prefetch_deadline_seconds=10.0, fhir_allowed_hosts=LOCAL_FHIR_HOSTS)) as client:
         yield client
 
 

@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.fhir.loader import transaction_bundle
-from tests.conftest import app_settings, bearer_authorization, running_app, topics
+from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.ehr import prefetch_from_templates
 from tests.integration.conftest import FhirServerAdmin, fhir_server_process
@@ -46,7 +46,9 @@ def record_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """The app in-process, its FHIR client calling the local server; deadline and pages sized for large records."""
-    settings = app_settings(tmp_path_factory.mktemp("synthea"), prefetch_deadline_seconds=30.0, fhir_max_pages=100)
+    settings = app_settings(
+        tmp_path_factory.mktemp("synthea"), prefetch_deadline_seconds=30.0, fhir_max_pages=100, fhir_allowed_hosts=LOCAL_FHIR_HOSTS
+    )
     with running_app(settings) as client:
         yield client
 
