@@ -86,6 +86,32 @@ def test_unknown_immunosuppressant_withholds_reassurance(client: TestClient) -> 
     assert any("1 medication(s) — red flags cannot be excluded" in c["detail"] for c in answer["cards"])
 
 
+def test_unresolved_medication_reference_withholds_reassurance(client: TestClient) -> None:
+    """A MedicationStatement naming its drug by a reference no request part resolves (no fhirServer): no reassurance, counted, said."""
+    statement = {
+        "resourceType": "MedicationStatement", "id": "ms2", "status": "active", "subject": {"reference": "Patient/p1"},
+        "medicationReference": {"reference": "Medication/not-sent"},
+    }
+    answer = call(client, RECENT_MRI, statement)
+    assert not REASSURING & set(topics(answer)) and "imaging-modality" in topics(answer)
+    assert any("1 medication(s) — red flags cannot be excluded" in c["detail"] for c in answer["cards"])
+    assert withheld(client, "imaging-without-red-flags", "unresolved-medication") == 1
+
+
+def test_resolved_medication_reference_does_not_withhold(client: TestClient) -> None:
+    """The same statement with its Medication contained is read and understood (ibuprofen): the reassuring cards still fire."""
+    statement = {
+        "resourceType": "MedicationStatement", "id": "ms3", "status": "active", "subject": {"reference": "Patient/p1"},
+        "contained": [{"resourceType": "Medication", "id": "m", "code": {"coding": [
+            {"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "197806", "display": "Ibuprofen 600 MG Oral Tablet"}
+        ]}}],
+        "medicationReference": {"reference": "#m"},
+    }
+    answer = call(client, statement)
+    assert REASSURING <= set(topics(answer))
+    assert "Could not be read" not in json.dumps(answer)
+
+
 # --------------------------------------------------------------------------- conditions not read
 
 
