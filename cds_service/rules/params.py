@@ -48,7 +48,7 @@ class RenalOlderAge(OlderAge):
 
 
 class NsaidRisk(Params):
-    egfr_min: Egfr = Field(description="eGFR below which an NSAID is flagged (KDIGO: 30).")
+    egfr_min: Egfr = Field(description="eGFR below which an NSAID is flagged (AGS Beers 2023: CrCl < 30).")
     gi_risk_age: Age = Field(description="Age from which an NSAID alone is flagged for GI risk.")
 
 
