@@ -67,8 +67,10 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app for the whole session (content loaded once), for tests that change nothing in it and read no
-    state that earlier requests leave behind (metrics, stored cards and feedback, replay records)."""
-    with running_app(app_settings(tmp_path_factory.mktemp("shared-app"))) as test_client:
+    state that earlier requests leave behind (metrics, stored cards and feedback, replay records, cards
+    already shown: off here, so one test's call never makes another's a repeat)."""
+    directory = tmp_path_factory.mktemp("shared-app")
+    with running_app(app_settings(directory, card_repeat_window_seconds=0)) as test_client:
         yield test_client
 
 

@@ -132,6 +132,20 @@ class LayoutContent(Strict):
     uncertain_note: str = Field(
         min_length=1, description="Template: the line a card's detail gains when record entries could not be read or recognised."
     )
+    rating_action: str = Field(
+        default="Appropriateness rating of {order}: {rating}",
+        min_length=1,
+        description="The description of an order's appropriateness rating (format fields {order}, {rating}).",
+    )
+
+    @field_validator("rating_action")
+    @classmethod
+    def _rating_fields(cls, value: str) -> str:
+        try:
+            value.format(order="order", rating="rating")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"rating_action may use only the fields {{order}} and {{rating}} ({exc})") from None
+        return value
 
 
 class RedFlagTermsContent(Strict):
