@@ -33,7 +33,7 @@ from cds_service.rules.base import Finding
 from cds_service.rules.imaging import RED_FLAG_DATA
 from cds_service.rules.scope import SPINE_IMAGING, gated
 
-UNRATED = "unrated"  # the metric label of an order that could not be rated
+
 IMAGING_RULE = "imaging-without-red-flags"
 MODALITY_RULE = "imaging-modality"
 # Everything that could show a red flag, and the physical therapy record.

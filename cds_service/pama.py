@@ -28,3 +28,4 @@ def with_rating(resource: Mapping[str, Any], value: str, consult: str | None = N
     kept = [e for e in rated.get("extension") or [] if not (isinstance(e, dict) and e.get("url") in (RATING_URL, CONSULT_URL))]
     rated["extension"] = kept + rating_extensions(value, consult)
     return rated
+UNRATED = "unrated"  # the metric label of a spine imaging order that could not be rated

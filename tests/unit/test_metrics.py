@@ -64,6 +64,21 @@ def test_cards_are_counted_per_rule_id_and_indicator(client: TestClient) -> None
         assert value(got, "cds_cards_total", rule_id=rule_id, indicator=card["indicator"], mode="active") == 1
 
 
+def test_imaging_ratings_and_held_repeats_are_counted(client: TestClient) -> None:
+    """Each spine imaging order counts under its rating (unrated when it could not be rated); a card held back at signing counts under its rule."""
+    rated = mri_request()
+    unreadable = mri_request()
+    del unreadable["prefetch"]["observations"]  # red flags cannot be excluded: unrated
+    for body in (rated, unreadable):
+        assert client.post(URL, json=body).status_code == 200
+    signed = hook_body([patient(45), condition("M54.2", "Cervicalgia", onset_days=7)], [service_order("72141", "MRI cervical spine")], hook="order-sign")
+    assert client.post("/cds-services/neck-pain-order-sign", json=signed).status_code == 200
+    got = samples(client)
+    assert value(got, "cds_imaging_orders_rated_total", rating="not-appropriate") == 2
+    assert value(got, "cds_imaging_orders_rated_total", rating="unrated") == 1
+    assert value(got, "cds_cards_repeat_held_total", rule_id="imaging-without-red-flags") == 1
+
+
 def test_shadow_findings_are_counted_but_not_sent(settings: Settings, tmp_path: Path) -> None:
     """A rule in shadow mode sends no card but is counted with mode=shadow and its would-be indicator."""
     cards = tmp_path / "cards"
