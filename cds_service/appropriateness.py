@@ -11,7 +11,7 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
   fusion (positive evidence: what was read shows it), and no card says the study is the wrong one;
 - ``no-criteria-apply``: the record was wholly read and understood and none of the guideline's
   imaging criteria applies (e.g. pain past the early window with physical therapy on record);
-- no rating: the order is named by ``imaging-modality`` (the card says which study instead), the
+- no rating: the order is named by ``imaging-modality`` alone (the card says which study instead), the
   imaging rule is off or in shadow mode (its conclusion is not the service's advice), or the record could not be wholly read or understood
   (missing data keys, ``facts.uncertain``) with no positive evidence — uncertainty never becomes
   "no criteria apply", which an EHR could read as clearance.
@@ -68,10 +68,10 @@ def rate(
     ratings = []
     for order in imaging:
         value: str | None = None
-        if order.ref in named.get(MODALITY_RULE, ()):
-            value = None
-        elif order.ref in named.get(IMAGING_RULE, ()):
+        if order.ref in named.get(IMAGING_RULE, ()):
             value = NOT_APPROPRIATE if imaging_rule_on else None
+        elif order.ref in named.get(MODALITY_RULE, ()):
+            value = None
         elif positive:
             value = APPROPRIATE
         elif understood and imaging_rule_on:
