@@ -59,11 +59,12 @@ def feedback_report(
         ),
     ] = None,
 ) -> None:
-    """Per rule: cards shown, accepted, overridden, override rate and the top override reasons."""
+    """Per rule: cards shown, accepted, overridden, override rate and the top override reasons; and the
+    share of spine imaging orders that could be given an appropriateness rating."""
     from rich.console import Console
 
     from cds_service.feedback.migrate import current_revision, head_revision
-    from cds_service.feedback.report import build_report, rich_tables, write_csv
+    from cds_service.feedback.report import build_report, rating_share, rich_tables, write_csv
     from cds_service.feedback.store import FeedbackStore, database_url, safe_url
 
     url = _url(db)
@@ -84,6 +85,7 @@ def feedback_report(
             expected = head_revision()
             typer.echo(f"note: the database is at revision {revision}, this version expects {expected}", err=True)
         rows = build_report(store.engine, since)
+        share = rating_share(store.engine, since)
     finally:
         store.close()
     if csv_file is not None and str(csv_file) == "-":
@@ -96,5 +98,6 @@ def feedback_report(
     console = Console()
     for table in rich_tables(rows, title):
         console.print(table)
+    console.print(str(share), markup=False)
     if csv_file is not None:
         typer.echo(f"CSV written to {csv_file}")

@@ -19,7 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine, and_, func, or_, select, true
 
-from cds_service.feedback.schema import feedback, served_cards
+from cds_service.feedback.schema import feedback, imaging_ratings, served_cards
+from cds_service.pama import RATINGS, UNRATED
 
 UNKNOWN_RULE = "(unknown card)"
 TOP_REASONS = 3
@@ -129,6 +130,34 @@ def _latest_outcomes(
     )
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class RatingShare:
+    """Spine imaging orders evaluated, by appropriateness rating (``UNRATED``: could not be rated)."""
+
+    counts: dict[str, int]
+
+    @property
+    def orders(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rated_share(self) -> float | None:
+        return (self.orders - self.counts.get(UNRATED, 0)) / self.orders if self.orders else None
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {self.counts.get(name, 0)}" for name in (*RATINGS, UNRATED))
+        return f"Spine imaging orders: {self.orders}, rated {format_rate(self.rated_share) or '-'} ({parts})"
+
+
+def rating_share(engine: Engine, since: datetime | None = None) -> RatingShare:
+    """How many spine imaging orders got each rating (orders rated from ``since`` on)."""
+    query = select(imaging_ratings.c.rating, func.count()).group_by(imaging_ratings.c.rating)
+    if since is not None:
+        query = query.where(imaging_ratings.c.rated_at >= since)
+    with engine.connect() as conn:
+        return RatingShare({rating: count for rating, count in conn.execute(query)})
 
 
 def format_rate(rate: float | None) -> str:

@@ -1,6 +1,8 @@
 """The feedback store's tables (SQLAlchemy Core); migrations/ creates and evolves them.
 
     served_cards   one row per card shown: which rule, service, hook call, indicator, content version
+    imaging_ratings one row per spine imaging order a hook call evaluated: its appropriateness rating,
+                   or "unrated"; (hook_instance, order_ref) is unique, so a resent call is stored once
     feedback       one row per feedback item; (card_uuid, outcome, outcome_at) is unique, so a
                    resent item is stored once
 
@@ -95,4 +97,16 @@ feedback = Table(
     UniqueConstraint("card_uuid", "outcome", "outcome_at"),
     CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
     Index(None, "outcome_at"),
+)
+
+imaging_ratings = Table(
+    "imaging_ratings",
+    metadata,
+    Column("hook_instance", String(64), primary_key=True),
+    Column("order_ref", String(200), primary_key=True),
+    Column("service_id", String(128), nullable=False),
+    Column("rating", String(32), nullable=False),
+    Column("rated_at", UTCDateTime(), nullable=False),
+    Column("content_version", String(64), nullable=False),
+    Index(None, "rated_at"),
 )

@@ -183,3 +183,23 @@ def test_rating_keeps_the_draft_order_unchanged_otherwise(shared_client: TestCli
     assert {k: v for k, v in resource.items() if k != "extension"} == {k: v for k, v in old.items() if k != "extension"}
     assert [e["url"] for e in resource["extension"]] == [RATING_URL, CONSULT_URL]
     assert ratings(body) == {"mri": "not-appropriate"}
+
+
+def test_feedback_report_gives_the_share_of_imaging_orders_rated(client: TestClient, settings: Any) -> None:
+    """Each spine imaging order evaluated is stored with its rating or as unrated, and feedback-report prints the share rated."""
+    from typer.testing import CliRunner
+
+    from cds_service.cli import app as cli
+    from cds_service.feedback.report import rating_share
+
+    rated = hook_body([patient(45), NECK_PAIN], [MRI])
+    unreadable = hook_body([patient(45), NECK_PAIN], [MRI])
+    del unreadable["prefetch"]["observations"]
+    for body in (rated, rated, unreadable):  # the resent call is stored once
+        assert client.post(URL, json=body).status_code == 200
+    client.portal.call(client.app.state.feedback.recorder.flush)  # type: ignore[attr-defined,union-attr]
+    share = rating_share(client.app.state.feedback.store.engine)  # type: ignore[attr-defined]
+    assert share.counts == {"not-appropriate": 1, "unrated": 1} and share.rated_share == 0.5
+    result = CliRunner().invoke(cli, ["feedback-report", "--db", settings.feedback_db_url], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "Spine imaging orders: 2, rated 50.0% (appropriate 0, not-appropriate 1, no-criteria-apply 0, unrated 1)" in result.output
