@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,15 +30,16 @@ from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
 
-Shown = tuple[str, str, str]  # card uuid, rule id, indicator
+Shown = tuple[str, str, str, str | None]  # card uuid, rule id, indicator, the card's content version
 Rated = tuple[str, str]  # order reference, rating (or "unrated")
 # service id, hook instance, content version, served at, cards, imaging order ratings
 Call = tuple[str, str, str, datetime, Sequence[Shown], Sequence[Rated]]
 
 
-def shown_cards(shown: Iterable[tuple[Finding, Card]]) -> list[Shown]:
-    """What is recorded of each card a hook call answered with."""
-    return [(card.uuid, found.rule_id, card.indicator) for found, card in shown]
+def shown_cards(shown: Iterable[tuple[Finding, Card]], versions: Mapping[str, str | None] | None = None) -> list[Shown]:
+    """What is recorded of each card a hook call answered with (``versions``: rule id → card version)."""
+    versions = versions or {}
+    return [(card.uuid, found.rule_id, card.indicator, versions.get(found.rule_id)) for found, card in shown]
 
 
 def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
@@ -52,9 +53,10 @@ def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
             "indicator": indicator,
             "served_at": served_at,
             "content_version": content_version,
+            "card_version": version[0] if version else None,
         }
         for service_id, hook_instance, content_version, served_at, cards, _ in calls
-        for uuid, rule_id, indicator in cards
+        for uuid, rule_id, indicator, *version in cards  # a version-less (older) tuple records no version
     ]
 
 

@@ -78,7 +78,8 @@ def record_served(
         return
     try:
         ratings = [(r.order.ref, r.value or UNRATED) for r in outcome.ratings]
-        feedback.recorder.submit(service_id, hook_instance, content_version, shown_cards(outcome.shown), ratings=ratings)
+        cards = shown_cards(outcome.shown, outcome.card_versions)
+        feedback.recorder.submit(service_id, hook_instance, content_version, cards, ratings=ratings)
     except Exception as exc:  # noqa: BLE001 - the cards are already answered; log the loss and move on
         log.error("served cards not recorded", extra={"cards": len(outcome.shown), "error_type": type(exc).__name__})
 

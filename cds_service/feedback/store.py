@@ -35,6 +35,7 @@ class ServedCard:
     indicator: str
     served_at: datetime
     content_version: str
+    card_version: str | None = None
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,7 @@ class Outcome:
     failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
     ratings: tuple[Rating, ...] = ()  # spine imaging orders and their appropriateness ratings
     repeats: tuple[str, ...] = ()  # rule ids of cards not shown again (unchanged order, shown before)
+    card_versions: Mapping[str, str | None] = field(default_factory=dict)  # rule id -> its card file's version
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -184,5 +185,5 @@ async def handle_hook(
         response = CDSResponse(cards=response.cards, system_actions=actions, extension={"systemActions": actions})
     return Outcome(
         response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed),
-        ratings=ratings, repeats=tuple(repeats),
+        ratings=ratings, repeats=tuple(repeats), card_versions={f.rule_id: content.rules[f.rule_id].content.version for f, _ in shown},
     )

@@ -67,3 +67,14 @@ def test_order_sign_shows_cards_for_a_changed_order(client: TestClient) -> None:
     changed[0]["code"]["coding"][0].update(code="72125", display="CT cervical spine without contrast")
     signed = post(client, SIGN, hook_body(record(), changed, hook="order-sign"))
     assert "imaging-without-red-flags" in topics(signed)
+
+
+def test_each_served_card_records_its_card_version(client: TestClient) -> None:
+    """A served card's row carries the version of its card file."""
+    body = post(client, SELECT, hook_body(record(), drafts()))
+    client.portal.call(client.app.state.feedback.recorder.flush)  # type: ignore[attr-defined,union-attr]
+    content = client.app.state.content.current  # type: ignore[attr-defined]
+    with client.app.state.feedback.store.engine.connect() as conn:  # type: ignore[attr-defined]
+        versions = {r.rule_id: r.card_version for r in conn.execute(select(schema.served_cards))}
+    assert versions == {c["source"]["topic"]["code"]: content.rules[c["source"]["topic"]["code"]].content.version for c in body["cards"]}
+    assert versions["imaging-without-red-flags"] == "1.1.0"

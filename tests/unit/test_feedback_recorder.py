@@ -234,6 +234,6 @@ def test_rows_take_rule_and_card_from_each_finding() -> None:
     assert rows == [
         {
             "card_uuid": card.uuid, "rule_id": "rule-x", "service_id": "svc", "hook_instance": "hook-1",
-            "indicator": "warning", "served_at": T0, "content_version": "v9",
+            "indicator": "warning", "served_at": T0, "content_version": "v9", "card_version": None,
         }
     ]

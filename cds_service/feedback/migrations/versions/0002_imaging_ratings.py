@@ -1,4 +1,4 @@
-"""Appropriateness ratings of spine imaging orders.
+"""Appropriateness ratings of spine imaging orders; the card version of each served card.
 
 Revision ID: 0002
 Revises: 0001
@@ -20,7 +20,8 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Create ``imaging_ratings``."""
+    """Create ``imaging_ratings``; add ``served_cards.card_version`` (empty for cards served before)."""
+    op.add_column("served_cards", sa.Column("card_version", sa.String(32), nullable=True))
     op.create_table(
         "imaging_ratings",
         sa.Column("hook_instance", sa.String(64), nullable=False),
@@ -35,6 +36,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop ``imaging_ratings``."""
+    """Drop ``imaging_ratings`` and ``served_cards.card_version``."""
+    with op.batch_alter_table("served_cards") as batch:
+        batch.drop_column("card_version")
     op.drop_index(op.f("ix_imaging_ratings_rated_at"), table_name="imaging_ratings")
     op.drop_table("imaging_ratings")
