@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.appropriateness import Rating, consult_id, rate_call, stamp_consult
+from cds_service.configuration import configuration
 from cds_service.content.loader import ContentSet
 from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
@@ -150,6 +151,7 @@ async def handle_hook(
 ) -> Outcome:
     """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart."""
     started = time.perf_counter()
+    config = configuration(request.extension)
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
     shown, shadow = [], []
@@ -162,10 +164,12 @@ async def handle_hook(
         elif (card := rendered(content, found, facts, base_url, failed, referral_on, counts)) is not None:
             shown.append((found, card))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
+    if not config.info_cards:
+        shown = [pair for pair in shown if pair[1].indicator != "info"]
     repeats: list[str] = []
     if seen is not None and shown:
         shown, repeats = seen.filter(service.hook, str(request.context.get("patientId")), shown)
-    ratings, actions = rate_call(content, facts, evaluated.orders, evaluated.findings, request.hook_instance)
+    ratings, actions = rate_call(content, facts, evaluated.orders if config.ratings else (), evaluated.findings, request.hook_instance)
     if actions:
         stamp_consult((c for _, c in shown), consult_id(request.hook_instance))
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
