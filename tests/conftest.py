@@ -33,7 +33,8 @@ LOCAL_FHIR_HOSTS = ["127.0.0.1"]
 
 
 def app_settings(directory: Path, **overrides: Any) -> Settings:
-    """Settings on the bundled content (auth off, no polling) with a SQLite feedback file in ``directory``."""
+    """Settings on the bundled content (auth off, no polling, no memory of cards shown) with a SQLite
+    feedback file in ``directory``."""
     values: dict[str, Any] = {
         "content_dir": BUNDLED_CONTENT_DIR,
         "content_poll_seconds": 0,
@@ -41,6 +42,7 @@ def app_settings(directory: Path, **overrides: Any) -> Settings:
         "feedback_db_url": f"sqlite:///{directory / 'feedback.sqlite3'}",
         "prefetch_deadline_seconds": 2.0,
         "feedback_state_dir": directory / "recorder-state",
+        "card_repeat_window_seconds": 0,  # off: one test's call never makes another's a repeat (tests of repeats set it)
     }
     return Settings(**{**values, **overrides})
 
@@ -67,10 +69,8 @@ def client(settings: Settings) -> Iterator[TestClient]:
 @pytest.fixture(scope="session")
 def shared_client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     """One app for the whole session (content loaded once), for tests that change nothing in it and read no
-    state that earlier requests leave behind (metrics, stored cards and feedback, replay records, cards
-    already shown: off here, so one test's call never makes another's a repeat)."""
-    directory = tmp_path_factory.mktemp("shared-app")
-    with running_app(app_settings(directory, card_repeat_window_seconds=0)) as test_client:
+    state that earlier requests leave behind (metrics, stored cards and feedback, replay records)."""
+    with running_app(app_settings(tmp_path_factory.mktemp("shared-app"))) as test_client:
         yield test_client
 
 

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from cds_service.feedback import schema
 from cds_service.feedback.report import build_report
-from tests.conftest import condition, hook_body, patient, service_order, topics
+from tests.conftest import app_settings, condition, hook_body, patient, running_app, service_order, topics
 
 SELECT = "/cds-services/neck-pain-order-select"
 SIGN = "/cds-services/neck-pain-order-sign"
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    """A new app for this test, remembering the cards it showed for the default window."""
+    with running_app(app_settings(tmp_path, card_repeat_window_seconds=600)) as test_client:
+        yield test_client
 
 
 def drafts() -> list[dict[str, Any]]:
