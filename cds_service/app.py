@@ -18,6 +18,7 @@ from cds_service.content import reload as content_reload
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
+from cds_service.transience import SeenCards
 from cds_service.fhir.client import create_http_client
 from cds_service.health import metrics_router
 from cds_service.health import router as health_router
@@ -97,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.fhir_client = None
     app.state.feedback = None
     app.state.metrics = Metrics(content)
+    window = settings.card_repeat_window_seconds
+    app.state.seen_cards = SeenCards(window) if window > 0 else None
     app.state.authenticator = build_authenticator(settings)  # bad auth config stops start-up
     install_error_handlers(app)
     app.add_exception_handler(AuthError, auth_error_handler)

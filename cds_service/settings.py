@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     )
 
     feedback_db_url: str = "sqlite:///./cds-feedback.sqlite3"
+    card_repeat_window_seconds: float = Field(
+        default=600, ge=0, description="How long a card shown for an unchanged order counts as already shown (0 = off)."
+    )
     feedback_flush_seconds: float = Field(
         default=0.2, gt=0, le=60, description="Longest time served cards wait before being written, in one batch."
     )

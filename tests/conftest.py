@@ -33,7 +33,8 @@ LOCAL_FHIR_HOSTS = ["127.0.0.1"]
 
 
 def app_settings(directory: Path, **overrides: Any) -> Settings:
-    """Settings on the bundled content (auth off, no polling) with a SQLite feedback file in ``directory``."""
+    """Settings on the bundled content (auth off, no polling, no memory of cards shown) with a SQLite
+    feedback file in ``directory``."""
     values: dict[str, Any] = {
         "content_dir": BUNDLED_CONTENT_DIR,
         "content_poll_seconds": 0,
@@ -41,6 +42,7 @@ def app_settings(directory: Path, **overrides: Any) -> Settings:
         "feedback_db_url": f"sqlite:///{directory / 'feedback.sqlite3'}",
         "prefetch_deadline_seconds": 2.0,
         "feedback_state_dir": directory / "recorder-state",
+        "card_repeat_window_seconds": 0,  # off: one test's call never makes another's a repeat (tests of repeats set it)
     }
     return Settings(**{**values, **overrides})
 

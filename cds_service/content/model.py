@@ -6,13 +6,16 @@ Templates are Jinja2 text rendered in a sandbox with StrictUndefined (see ``temp
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds_service.facts.params import FactParams
 
 Mode = Literal["active", "shadow", "off"]
+Status = Literal["draft", "active", "retired"]
+VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 Indicator = Literal["info", "warning", "critical"]
 
 
@@ -77,6 +80,21 @@ class OverrideReasonContent(Strict):
 ParamValue = int | float | bool | str | list[str] | dict[str, Any]
 
 
+class ReviewContent(Strict):
+    """The card's last clinical review: when, and by whom (a name or a team)."""
+
+    date: date
+    by: str = Field(min_length=1)
+
+
+class ChangeContent(Strict):
+    """One changelog entry: the version it made, when, and what changed."""
+
+    version: str = Field(pattern=VERSION_PATTERN)
+    date: date
+    change: str = Field(min_length=1)
+
+
 class RuleContent(Strict):
     """Everything a clinician sees on one rule's card, plus the rule's tunable numbers."""
 
@@ -95,6 +113,25 @@ class RuleContent(Strict):
     rationale: str | None = Field(
         default=None, description="Why the card says what it says (sources weighed, conflicts resolved): for reviewers, never shown."
     )
+    version: str | None = Field(
+        default=None, pattern=VERSION_PATTERN, description="The card's content version (MAJOR.MINOR.PATCH), recorded with every card served."
+    )
+    status: Status = Field(default="draft", description="Governance: draft, active (clinically reviewed) or retired.")
+    review: ReviewContent | None = Field(default=None, description="The last clinical review; required when status is active.")
+    changelog: list[ChangeContent] = Field(default_factory=list, description="Newest first; the first entry is for `version`.")
+
+    @model_validator(mode="after")
+    def _governed(self) -> RuleContent:
+        """An active card was reviewed; a retired one is off; the newest changelog entry is the version's."""
+        if self.status == "active" and self.review is None:
+            raise ValueError("status active needs `review` with its date: an unreviewed card is a draft")
+        if self.status == "retired" and self.mode != "off":
+            raise ValueError("status retired needs mode: off")
+        if self.changelog and self.changelog[0].version != self.version:
+            raise ValueError(f"the newest changelog entry is for version {self.changelog[0].version}, not {self.version}")
+        if self.version is not None and not self.changelog:
+            raise ValueError("a versioned card needs a changelog entry for its version")
+        return self
 
     @field_validator("mode", mode="before")
     @classmethod
@@ -132,6 +169,20 @@ class LayoutContent(Strict):
     uncertain_note: str = Field(
         min_length=1, description="Template: the line a card's detail gains when record entries could not be read or recognised."
     )
+    rating_action: str = Field(
+        default="Appropriateness rating of {order}: {rating}",
+        min_length=1,
+        description="The description of an order's appropriateness rating (format fields {order}, {rating}).",
+    )
+
+    @field_validator("rating_action")
+    @classmethod
+    def _rating_fields(cls, value: str) -> str:
+        try:
+            value.format(order="order", rating="rating")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"rating_action may use only the fields {{order}} and {{rating}} ({exc})") from None
+        return value
 
 
 class RedFlagTermsContent(Strict):

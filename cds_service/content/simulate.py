@@ -18,6 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cds_service.appropriateness import Rating, rate_call
 from cds_service.content.loader import ContentSet
 from cds_service.content.referral import single_referral
 from cds_service.content.render import card_context, render_card
@@ -53,6 +54,7 @@ class Evaluation:
     results: tuple[RuleResult, ...]
     unavailable: dict[str, str]
     failed: dict[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
+    ratings: tuple[Rating, ...] = ()  # spine imaging orders and their appropriateness ratings
 
 
 def service_for(hook: str) -> ServiceDeclaration:
@@ -83,7 +85,8 @@ async def evaluate_body(
     evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
     age = evaluated.facts.age
     results = tuple(render_result(content, found, age, base_url, on) for found, on in single_referral(content, evaluated.findings))
-    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed))
+    ratings, _ = rate_call(content, evaluated.facts, evaluated.orders, evaluated.findings, request.hook_instance)
+    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed), ratings)
 
 
 def evaluate_request(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:

@@ -32,6 +32,12 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _by(value: str) -> bool:
+    if value != "version":
+        raise typer.BadParameter("the report can be split only by 'version'")
+    return True
+
+
 @db_app.command("upgrade")
 def upgrade(db: DbOption = None) -> None:
     """Create or migrate the feedback tables to the latest revision (the service also does this at start-up)."""
@@ -58,14 +64,20 @@ def feedback_report(
             help="Only cards served from this date or time on (UTC unless an offset is given).",
         ),
     ] = None,
+    by: Annotated[
+        Optional[str],
+        typer.Option("--by", metavar="version", help="'version': one row per rule and card version, to compare before and after a change."),
+    ] = None,
 ) -> None:
-    """Per rule: cards shown, accepted, overridden, override rate and the top override reasons."""
+    """Per rule: cards shown, accepted, overridden, override rate and the top override reasons; and the
+    share of spine imaging orders that could be given an appropriateness rating."""
     from rich.console import Console
 
     from cds_service.feedback.migrate import current_revision, head_revision
-    from cds_service.feedback.report import build_report, rich_tables, write_csv
+    from cds_service.feedback.report import build_report, rating_share, rich_tables, write_csv
     from cds_service.feedback.store import FeedbackStore, database_url, safe_url
 
+    by_version = _by(by) if by is not None else False
     url = _url(db)
     try:
         parsed = database_url(url)
@@ -83,7 +95,8 @@ def feedback_report(
         if revision != head_revision():
             expected = head_revision()
             typer.echo(f"note: the database is at revision {revision}, this version expects {expected}", err=True)
-        rows = build_report(store.engine, since)
+        rows = build_report(store.engine, since, by_version)
+        share = rating_share(store.engine, since)
     finally:
         store.close()
     if csv_file is not None and str(csv_file) == "-":
@@ -92,9 +105,10 @@ def feedback_report(
     if csv_file is not None:
         with csv_file.open("w", newline="", encoding="utf-8") as out:
             write_csv(rows, out)
-    title = "Card outcomes per rule" + (f" since {since.isoformat()}" if since else "")
+    title = "Card outcomes per rule" + (" and card version" if by_version else "") + (f" since {since.isoformat()}" if since else "")
     console = Console()
     for table in rich_tables(rows, title):
         console.print(table)
+    console.print(str(share), markup=False)
     if csv_file is not None:
         typer.echo(f"CSV written to {csv_file}")

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
@@ -30,13 +30,16 @@ from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
 
-Shown = tuple[str, str, str]  # card uuid, rule id, indicator
-Call = tuple[str, str, str, datetime, Sequence[Shown]]  # service id, hook instance, content version, served at, cards
+Shown = tuple[str, str, str, str | None]  # card uuid, rule id, indicator, the card's content version
+Rated = tuple[str, str]  # order reference, rating (or "unrated")
+# service id, hook instance, content version, served at, cards, imaging order ratings
+Call = tuple[str, str, str, datetime, Sequence[Shown], Sequence[Rated]]
 
 
-def shown_cards(shown: Iterable[tuple[Finding, Card]]) -> list[Shown]:
-    """What is recorded of each card a hook call answered with."""
-    return [(card.uuid, found.rule_id, card.indicator) for found, card in shown]
+def shown_cards(shown: Iterable[tuple[Finding, Card]], versions: Mapping[str, str | None] | None = None) -> list[Shown]:
+    """What is recorded of each card a hook call answered with (``versions``: rule id → card version)."""
+    versions = versions or {}
+    return [(card.uuid, found.rule_id, card.indicator, versions.get(found.rule_id)) for found, card in shown]
 
 
 def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
@@ -50,9 +53,26 @@ def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
             "indicator": indicator,
             "served_at": served_at,
             "content_version": content_version,
+            "card_version": version[0] if version else None,
         }
-        for service_id, hook_instance, content_version, served_at, cards in calls
-        for uuid, rule_id, indicator in cards
+        for service_id, hook_instance, content_version, served_at, cards, _ in calls
+        for uuid, rule_id, indicator, *version in cards  # a version-less (older) tuple records no version
+    ]
+
+
+def rating_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
+    """The ``imaging_ratings`` rows of queued hook calls."""
+    return [
+        {
+            "hook_instance": hook_instance,
+            "order_ref": order_ref,
+            "service_id": service_id,
+            "rating": rating,
+            "rated_at": served_at,
+            "content_version": content_version,
+        }
+        for service_id, hook_instance, content_version, served_at, _, ratings in calls
+        for order_ref, rating in ratings
     ]
 
 
@@ -102,8 +122,11 @@ class CardRecorder:
         content_version: str,
         cards: Sequence[Shown],
         served_at: datetime | None = None,
+        ratings: Sequence[Rated] = (),
     ) -> None:
-        """Queue one hook call's ``cards`` for writing; never blocks. Cards that do not fit are logged as lost."""
+        """Queue one hook call's ``cards`` (and imaging order ``ratings``, which ride along and count
+        toward the queue's bound, not the card totals) for writing; never blocks. Cards that do not
+        fit are logged as lost."""
         self.submitted += len(cards)
         if self._writer is None:
             self._lose(len(cards), "recorder not started")
@@ -112,10 +135,16 @@ class CardRecorder:
         if len(cards) > room:
             self._lose(len(cards) - room, "queue full")
             cards = cards[:room]
+            ratings = ()
             if not cards:
                 return
-        self._calls.append((service_id, hook_instance, content_version, served_at or datetime.now(timezone.utc), cards))
-        self._pending += len(cards)
+        elif len(cards) + len(ratings) > room:
+            log.error("imaging ratings not recorded", extra={"ratings": len(ratings), "reason": "queue full"})
+            ratings = ()
+        if not cards and not ratings:
+            return
+        self._calls.append((service_id, hook_instance, content_version, served_at or datetime.now(timezone.utc), cards, ratings))
+        self._pending += len(cards) + len(ratings)
         if self._pending >= self.batch_size and not self._wake.is_set():
             self._wake.set()
         if self.ledger is not None and time.monotonic() - self._saved_at >= self.flush_seconds:
@@ -177,16 +206,21 @@ class CardRecorder:
         while self._calls and size < self.batch_size:
             call = self._calls.popleft()
             batch.append(call)
-            size += len(call[4])
+            size += len(call[4]) + len(call[5])
         return batch
+
+    def _store(self, rows: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> None:
+        self.store.record_card_rows(rows)
+        self.store.record_rating_rows(ratings)
 
     async def _write(self, batch: list[Call]) -> None:
         rows = card_rows(batch)
+        ratings = rating_rows(batch)
         done = False
         try:
             for attempt in (1, 2):
                 try:
-                    await anyio.to_thread.run_sync(self.store.record_card_rows, rows)
+                    await anyio.to_thread.run_sync(self._store, rows, ratings)
                 except Exception as exc:  # noqa: BLE001 - any database failure: log, retry once, count
                     if attempt == 2:
                         done = True
@@ -201,7 +235,7 @@ class CardRecorder:
                     self.writes += 1
                     return
         finally:
-            self._pending -= len(rows)
+            self._pending -= len(rows) + len(ratings)
             if not done:  # stopped (shutdown timeout) before the batch was confirmed written
                 self._lose(len(rows), "shutdown before the queue drained")
 

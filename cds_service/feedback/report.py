@@ -19,7 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 from sqlalchemy import Engine, and_, func, or_, select, true
 
-from cds_service.feedback.schema import feedback, served_cards
+from cds_service.feedback.schema import feedback, imaging_ratings, served_cards
+from cds_service.pama import RATINGS, UNRATED
 
 UNKNOWN_RULE = "(unknown card)"
 TOP_REASONS = 3
@@ -61,14 +62,23 @@ class RuleStats:
         return self.overridden / acted if acted else None
 
 
-def build_report(engine: Engine, since: datetime | None = None) -> list[RuleStats]:
-    """The per-rule numbers, most shown first, the unknown-card row last."""
-    shown = _shown(engine, since)
+def row_key(rule_id: str | None, version: str | None, by_version: bool) -> str:
+    """The report row of a card: its rule, or with ``by_version`` its rule and card version."""
+    if rule_id is None:
+        return UNKNOWN_RULE
+    return f"{rule_id} v{version or '?'}" if by_version else rule_id
+
+
+def build_report(engine: Engine, since: datetime | None = None, by_version: bool = False) -> list[RuleStats]:
+    """The per-rule numbers (per rule and card version with ``by_version``: before and after a
+    content change side by side, "v?" for cards served before versions were recorded), most shown
+    first, the unknown-card row last."""
+    shown = _shown(engine, since, by_version)
     outcomes: dict[str, Counter[str]] = defaultdict(Counter)
     reasons: dict[str, Counter[tuple[str | None, str | None]]] = defaultdict(Counter)  # (system, code)
     labels: dict[tuple[str | None, str | None], str] = {}
-    for rule_id, outcome, system, code, display, count in _latest_outcomes(engine, since):
-        rule = rule_id or UNKNOWN_RULE
+    for rule_id, version, outcome, system, code, display, count in _latest_outcomes(engine, since):
+        rule = row_key(rule_id, version, by_version)
         outcomes[rule][outcome] += count
         if outcome == "overridden":
             key = (system, code) if code else (None, None)  # reasons are told apart by code, not wording
@@ -87,21 +97,27 @@ def build_report(engine: Engine, since: datetime | None = None) -> list[RuleStat
         )
         for rule in set(shown) | set(outcomes)
     ]
+    if by_version:  # a rule's versions together, oldest first
+        return sorted(rows, key=lambda r: (r.rule_id == UNKNOWN_RULE, r.rule_id))
     return sorted(rows, key=lambda r: (r.rule_id == UNKNOWN_RULE, -r.shown, r.rule_id))
 
 
-def _shown(engine: Engine, since: datetime | None) -> dict[str, int]:
-    query = select(served_cards.c.rule_id, func.count()).group_by(served_cards.c.rule_id)
+def _shown(engine: Engine, since: datetime | None, by_version: bool) -> dict[str, int]:
+    card = served_cards.c
+    query = select(card.rule_id, card.card_version, func.count()).group_by(card.rule_id, card.card_version)
     if since is not None:
-        query = query.where(served_cards.c.served_at >= since)
+        query = query.where(card.served_at >= since)
+    shown: Counter[str] = Counter()
     with engine.connect() as conn:
-        return {rule_id: count for rule_id, count in conn.execute(query)}
+        for rule_id, version, count in conn.execute(query):
+            shown[row_key(rule_id, version, by_version)] += count
+    return dict(shown)
 
 
 def _latest_outcomes(
     engine: Engine, since: datetime | None
-) -> list[tuple[str | None, str, str | None, str | None, str | None, int]]:
-    """(rule id, outcome, reason system, code, display, cards) over each card's latest feedback."""
+) -> list[tuple[str | None, str | None, str, str | None, str | None, str | None, int]]:
+    """(rule id, card version, outcome, reason system, code, display, cards) over each card's latest feedback."""
     ranked = select(
         feedback.c.card_uuid,
         feedback.c.outcome,
@@ -115,7 +131,7 @@ def _latest_outcomes(
     ).subquery()
     card = served_cards.c
     reason = (ranked.c.override_system, ranked.c.override_code, ranked.c.override_display)
-    columns = (card.rule_id, ranked.c.outcome, *reason)
+    columns = (card.rule_id, card.card_version, ranked.c.outcome, *reason)
     window = (
         or_(card.served_at >= since, and_(card.card_uuid.is_(None), ranked.c.outcome_at >= since))
         if since is not None
@@ -129,6 +145,34 @@ def _latest_outcomes(
     )
     with engine.connect() as conn:
         return [tuple(row) for row in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class RatingShare:
+    """Spine imaging orders evaluated, by appropriateness rating (``UNRATED``: could not be rated)."""
+
+    counts: dict[str, int]
+
+    @property
+    def orders(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def rated_share(self) -> float | None:
+        return (self.orders - self.counts.get(UNRATED, 0)) / self.orders if self.orders else None
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{name} {self.counts.get(name, 0)}" for name in (*RATINGS, UNRATED))
+        return f"Spine imaging orders: {self.orders}, rated {format_rate(self.rated_share) or '-'} ({parts})"
+
+
+def rating_share(engine: Engine, since: datetime | None = None) -> RatingShare:
+    """How many spine imaging orders got each rating (orders rated from ``since`` on)."""
+    query = select(imaging_ratings.c.rating, func.count()).group_by(imaging_ratings.c.rating)
+    if since is not None:
+        query = query.where(imaging_ratings.c.rated_at >= since)
+    with engine.connect() as conn:
+        return RatingShare({rating: count for rating, count in conn.execute(query)})
 
 
 def format_rate(rate: float | None) -> str:

@@ -20,6 +20,7 @@ from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.recorder import CardRecorder, shown_cards
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore, safe_url
 from cds_service.hooks.handler import Outcome
+from cds_service.pama import UNRATED
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ def record_served(
     feedback: Feedback | None, service_id: str, hook_instance: str, outcome: Outcome, content_version: str
 ) -> None:
     """Queue the cards a hook call answered with; returns at once and never fails the hook call."""
-    if not outcome.shown:
+    if not outcome.shown and not outcome.ratings:
         return
     if feedback is None:
         log.error(
@@ -76,7 +77,9 @@ def record_served(
         )
         return
     try:
-        feedback.recorder.submit(service_id, hook_instance, content_version, shown_cards(outcome.shown))
+        ratings = [(r.order.ref, r.value or UNRATED) for r in outcome.ratings]
+        cards = shown_cards(outcome.shown, outcome.card_versions)
+        feedback.recorder.submit(service_id, hook_instance, content_version, cards, ratings=ratings)
     except Exception as exc:  # noqa: BLE001 - the cards are already answered; log the loss and move on
         log.error("served cards not recorded", extra={"cards": len(outcome.shown), "error_type": type(exc).__name__})
 

@@ -1,6 +1,9 @@
 """The feedback store's tables (SQLAlchemy Core); migrations/ creates and evolves them.
 
     served_cards   one row per card shown: which rule, service, hook call, indicator, content version
+                   (of the whole content set, and the card file's own version)
+    imaging_ratings one row per spine imaging order a hook call evaluated: its appropriateness rating,
+                   or "unrated"; (hook_instance, order_ref) is unique, so a resent call is stored once
     feedback       one row per feedback item; (card_uuid, outcome, outcome_at) is unique, so a
                    resent item is stored once
 
@@ -74,6 +77,7 @@ served_cards = Table(
     Column("indicator", String(16), nullable=False),
     Column("served_at", UTCDateTime(), nullable=False),
     Column("content_version", String(64), nullable=False),
+    Column("card_version", String(32), nullable=True),  # the card file's version (migration 0002)
     Index(None, "rule_id", "served_at"),
     Index(None, "served_at"),
 )
@@ -95,4 +99,16 @@ feedback = Table(
     UniqueConstraint("card_uuid", "outcome", "outcome_at"),
     CheckConstraint("outcome IN ('accepted', 'overridden')", name="outcome"),
     Index(None, "outcome_at"),
+)
+
+imaging_ratings = Table(
+    "imaging_ratings",
+    metadata,
+    Column("hook_instance", String(64), primary_key=True),
+    Column("order_ref", String(200), primary_key=True),
+    Column("service_id", String(128), nullable=False),
+    Column("rating", String(32), nullable=False),
+    Column("rated_at", UTCDateTime(), nullable=False),
+    Column("content_version", String(64), nullable=False),
+    Index(None, "rated_at"),
 )

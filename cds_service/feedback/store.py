@@ -35,6 +35,7 @@ class ServedCard:
     indicator: str
     served_at: datetime
     content_version: str
+    card_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,12 @@ class FeedbackStore:
                 f"VALUES {', '.join([row] * count)} ON CONFLICT DO NOTHING"
             )
         return statement
+
+    def record_rating_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Store ``imaging_ratings`` rows; a (hook instance, order) already stored is left as it is."""
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(insert_ignore(self.engine, schema.imaging_ratings), list(rows))
 
     def record_feedback(
         self, service_id: str, items: Iterable[FeedbackRecord], received_at: datetime | None = None

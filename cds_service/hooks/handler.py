@@ -9,11 +9,14 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+from cds_service.appropriateness import Rating, consult_id, rate_call, stamp_consult
+from cds_service.configuration import configuration
 from cds_service.content.loader import ContentSet
 from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
+from cds_service.facts import DraftOrder
 from cds_service.facts.model import CONDITIONS, DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
@@ -25,6 +28,7 @@ from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import Withheld, evaluate
 from cds_service.rules.scope import gated, scope_undecided
+from cds_service.transience import SeenCards
 
 log = logging.getLogger(__name__)
 MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
@@ -41,6 +45,9 @@ class Outcome:
     fetched: tuple[str, ...] = ()
     withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
     failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
+    ratings: tuple[Rating, ...] = ()  # spine imaging orders and their appropriateness ratings
+    repeats: tuple[str, ...] = ()  # rule ids of cards not shown again (unchanged order, shown before)
+    card_versions: Mapping[str, str | None] = field(default_factory=dict)  # rule id -> its card file's version
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -61,6 +68,7 @@ class Evaluated:
     prefetch: PrefetchResult
     failed: Mapping[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
     withheld: tuple[Withheld, ...] = ()
+    orders: tuple[DraftOrder, ...] = ()  # the draft orders built (when the scope gate opened)
 
 
 async def find(
@@ -98,6 +106,7 @@ async def find(
     findings: list[Finding] = []
     withheld: list[Withheld] = []
     failed: dict[str, str] = {}
+    orders: tuple[DraftOrder, ...] = ()
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
     screened = screen_orders(drafts, selections, content.index, medications)
@@ -108,7 +117,7 @@ async def find(
         reason = result.unavailable.get(CONDITIONS, "not-found")
         why = "whether the orders are for neck or upper-back pain cannot be decided"
         raise PreconditionFailed.keys({CONDITIONS: reason}, why, result.unavailable)
-    return Evaluated(facts, findings, result, failed, tuple(withheld))
+    return Evaluated(facts, findings, result, failed, tuple(withheld), orders)
 
 
 def rendered(
@@ -138,9 +147,11 @@ async def handle_hook(
     deadline_seconds: float,
     base_url: str,
     today: date | None = None,
+    seen: SeenCards | None = None,
 ) -> Outcome:
     """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart."""
     started = time.perf_counter()
+    config = configuration(request.extension)
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
     shown, shadow = [], []
@@ -153,6 +164,14 @@ async def handle_hook(
         elif (card := rendered(content, found, facts, base_url, failed, referral_on, counts)) is not None:
             shown.append((found, card))
     shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
+    if not config.info_cards:
+        shown = [pair for pair in shown if pair[1].indicator != "info"]
+    repeats: list[str] = []
+    if seen is not None and shown:
+        shown, repeats = seen.filter(service.hook, str(request.context.get("patientId")), shown)
+    ratings, actions = rate_call(content, facts, evaluated.orders if config.ratings else (), evaluated.findings, request.hook_instance)
+    if actions:
+        stamp_consult((c for _, c in shown), consult_id(request.hook_instance))
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
             "hook evaluated",
@@ -166,6 +185,9 @@ async def handle_hook(
             },
         )
     response = CDSResponse(cards=[c for _, c in shown])
+    if actions:  # CDS Hooks 2.0 place, and the pre-2.0 one older clients (the Sandbox's PAMA tab) read
+        response = CDSResponse(cards=response.cards, system_actions=actions, extension={"systemActions": actions})
     return Outcome(
-        response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed)
+        response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed),
+        ratings=ratings, repeats=tuple(repeats), card_versions={f.rule_id: content.rules[f.rule_id].content.version for f, _ in shown},
     )

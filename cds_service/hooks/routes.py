@@ -154,6 +154,7 @@ async def call_service(request: Request) -> JSONResponse:
             state.fhir_client,
             settings.prefetch_deadline_seconds,
             base_url(request, settings),
+            seen=state.seen_cards,
         )
     except PreconditionFailed as exc:  # a 412's access line, too, names the keys that could not be read
         state.metrics.observe_unavailable(exc.unavailable)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from cds_service.configuration import discovery_extension
 from cds_service.hooks.models import ServiceDescriptor
 
 PATIENT_KEY = "patient"
@@ -75,6 +76,7 @@ class ServiceDeclaration:
             description=self.description,
             prefetch=self.prefetch_templates(codes),
             usage_requirements=self.usage_requirements,
+            extension=discovery_extension(),
         )
 
 

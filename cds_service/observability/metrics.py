@@ -16,6 +16,9 @@
                                                                   unauthorized, malformed, refused, deadline …)
     cds_rule_errors_total{rule_id}                                cards dropped because their rule raised
                                                                   or their card could not be rendered
+    cds_imaging_orders_rated_total{rating}                        spine imaging orders by appropriateness
+                                                                  rating; "unrated" could not be rated
+    cds_cards_repeat_held_total{rule_id}                          cards not sent again at order-sign
     cds_content_reloads_total{result}                             content reloads: success | failure
     cds_content_info{version}                                     the content version serving
     cds_ready                                                     1 when /readyz would answer 200
@@ -44,6 +47,7 @@ from prometheus_client.registry import Collector
 
 from cds_service.content.referral import finding_indicator
 from cds_service.hooks.services import SERVICES
+from cds_service.pama import UNRATED
 
 if TYPE_CHECKING:
     from cds_service.content.loader import ContentSet
@@ -124,11 +128,19 @@ class Metrics:
         self.rule_errors = Counter(
             "cds_rule_errors", "Cards dropped: the rule raised or its card could not be rendered.", ["rule_id"], registry=r
         )
+        self.imaging_ratings = Counter(
+            "cds_imaging_orders_rated", "Spine imaging orders evaluated, by appropriateness rating (unrated: could not be rated).",
+            ["rating"], registry=r,
+        )  # fmt: skip
+        self.repeats_held = Counter(
+            "cds_cards_repeat_held", "Cards not sent again at order-sign: shown before for the unchanged order.", ["rule_id"], registry=r
+        )
         self.ready = Gauge("cds_ready", "1 when the service is ready to answer hooks.", registry=r)
         self._requests, self._latency = Children(self.requests), Children(self.latency)
         self._cards, self._unavailable = Children(self.cards), Children(self.prefetch_unavailable)
         self._fhir_requests, self._withheld = Children(self.fhir_requests), Children(self.withheld)
         self._rule_errors = Children(self.rule_errors)
+        self._ratings, self._repeats = Children(self.imaging_ratings), Children(self.repeats_held)
         if content is not None:
             r.register(ContentCollector(content))
         if process:
@@ -149,6 +161,10 @@ class Metrics:
             self._withheld(rule_id, reason).inc()
         for rule_id in outcome.failed:  # registered rule ids only: bounded
             self._rule_errors(rule_id).inc()
+        for rating in outcome.ratings:  # the three rating codes and "unrated": bounded
+            self._ratings(rating.value or UNRATED).inc()
+        for rule_id in outcome.repeats:
+            self._repeats(rule_id).inc()
         self.observe_unavailable(outcome.unavailable)
 
     def observe_unavailable(self, unavailable: Mapping[str, str]) -> None:

@@ -116,6 +116,7 @@ async def evaluate(body: EvaluateBody, root: RootDep, content: ContentDep) -> JS
             "contentVersion": content.version,
             "orders": orders,
             "cards": [_card(r) for r in evaluation.results],
+            "ratings": [{"ref": r.order.ref, "display": r.order.display, "rating": r.value} for r in evaluation.ratings],
         },
         headers={"Cache-Control": "no-store"},
     )

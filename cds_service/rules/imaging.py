@@ -48,7 +48,7 @@ def _unique(orders: list[DraftOrder]) -> tuple[DraftOrder, ...]:
     "imaging-without-red-flags",
     needs=RED_FLAG_DATA + (SERVICE_REQUESTS,),
     reasons=("early-pain", "no-pt"),
-    suggestions=("remove-and-refer", "remove"),
+    suggestions=("remove-and-refer", "remove", "swap-for-pt"),
     params=params.EarlyImaging,
     valuesets=SPINE_IMAGING + ("physical-therapy",),
     reassures=True,  # "the record shows no red flag"
@@ -71,12 +71,15 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
     if not planned:
         reasons.append(Reason("no-pt", pain))
     actions = suggest.remove(orders)
-    suggestion = (
-        SuggestionSpec("remove", actions, recommended=True)
-        if planned
-        else SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(facts),), recommended=True)
-    )
-    return finding("imaging-without-red-flags", orders, *reasons, suggestions=(suggestion,))
+    if planned:
+        suggestions = (SuggestionSpec("remove", actions, recommended=True),)
+    else:  # the alternative order, rated: the first imaging order becomes the referral, the others go
+        swap = (suggest.swap_for_pt(orders[0], facts),) + suggest.remove(orders[1:])
+        suggestions = (
+            SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(facts),), recommended=True),
+            SuggestionSpec("swap-for-pt", swap),
+        )
+    return finding("imaging-without-red-flags", orders, *reasons, suggestions=suggestions)
 
 
 def _new_neuro_finding(facts: PatientFacts, since: Imaging) -> bool:

@@ -10,9 +10,12 @@ from datetime import date
 from typing import Any
 
 from cds_service.facts import DraftOrder, PatientFacts
+from cds_service.pama import APPROPRIATE, with_rating
 from cds_service.rules.base import ActionSpec
 from cds_service.terminology.systems import CPT, LOINC, SNOMED, UCUM
 
+# What an order swapped for another keeps: who, for whom, why, and its draft state.
+SWAP_KEPT = ("resourceType", "id", "status", "intent", "subject", "encounter", "requester", "reasonCode", "reasonReference", "authoredOn")
 PT_REFERRAL_CODE = {"system": SNOMED, "code": "91251008", "display": "Physical therapy procedure"}
 MRI_CERVICAL_WITH_CONTRAST = {
     "system": CPT,
@@ -85,6 +88,15 @@ def pt_referral(facts: PatientFacts, note: str | None = None) -> ActionSpec:
     """Create a physical therapy referral (SNOMED 91251008) for the pain on record."""
     resource = service_request(facts, PT_REFERRAL_CODE, _pain_refs(facts), note=note)
     return ActionSpec("pt-referral", "create", resource=resource)
+
+
+def swap_for_pt(order: DraftOrder, facts: PatientFacts) -> ActionSpec:
+    """Replace a draft imaging order by a physical therapy referral under the same id (an update the
+    EHR applies in place), rated appropriate: the guideline's first step instead of the study."""
+    resource = {k: v for k, v in order.resource.items() if k in SWAP_KEPT}
+    resource["code"] = {"coding": [PT_REFERRAL_CODE], "text": PT_REFERRAL_CODE["display"]}
+    resource.setdefault("subject", {"reference": facts.patient_ref or "Patient/unknown"})
+    return ActionSpec("swap-order", "update", resource=with_rating(resource, APPROPRIATE), data={"order": order.display})
 
 
 def create(key: str, facts: PatientFacts, coding: dict[str, str], priority: str | None = None) -> ActionSpec:

@@ -67,6 +67,15 @@ def test_evaluate_returns_cards_with_detail_rendered_to_html(preview: TestClient
     assert imaging["suggestions"] and imaging["overrideReasons"] and imaging["source"]["label"]
 
 
+def test_evaluate_shows_the_appropriateness_rating_of_imaging_orders(preview: TestClient) -> None:
+    """The preview answers each spine imaging order's appropriateness rating beside the cards."""
+    response = preview.post("/preview/api/evaluate", json={"patient": "vignette-2", "codes": ["72141"], "hook": "order-sign"})
+    assert response.status_code == 200
+    assert response.json()["ratings"] == [
+        {"ref": "ServiceRequest/preview-1", "display": "MRI cervical spine without contrast", "rating": "not-appropriate"}
+    ]
+
+
 def test_evaluate_codes_for_a_patient(preview: TestClient) -> None:
     """Orders given as codes for a chosen patient are evaluated with the chosen hook."""
     response = preview.post("/preview/api/evaluate", json={"patient": "vignette-2", "codes": ["72141"], "hook": "order-sign"})

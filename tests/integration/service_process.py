@@ -41,6 +41,7 @@ def running_service(tmp_path: Path, **env: str) -> Iterator[Service]:
         "CDS_AUTH_MODE": "off",
         "CDS_FEEDBACK_DB_URL": f"sqlite:///{tmp_path / 'feedback.sqlite3'}",
         "CDS_LOG_JSON": "false",
+        "CDS_CARD_REPEAT_WINDOW_SECONDS": "0",  # each call stands alone, as in tests/conftest.py app_settings
         "CDS_FHIR_ALLOWED_HOSTS": ",".join(LOCAL_FHIR_HOSTS),  # the local FHIR test server
         "CDS_FEEDBACK_STATE_DIR": str(tmp_path / "recorder-state"),
         **env,

@@ -52,7 +52,7 @@ def store(pg_url: str) -> Iterator[FeedbackStore]:
 def reset_schema(url: str) -> None:
     store = FeedbackStore.open(url)
     with store.engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS feedback, served_cards, alembic_version"))
+        conn.execute(text("DROP TABLE IF EXISTS feedback, served_cards, imaging_ratings, alembic_version"))
     store.close()
 
 

@@ -93,3 +93,26 @@ def test_preview_page_shows_vignette_1_cards_in_a_real_browser(tmp_path: Path) -
     assert len(png) > 20_000  # a page of text and cards, not a blank image
     assert colour_pixels(png, COLOURS["warning"]) > 2_000  # warning borders and badges are visible
     assert colour_pixels(png, COLOURS["info"]) > 1_000
+
+
+def test_preview_page_shows_the_imaging_rating_in_a_real_browser(tmp_path: Path) -> None:
+    """Evaluating a cervical MRI for vignette 2 shows its appropriateness rating (not-appropriate) above the cards."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium is missing: run scripts/test.d/20-browser.sh (apt-get install chromium)", pytrace=False)
+    env = {"CDS_FIXTURES_DIR": str(FIXTURES), "CDS_CONTENT_POLL_SECONDS": "0"}
+    with running_service(tmp_path, **env) as service, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=20_000)
+        try:
+            page = browser.new_page()
+            page.goto(f"{service.url}/preview")
+            page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+            page.select_option("#patient", "vignette-2")
+            page.fill("#codes", "72141")
+            page.select_option("#hook", "order-sign")
+            page.click("#evaluate")
+            page.wait_for_selector("#ratings .rating", timeout=10_000)
+            text = page.inner_text("#ratings")
+        finally:
+            browser.close()
+    assert "Appropriateness rating: not-appropriate" in text
+    assert "ServiceRequest/preview-1" in text

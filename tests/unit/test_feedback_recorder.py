@@ -230,10 +230,10 @@ def test_rows_take_rule_and_card_from_each_finding() -> None:
     """Each shown card becomes a row with its uuid, indicator, the finding's rule id and the call's fields."""
     card = Card(summary="s", indicator="warning", source=Source(label="l"))
     finding = Finding("rule-x", orders=(), reasons=())
-    rows = card_rows([("svc", "hook-1", "v9", T0, shown_cards([(finding, card)]))])
+    rows = card_rows([("svc", "hook-1", "v9", T0, shown_cards([(finding, card)]), ())])
     assert rows == [
         {
             "card_uuid": card.uuid, "rule_id": "rule-x", "service_id": "svc", "hook_instance": "hook-1",
-            "indicator": "warning", "served_at": T0, "content_version": "v9",
+            "indicator": "warning", "served_at": T0, "content_version": "v9", "card_version": None,
         }
     ]

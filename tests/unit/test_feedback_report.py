@@ -165,3 +165,28 @@ def test_cli_db_upgrade_creates_the_tables(tmp_path: Path) -> None:
         assert current_revision(store.engine) == head_revision()
     finally:
         store.close()
+
+
+def test_by_version_compares_override_rates_before_and_after_a_change(tmp_path: Path) -> None:
+    """`feedback-report --by version` gives one row per rule and card version, each with its own override rate."""
+    url = f"sqlite:///{tmp_path / 'versions.sqlite3'}"
+    store = FeedbackStore.open(url)
+    try:
+        store.migrate()
+        cards = [ServedCard(f"old{i}", IMAGING, "svc", "hi", "warning", T0, "c1", "1.0.0") for i in range(4)]
+        cards += [ServedCard(f"new{i}", IMAGING, "svc", "hi", "warning", T0, "c2", "1.1.0") for i in range(4)]
+        cards.append(ServedCard("legacy", IMAGING, "svc", "hi", "warning", T0, "c0"))
+        store.record_cards(cards)
+        store.record_feedback("svc", [overridden(f"old{i}", R1) for i in range(3)] + [accepted("old3")])
+        store.record_feedback("svc", [overridden("new0", R1)] + [accepted(f"new{i}") for i in range(1, 4)])
+        rows = {r.rule_id: r for r in build_report(store.engine, by_version=True)}
+        assert set(rows) == {f"{IMAGING} v1.0.0", f"{IMAGING} v1.1.0", f"{IMAGING} v?"}
+        assert rows[f"{IMAGING} v1.0.0"].override_rate == 0.75 and rows[f"{IMAGING} v1.1.0"].override_rate == 0.25
+        assert [r.rule_id for r in build_report(store.engine)] == [IMAGING]  # without --by, one row per rule
+    finally:
+        store.close()
+    result = CliRunner().invoke(cli, ["feedback-report", "--db", url, "--by", "version"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert f"{IMAGING} v1.0.0" in result.output and "75.0%" in result.output and "25.0%" in result.output
+    bad = CliRunner().invoke(cli, ["feedback-report", "--db", url, "--by", "colour"])
+    assert bad.exit_code != 0 and "version" in bad.output

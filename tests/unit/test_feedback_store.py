@@ -115,10 +115,13 @@ def test_a_large_batch_with_repeats_stores_each_card_once(store: FeedbackStore) 
 
 
 def test_served_cards_have_no_patient_or_user_columns() -> None:
-    """The served-cards table stores no patient or user identifier."""
+    """The served-cards and imaging-ratings tables store no patient or user identifier."""
     columns = set(schema.served_cards.c.keys())
     assert columns == {
-        "card_uuid", "rule_id", "service_id", "hook_instance", "indicator", "served_at", "content_version",
+        "card_uuid", "rule_id", "service_id", "hook_instance", "indicator", "served_at", "content_version", "card_version",
+    }
+    assert set(schema.imaging_ratings.c.keys()) == {
+        "hook_instance", "order_ref", "service_id", "rating", "rated_at", "content_version",
     }
 
 

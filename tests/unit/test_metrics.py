@@ -15,7 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from cds_service.app import create_app
 from cds_service.observability.metrics import Metrics
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
-from tests.conftest import bearer_authorization, condition, hook_body, patient, service_order
+from tests.conftest import bearer_authorization, condition, hook_body, patient, running_app, service_order
 
 URL = "/cds-services/neck-pain-order-select"
 FHIR = "https://fhir.example.org/r4"
@@ -62,6 +62,26 @@ def test_cards_are_counted_per_rule_id_and_indicator(client: TestClient) -> None
     for card in cards:
         rule_id = card["source"]["topic"]["code"]
         assert value(got, "cds_cards_total", rule_id=rule_id, indicator=card["indicator"], mode="active") == 1
+
+
+def test_imaging_ratings_and_held_repeats_are_counted(settings: Settings) -> None:
+    """Each spine imaging order counts under its rating (unrated when it could not be rated); a card held back at signing counts under its rule."""
+    with running_app(settings.model_copy(update={"card_repeat_window_seconds": 600})) as client:
+        count_ratings_and_repeats(client)
+
+
+def count_ratings_and_repeats(client: TestClient) -> None:
+    rated = mri_request()
+    unreadable = mri_request()
+    del unreadable["prefetch"]["observations"]  # red flags cannot be excluded: unrated
+    for body in (rated, unreadable):
+        assert client.post(URL, json=body).status_code == 200
+    signed = hook_body([patient(45), condition("M54.2", "Cervicalgia", onset_days=7)], [service_order("72141", "MRI cervical spine")], hook="order-sign")
+    assert client.post("/cds-services/neck-pain-order-sign", json=signed).status_code == 200
+    got = samples(client)
+    assert value(got, "cds_imaging_orders_rated_total", rating="not-appropriate") == 2
+    assert value(got, "cds_imaging_orders_rated_total", rating="unrated") == 1
+    assert value(got, "cds_cards_repeat_held_total", rule_id="imaging-without-red-flags") == 1
 
 
 def test_shadow_findings_are_counted_but_not_sent(settings: Settings, tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ def test_imaging_without_red_flags_fires_after_6_weeks_without_pt() -> None:
     wire = card(found)
     assert_card_invariants(wire)
     assert wire["indicator"] == "warning"
-    assert action_codes(wire) == [("delete", "ServiceRequest/mri"), ("create", "91251008")]
+    assert action_codes(wire) == [("delete", "ServiceRequest/mri"), ("create", "91251008"), ("update", "91251008")]
 
 
 def test_imaging_without_red_flags_states_both_reasons_in_early_pain_without_pt() -> None:

@@ -54,8 +54,10 @@ def test_vignette_2_prior_lumbar_fusion_two_mris(shared_client: TestClient) -> N
     body = shared_client.post(SELECT, json=hook_body(VIGNETTE_2, VIGNETTE_2_ORDERS, selections=["ServiceRequest/mri-c", "ServiceRequest/mri-t"])).json()
     assert mine(body) == {"imaging-without-red-flags": "warning", "imaging-modality": "info", "physical-therapy-first": "info"}
     imaging = card_of(body, "imaging-without-red-flags")
-    deleted = [a["resourceId"] for s in imaging["suggestions"] for a in s["actions"] if a["type"] == "delete"]
+    deleted = [a["resourceId"] for a in imaging["suggestions"][0]["actions"] if a["type"] == "delete"]
     assert deleted == ["ServiceRequest/mri-c", "ServiceRequest/mri-t"]
+    swap = [(a["type"], a.get("resourceId") or a["resource"]["id"]) for a in imaging["suggestions"][1]["actions"]]
+    assert swap == [("update", "mri-c"), ("delete", "ServiceRequest/mri-t")]  # the alternative: one referral, not two
     assert "Procedure/ct" in card_of(body, "imaging-modality")["detail"]
 
 

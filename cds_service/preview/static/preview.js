@@ -115,6 +115,14 @@
       list.append(el("li", { class: order.selected ? "" : "unselected" }, `${order.display} `, el("code", { text: order.ref })));
     }
     context.append(list);
+    // Appropriateness ratings of spine imaging orders (the system actions an EHR's imaging workflow applies).
+    const ratings = el("ul", { id: "ratings", class: "ratings" });
+    for (const r of data.ratings || []) {
+      ratings.append(el("li", { class: `rating rating-${r.rating || "unrated"}` }, "Appropriateness rating: ",
+        el("strong", { text: r.rating || "not rated (the record could not be wholly read or understood, or a card names another study)" }),
+        ` — ${r.display} `, el("code", { text: r.ref })));
+    }
+    if ((data.ratings || []).length) context.append(ratings);
     const shown = data.cards.filter((c) => c.mode !== "shadow");
     const shadow = data.cards.filter((c) => c.mode === "shadow");
     $("cards").replaceChildren(...(shown.length ? shown.map(renderCard) : [el("p", { class: "empty", text: "No cards." })]));
