@@ -25,6 +25,7 @@ from cds_service.hooks.routes import router as hooks_router
 from cds_service.observability.fhir import InstrumentedFhirClient
 from cds_service.observability.metrics import Metrics, serve_metrics
 from cds_service.observability.middleware import RequestObserver
+from cds_service.preview.lint import verified_content
 from cds_service.preview.routes import router as preview_router
 from cds_service.settings import Settings, get_settings
 
@@ -50,7 +51,7 @@ def tune_gc() -> tuple[int, int, int]:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (from the environment when not given)."""
     settings = settings or get_settings()
-    content = ContentStore(settings.content_dir, settings.fixtures_dir)
+    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

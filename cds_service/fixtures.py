@@ -92,7 +92,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """A complete prefetch for the declared templates from a patient's resources (as an EHR would send)."""
-    from cds_service.hooks.services import PATIENT_KEY, PREFETCH
+    from cds_service.protocol.services import PATIENT_KEY, PREFETCH
 
     out: dict[str, Any] = {}
     for query in PREFETCH:

@@ -19,7 +19,7 @@ from cds_service.content.model import LinkContent, SourceContent
 from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
-from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
+from cds_service.protocol.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)

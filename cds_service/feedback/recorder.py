@@ -25,7 +25,7 @@ import anyio.to_thread
 
 from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.store import FeedbackStore
-from cds_service.hooks.models import Card
+from cds_service.protocol.models import Card
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)

@@ -10,8 +10,7 @@ from datetime import date
 from typing import Any
 
 from cds_service.content.loader import ContentSet
-from cds_service.content.referral import single_referral
-from cds_service.content.render import render_card, uncertain_counts
+from cds_service.content.outcome import Outcome, render_findings
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
 from cds_service.facts.model import CONDITIONS, DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
@@ -19,28 +18,15 @@ from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
 from cds_service.hooks.medfetch import resolve_medications
-from cds_service.hooks.models import INDICATOR_RANK, Card, CDSRequest, CDSResponse
+from cds_service.protocol.models import CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
-from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
+from cds_service.protocol.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import Withheld, evaluate
 from cds_service.rules.scope import gated, scope_undecided
 
 log = logging.getLogger(__name__)
 MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a call produced: the response, and every finding (shadow ones included) for metrics."""
-
-    response: CDSResponse
-    shown: list[tuple[Finding, Card]]
-    shadow: list[Finding]
-    unavailable: dict[str, str]
-    fetched: tuple[str, ...] = ()
-    withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
-    failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -111,25 +97,6 @@ async def find(
     return Evaluated(facts, findings, result, failed, tuple(withheld))
 
 
-def rendered(
-    content: ContentSet,
-    found: Finding,
-    facts: PatientFacts,
-    base_url: str,
-    failed: list[str],
-    referral_on: str | None,
-    uncertain: Mapping[str, int],
-) -> Card | None:
-    """The finding's card; None (logged, and its rule id added to ``failed``) when it cannot be
-    rendered: one broken card is dropped, the other cards of the response still go out."""
-    try:
-        return render_card(content, found, facts.age, base_url, referral_on, uncertain)
-    except Exception as exc:
-        log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
-        failed.append(found.rule_id)
-        return None
-
-
 async def handle_hook(
     service: ServiceDeclaration,
     request: CDSRequest,
@@ -138,21 +105,17 @@ async def handle_hook(
     deadline_seconds: float,
     base_url: str,
     today: date | None = None,
+    render_shadow: bool = False,
 ) -> Outcome:
-    """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart."""
+    """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart
+    (rendered too with ``render_shadow``, for the preview tools)."""
     started = time.perf_counter()
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
-    shown, shadow = [], []
-    failed = list(evaluated.failed)
-    facts = evaluated.facts
-    counts = uncertain_counts(facts.uncertain) if evaluated.findings else {}  # said on every card shown
-    for found, referral_on in single_referral(content, evaluated.findings):
-        if content.rules[found.rule_id].content.mode == "shadow":
-            shadow.append(found)
-        elif (card := rendered(content, found, facts, base_url, failed, referral_on, counts)) is not None:
-            shown.append((found, card))
-    shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
+    results = render_findings(content, evaluated.findings, evaluated.facts, base_url, render_shadow)
+    shown = [(r.finding, r.card) for r in results if r.card is not None and r.mode != "shadow"]
+    shadow = [r.finding for r in results if r.mode == "shadow"]
+    failed = [*evaluated.failed, *(r.rule_id for r in results if r.error is not None)]
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
             "hook evaluated",
@@ -167,5 +130,14 @@ async def handle_hook(
         )
     response = CDSResponse(cards=[c for _, c in shown])
     return Outcome(
-        response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed)
+        response,
+        shown,
+        shadow,
+        dict(result.unavailable),
+        result.fetched,
+        withheld=evaluated.withheld,
+        failed=tuple(failed),
+        results=tuple(results),
+        age=evaluated.facts.age,
+        errors=dict(evaluated.failed),
     )

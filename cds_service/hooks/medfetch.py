@@ -21,7 +21,7 @@ from cds_service.facts.medrefs import MedicationIndex, referenced
 from cds_service.facts.record import MEDICATION_TYPES
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.errors import FhirError
-from cds_service.hooks.models import CDSRequest
+from cds_service.protocol.models import CDSRequest
 
 log = logging.getLogger(__name__)
 

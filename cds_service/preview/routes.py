@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.content.loader import ContentSet
-from cds_service.content.simulate import RuleResult, evaluate_body
+from cds_service.preview.simulate import RuleResult, evaluate_body
 from cds_service.errors import PreconditionFailed
 from cds_service.fixtures import PATIENTS, REQUESTS, fixture_names, load_request
 from cds_service.jsonresponse import JSONResponse

@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from cds_service.content.loader import load_content
-from cds_service.content.simulate import evaluate_request
+from cds_service.preview.simulate import evaluate_request
 from cds_service.fixtures import hook_request
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.integration.service_process import running_service

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import app
 from cds_service.content.loader import ContentSet, load_content
-from cds_service.content.simulate import burden, simulate, write_chart, write_csv
+from cds_service.preview.simulate import burden, simulate, write_chart, write_csv
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "content_fixtures"

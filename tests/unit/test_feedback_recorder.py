@@ -18,7 +18,7 @@ from cds_service.feedback import schema
 from cds_service.feedback.recorder import CardRecorder, card_rows, shown_cards
 from cds_service.feedback.report import build_report
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore
-from cds_service.hooks.models import Card, Source
+from cds_service.protocol.models import Card, Source
 from cds_service.rules.base import Finding
 from tests.feedback_support import migrated_store
 
