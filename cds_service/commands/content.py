@@ -140,6 +140,9 @@ def simulate(
     """Run every fixture request through the rules and report alert burden per rule and indicator."""
     from cds_service.preview import simulate as sim
 
+    if chart is not None and not sim.chart_available():
+        typer.echo(f"--chart needs matplotlib, which the service itself does not install: {sim.CHART_INSTALL}", err=True)
+        raise typer.Exit(2)
     _quiet_render_log()
     content = _load(content_dir)
     runs = sim.simulate(content, fixtures_dir or get_settings().fixtures_dir)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -176,6 +177,14 @@ def write_csv(rows: Iterable[BurdenRow], path: Path) -> None:
             )
 
 
+CHART_INSTALL = "scripts/bootstrap tools (or: pip install 'cds-service[tools]')"
+
+
+def chart_available() -> bool:
+    """Whether ``write_chart`` can draw: matplotlib is a content-tool extra, not a service dependency."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 CHART_COLOURS = {"critical": "#c62828", "warning": "#f9a825", "info": "#1565c0"}
 
 
@@ -184,7 +193,7 @@ def write_chart(rows: Sequence[BurdenRow], path: Path) -> None:
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the installation
-        raise RuntimeError("the chart needs matplotlib: pip install 'cds-service[tools]'") from None
+        raise RuntimeError(f"the chart needs matplotlib: {CHART_INSTALL}") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.ticker import MaxNLocator
