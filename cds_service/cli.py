@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from cds_service.commands.call import call
 from cds_service.commands.content import lint_cards, preview, simulate
 from cds_service.commands.feedback import db_app, feedback_report
 from cds_service.settings import get_settings
@@ -68,6 +69,7 @@ def load_fixtures(
     typer.echo(f"loaded {len(refs)} resources into {fhir_server}")
 
 
+app.command("call")(call)
 app.command("lint-cards")(lint_cards)
 app.command("preview")(preview)
 app.command("simulate")(simulate)
