@@ -18,6 +18,7 @@ from cds_service.content import reload as content_reload
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
+from cds_service.fhir import nullcheck
 from cds_service.fhir.client import create_http_client
 from cds_service.health import metrics_router
 from cds_service.health import router as health_router
@@ -72,7 +73,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(content.watch(settings.content_poll_seconds)) if settings.content_poll_seconds else None
         remove_sighup = content_reload.install_sighup(content)  # SIGHUP reloads the content
         gc_thresholds = tune_gc()
-        log.info("service started", extra={"content_version": content.current.version})
+        null_check = nullcheck.state()
+        log.log(
+            logging.INFO if null_check == "fast" else logging.WARNING,
+            "service started",
+            extra={"content_version": content.current.version, "fhir_null_check": null_check},
+        )
         try:
             yield
         finally:

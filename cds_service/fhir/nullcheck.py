@@ -8,8 +8,14 @@ of the model's fields and classifies each one's type on every call — for every
 ``install()`` swaps in a check that reads, per model class, the precomputed list of the fields
 that check applies to, and hands any data holding such a null to the library's own check, so
 what is rejected, and the error raised, are exactly the library's. It must run before the model
-classes are created (pydantic binds validators then): ``cds_service/__init__.py`` calls it, before
-anything of ``fhir.resources`` is imported. ``installed(model)`` says whether a model uses it.
+classes are created (pydantic binds validators then, and a subclass inherits its base's): the
+package's ``__init__`` calls it, the one place that runs before anything of ``fhir.resources`` is
+imported in every process (service workers, the command line, tests). ``state()`` says, from a real
+model class, whether it took effect — ``fast``, or why the library's own check serves
+(``library-changed``: fhir_core renamed what it replaces; ``models-built-first``: some model
+classes existed before ``install``) — and the service logs it at start-up. Either way validation
+is the library's: only its cost differs. fhir-core is pinned (pyproject.toml) to the release this
+was checked against.
 """
 
 from __future__ import annotations
@@ -55,14 +61,25 @@ def fast_check(cls: Any, data: Any) -> Any:
 
 
 
-def install() -> None:
-    """Make every model class created from now on use ``fast_check`` (idempotent)."""
+def install() -> bool:
+    """Make every model class created from now on use ``fast_check`` (idempotent); False when the
+    library no longer has what it replaces (the library's check then serves)."""
     if library_check is None or not hasattr(fhirabstractmodel, "is_list_type"):
-        return
+        return False
     current = fhirabstractmodel.FHIRAbstractModel.__dict__[_NAME]
     if getattr(getattr(current, "wrapped", current), "__func__", None) is fast_check:
-        return
+        return True
     setattr(fhirabstractmodel.FHIRAbstractModel, _NAME, model_validator(mode="before")(classmethod(fast_check)))
+    return True
+
+
+def state() -> str:
+    """``fast`` when the service's models run ``fast_check``, else why not (see the module's doc)."""
+    if library_check is None or not hasattr(fhirabstractmodel, "is_list_type"):
+        return "library-changed"
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return "fast" if installed(get_fhir_model_class("Condition")) else "models-built-first"
 
 
 def installed(model: Any) -> bool:
