@@ -76,7 +76,7 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
         if planned
         else SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(facts),), recommended=True)
     )
-    return finding("imaging-without-red-flags", orders, *reasons, suggestions=(suggestion,))
+    return finding(orders, *reasons, suggestions=(suggestion,))
 
 
 def _new_neuro_finding(facts: PatientFacts, since: Imaging) -> bool:
@@ -139,7 +139,7 @@ def imaging_modality(data: RuleInput) -> Finding | None:
 
     if not reasons:
         return None
-    return finding("imaging-modality", _unique(orders), *reasons, suggestions=tuple(suggestions))
+    return finding(_unique(orders), *reasons, suggestions=tuple(suggestions))
 
 
 def _evidence(flag: RedFlag) -> dict[str, Any]:
@@ -187,4 +187,4 @@ def red_flag_urgent(data: RuleInput) -> Finding | None:
         suggest.create("crp", facts, suggest.CRP, priority="urgent"),
     )
     workup = SuggestionSpec("urgent-workup", actions, recommended=True)
-    return finding("red-flag-urgent", orders, *reasons, suggestions=(workup,))
+    return finding(orders, *reasons, suggestions=(workup,))
