@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.terminology.errors import TerminologyError
-from cds_service.terminology.provenance import INCLUDE_SOURCE_EXT, SOURCE_EXT, Source, include_source, read_sources
+from cds_service.terminology.provenance import INCLUDE_SOURCE_EXT, Source, include_source, read_sources
 from cds_service.terminology.systems import KNOWN_SYSTEMS, canonical_system, normalize_code
 from cds_service.terminology.valuesets import URL_BASE, CompiledValueSet, compile_valueset
 
