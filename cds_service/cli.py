@@ -48,7 +48,7 @@ def serve(
         # X-Forwarded-Proto/-For only from the configured proxies: a client cannot choose the scheme
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=",".join(settings.forwarded_allow_ips) or None,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]  # uvicorn takes a float
     )
 
 

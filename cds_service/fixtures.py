@@ -77,12 +77,14 @@ def fixture_names(kind: str = PATIENTS, root: Path = FIXTURES_DIR) -> list[str]:
 
 def load_patient(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture patient's Bundle (Patient first, then its resources), dates made current."""
-    return _read(root / PATIENTS / f"{name}.json", today)
+    bundle: dict[str, Any] = _read(root / PATIENTS / f"{name}.json", today)
+    return bundle
 
 
 def load_request(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture hook request (CDS Hooks JSON), dates made current."""
-    return _read(root / REQUESTS / f"{name}.json", today)
+    request: dict[str, Any] = _read(root / REQUESTS / f"{name}.json", today)
+    return request
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ was checked against.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fhir_core import fhirabstractmodel
@@ -30,6 +31,8 @@ _NAME = "reject_null_complex_elements"
 # ``install`` leaves the library as it is (tests/unit/test_fhir_nullcheck.py fails to say so).
 library_check = getattr(fhirabstractmodel.FHIRAbstractModel.__dict__.get(_NAME), "__func__", None)
 _CHECKED: dict[type, tuple[tuple[str, str | None], ...]] = {}
+_is_list_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_list_type", lambda field: False)
+_is_primitive_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_primitive_type", lambda field: False)
 
 
 def checked_fields(cls: Any) -> tuple[tuple[str, str | None], ...]:
@@ -40,8 +43,8 @@ def checked_fields(cls: Any) -> tuple[tuple[str, str | None], ...]:
         fields = _CHECKED[cls] = tuple(
             (name, field.alias)
             for name, field in cls.model_fields.items()
-            if fhirabstractmodel.is_list_type(field)
-            and not fhirabstractmodel.is_primitive_type(field)
+            if _is_list_type(field)
+            and not _is_primitive_type(field)
             and not name.endswith("__ext")
         )
     return fields
@@ -56,7 +59,7 @@ def fast_check(cls: Any, data: Any) -> Any:
         # ``in`` tests identity first: a null is always found; anything else it matches is
         # only handed to the library's check, which decides.
         if isinstance(value, list) and None in value:
-            return library_check(cls, data)  # raises the library's own ValidationError
+            return library_check(cls, data) if library_check is not None else data  # raises the library's own ValidationError
     return data
 
 
@@ -69,7 +72,8 @@ def install() -> bool:
     current = fhirabstractmodel.FHIRAbstractModel.__dict__[_NAME]
     if getattr(getattr(current, "wrapped", current), "__func__", None) is fast_check:
         return True
-    setattr(fhirabstractmodel.FHIRAbstractModel, _NAME, model_validator(mode="before")(classmethod(fast_check)))
+    validator = model_validator(mode="before")(classmethod(fast_check))  # type: ignore[arg-type]
+    setattr(fhirabstractmodel.FHIRAbstractModel, _NAME, validator)
     return True
 
 

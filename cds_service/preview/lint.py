@@ -227,10 +227,10 @@ class _Locator:
             except Exception as exc:
                 return path, ("suggestions", spec.key, "label"), _message(f"suggestions.{spec.key}.label", exc)
             for action in spec.actions:
-                template = rule.actions.get((spec.key, action.key))
+                action_template = rule.actions.get((spec.key, action.key))
                 try:
-                    if template is not None:
-                        template.render({**values, **action.data})
+                    if action_template is not None:
+                        action_template.render({**values, **action.data})
                 except Exception as exc:
                     loc = ("suggestions", spec.key, "actions", action.key)
                     return path, loc, _message(".".join(loc), exc)

@@ -47,7 +47,8 @@ def fixtures_root(request: Request) -> Path:
 
 
 def current_content(request: Request) -> ContentSet:
-    return request.app.state.content.current
+    content: ContentSet = request.app.state.content.current
+    return content
 
 
 RootDep = Annotated[Path, Depends(fixtures_root)]

@@ -117,7 +117,7 @@ def imaging_modality(data: RuleInput) -> Finding | None:
             study = prior[0]
             orders.append(order)
             days = study.fact.days_before(facts.today)
-            about = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
+            about: dict[str, Any] = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
             reasons.append(Reason("recent-study", (study.fact,), about))
 
     # (c) urgent infection/malignancy flag, MRI without contrast ordered.
