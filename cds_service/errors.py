@@ -120,11 +120,12 @@ class PreconditionFailed(ServiceError):
 
     @classmethod
     def keys(cls, reasons: Mapping[str, str], why: str, unavailable: Mapping[str, str] | None = None) -> PreconditionFailed:
-        """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>[: hint]): <why>``."""
+        """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>): <why>[; what to do]``."""
         error = cls(why, unavailable=unavailable)
         error.issues = tuple(
             Issue(
-                f"prefetch '{key}' could not be obtained ({reason}{': ' + PREFETCH_HINTS[reason] if reason in PREFETCH_HINTS else ''}): {why}",
+                f"prefetch '{key}' could not be obtained ({reason}): {why}"
+                + (f"; {PREFETCH_HINTS[reason]}" if reason in PREFETCH_HINTS else ""),
                 code="incomplete",
                 expression=(f"prefetch.{key}",),
             )
