@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import http.server
-import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,7 @@ from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.integration.conftest import FhirServerAdmin
 from tests.integration.service_process import running_service
 from tests.integration.test_preview_browser import CHROMIUM, CHROMIUM_ARGS
-from tests.processes import free_port
+from tests.processes import serving
 
 pytestmark = pytest.mark.integration
 
@@ -82,14 +81,9 @@ def page_origin(tmp_path: Path) -> Iterator[str]:
     """An empty page served from http://localhost on a port of its own: the Sandbox's origin here."""
     (tmp_path / "index.html").write_text("<!doctype html><title>sandbox</title>", encoding="utf-8")
     handler = lambda *a: http.server.SimpleHTTPRequestHandler(*a, directory=str(tmp_path))  # noqa: E731
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    with serving(server):
         yield f"http://localhost:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def expected_cards() -> list[list[str]]:
