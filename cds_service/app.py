@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -15,6 +16,7 @@ from cds_service import __version__
 from cds_service.auth import AuthError, auth_error_handler, build_authenticator
 from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
+from cds_service.content.loader import ContentSet
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
@@ -26,7 +28,6 @@ from cds_service.hooks.routes import router as hooks_router
 from cds_service.observability.fhir import InstrumentedFhirClient
 from cds_service.observability.metrics import Metrics, serve_metrics
 from cds_service.observability.middleware import RequestObserver
-from cds_service.preview.lint import verified_content
 from cds_service.preview.routes import router as preview_router
 from cds_service.settings import Settings, get_settings
 
@@ -47,6 +48,14 @@ def tune_gc() -> tuple[int, int, int]:
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
     return previous
+
+
+def verified_content(directory: Path, fixtures: Path) -> ContentSet:
+    """A reload's content after every lint check (imported on the first reload: the checks load the
+    code tables, some hundred MB the serving process otherwise never holds)."""
+    from cds_service.preview.lint import verified_content as verify
+
+    return verify(directory, fixtures)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
