@@ -20,7 +20,7 @@ import orjson
 
 from bench import servers
 from bench.fallback import FallbackResult, run_fallback, start_fhir_server
-from bench.growth import SIZES, run_growth
+from bench.growth import run_growth
 from bench.wrk import LoadResult, combine, require_wrk, run_wrk
 from bench.records import hook_request
 

@@ -35,7 +35,7 @@ import orjson
 from bench.records import PATIENT_ID, hook_request, record
 from bench.servers import REPO, Server, start
 from cds_service.fhir.client import FhirClient
-from cds_service.fhir.loader import transaction_bundle
+from cds_service.commands.load_fixtures import transaction_bundle
 
 FHIR_SERVER_DIR = REPO / "tests" / "fhir_server"
 SERVICE_PATH = "/cds-services/neck-pain-order-select"

@@ -21,7 +21,7 @@ from cds_service.app import tune_gc
 from cds_service.content.store import ContentStore
 from cds_service.hooks.handler import handle_hook
 from cds_service.hooks.routes import parse_request
-from cds_service.hooks.services import SERVICES_BY_ID
+from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 SIZES = (10, 100, 500, 1000, 2000, 5000)

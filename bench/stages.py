@@ -30,9 +30,9 @@ from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import parse_context
 from cds_service.hooks.handler import available_data
-from cds_service.hooks.models import CDSRequest, CDSResponse
+from cds_service.protocol.models import CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import resolve_prefetch
-from cds_service.hooks.services import SERVICES_BY_ID
+from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.jsonresponse import JSONResponse
 from cds_service.rules.engine import evaluate
 from cds_service.rules.scope import gated

@@ -4,4 +4,6 @@ from cds_service.fhir import nullcheck
 
 __version__ = "0.1.0"
 
-nullcheck.install()  # before any fhir.resources model class exists: see cds_service/fhir/nullcheck.py
+# Before any fhir.resources model class exists, in every process; the service logs the outcome
+# at start-up (nullcheck.state()): see cds_service/fhir/nullcheck.py.
+nullcheck.install()

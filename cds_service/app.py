@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
@@ -15,9 +16,11 @@ from cds_service import __version__
 from cds_service.auth import AuthError, auth_error_handler, build_authenticator
 from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
+from cds_service.content.loader import ContentSet
 from cds_service.content.store import ContentStore
 from cds_service.errors import install_error_handlers
 from cds_service.feedback import runtime as feedback
+from cds_service.fhir import nullcheck
 from cds_service.transience import SeenCards
 from cds_service.fhir.client import create_http_client
 from cds_service.health import metrics_router
@@ -48,10 +51,18 @@ def tune_gc() -> tuple[int, int, int]:
     return previous
 
 
+def verified_content(directory: Path, fixtures: Path) -> ContentSet:
+    """A reload's content after every lint check (imported on the first reload: the checks load the
+    code tables, some hundred MB the serving process otherwise never holds)."""
+    from cds_service.preview.lint import verified_content as verify
+
+    return verify(directory, fixtures)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (from the environment when not given)."""
     settings = settings or get_settings()
-    content = ContentStore(settings.content_dir, settings.fixtures_dir)
+    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -72,7 +83,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         watcher = asyncio.create_task(content.watch(settings.content_poll_seconds)) if settings.content_poll_seconds else None
         remove_sighup = content_reload.install_sighup(content)  # SIGHUP reloads the content
         gc_thresholds = tune_gc()
-        log.info("service started", extra={"content_version": content.current.version})
+        null_check = nullcheck.state()
+        log.log(
+            logging.INFO if null_check == "fast" else logging.WARNING,
+            "service started",
+            extra={"content_version": content.current.version, "fhir_null_check": null_check},
+        )
         try:
             yield
         finally:

@@ -20,14 +20,14 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from cds_service.content.loader import ContentSet
 from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.facts.model import SERVICE_REQUESTS
-from cds_service.hooks.models import Card
+from cds_service.protocol.models import Card
 from cds_service.pama import APPROPRIATE, CONSULT_URL, NO_CRITERIA, NOT_APPROPRIATE, RATING_URL, with_rating
 from cds_service.rules.base import Finding
 from cds_service.rules.imaging import RED_FLAG_DATA

@@ -8,10 +8,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from cds_service.content.commands import lint_cards, preview, simulate
-from cds_service.feedback.commands import db_app, feedback_report
+from cds_service.commands.call import call
+from cds_service.commands.content import lint_cards, preview, simulate
+from cds_service.commands.feedback import db_app, feedback_report
 from cds_service.settings import get_settings
-from cds_service.terminology.commands import valuesets_app
+from cds_service.commands.valuesets import valuesets_app
 
 app = typer.Typer(help="Neck and upper-back pain CDS Hooks service.", no_args_is_help=True, add_completion=False)
 
@@ -47,7 +48,7 @@ def serve(
         # X-Forwarded-Proto/-For only from the configured proxies: a client cannot choose the scheme
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=",".join(settings.forwarded_allow_ips) or None,
-        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,  # type: ignore[arg-type]  # uvicorn takes a float
     )
 
 
@@ -58,7 +59,7 @@ def load_fixtures(
 ) -> None:
     """Put the fixture patients (dates made current) into a FHIR server."""
     from cds_service.fhir.errors import FhirError
-    from cds_service.fhir.loader import load_fixtures as load
+    from cds_service.commands.load_fixtures import load_fixtures as load
 
     try:
         refs = asyncio.run(load(fhir_server, names=patient or None, root=get_settings().fixtures_dir))
@@ -98,6 +99,7 @@ def export(
         typer.echo(f"{len(bundle['entry'])} resources written to {out}")
 
 
+app.command("call")(call)
 app.command("lint-cards")(lint_cards)
 app.command("preview")(preview)
 app.command("simulate")(simulate)

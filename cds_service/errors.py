@@ -102,6 +102,14 @@ class UnsupportedMedia(ServiceError):
         super().__init__(415, (Issue("request body must be application/json", code="not-supported"),))
 
 
+# What a caller can do about a prefetch key that could not be obtained, by reason code.
+PREFETCH_HINTS = {
+    "no-fhir-server": "send it in prefetch, or give fhirServer with fhirAuthorization so it can be fetched",
+    "unauthorized": "the FHIR server refused fhirAuthorization",
+    "not-found": "the FHIR server has no such record",
+}
+
+
 class PreconditionFailed(ServiceError):
     """``unavailable``: every prefetch key that could not be (wholly) read, with its reason code, for
     the access line and metrics (keys and codes only)."""
@@ -112,10 +120,15 @@ class PreconditionFailed(ServiceError):
 
     @classmethod
     def keys(cls, reasons: Mapping[str, str], why: str, unavailable: Mapping[str, str] | None = None) -> PreconditionFailed:
-        """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>): <why>``."""
+        """One issue per prefetch key: ``prefetch '<key>' could not be obtained (<reason>): <why>[; what to do]``."""
         error = cls(why, unavailable=unavailable)
         error.issues = tuple(
-            Issue(f"prefetch '{key}' could not be obtained ({reason}): {why}", code="incomplete", expression=(f"prefetch.{key}",))
+            Issue(
+                f"prefetch '{key}' could not be obtained ({reason}): {why}"
+                + (f"; {PREFETCH_HINTS[reason]}" if reason in PREFETCH_HINTS else ""),
+                code="incomplete",
+                expression=(f"prefetch.{key}",),
+            )
             for key, reason in reasons.items()
         )
         return error

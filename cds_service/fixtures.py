@@ -77,12 +77,14 @@ def fixture_names(kind: str = PATIENTS, root: Path = FIXTURES_DIR) -> list[str]:
 
 def load_patient(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture patient's Bundle (Patient first, then its resources), dates made current."""
-    return _read(root / PATIENTS / f"{name}.json", today)
+    bundle: dict[str, Any] = _read(root / PATIENTS / f"{name}.json", today)
+    return bundle
 
 
 def load_request(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture hook request (CDS Hooks JSON), dates made current."""
-    return _read(root / REQUESTS / f"{name}.json", today)
+    request: dict[str, Any] = _read(root / REQUESTS / f"{name}.json", today)
+    return request
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
@@ -92,7 +94,7 @@ def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
 
 def prefetch_for(resources: list[dict[str, Any]]) -> dict[str, Any]:
     """A complete prefetch for the declared templates from a patient's resources (as an EHR would send)."""
-    from cds_service.hooks.services import PATIENT_KEY, PREFETCH
+    from cds_service.protocol.services import PATIENT_KEY, PREFETCH
 
     out: dict[str, Any] = {}
     for query in PREFETCH:

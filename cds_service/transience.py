@@ -29,7 +29,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
-from cds_service.hooks.models import Card
+from cds_service.protocol.models import Card
 from cds_service.rules.base import Finding
 
 REPEATABLE_AT_SIGN = frozenset({"critical"})

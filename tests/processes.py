@@ -7,7 +7,9 @@ says how a failed start ends (``fail``: ``pytest.fail`` for tests, ``sys.exit`` 
 from __future__ import annotations
 
 import socket
+import socketserver
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -98,3 +100,15 @@ def running(
         yield process
     finally:
         stop(process, stop_timeout)
+
+
+@contextmanager
+def serving(server: socketserver.BaseServer) -> Iterator[None]:
+    """``server`` answering from a daemon thread until the block ends, then shut down and closed."""
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -18,7 +18,7 @@ from typing import Any
 from fhir.resources.R4B import get_fhir_model_class
 
 from cds_service.content.loader import ContentSet
-from cds_service.hooks.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from cds_service.rules.base import REGISTRY
 from cds_service.terminology.valuesets import URL_BASE as VALUESET_URL_BASE
 

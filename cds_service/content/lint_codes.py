@@ -28,7 +28,7 @@ import orjson
 
 from cds_service.content.loader import Problem
 from cds_service.terminology.icd10 import icd10cm_exists
-from cds_service.terminology.jsonpos import line_finder, line_of
+from cds_service.terminology.jsonpos import line_finder
 from cds_service.terminology.provenance import include_source, missing_provenance
 from cds_service.terminology.rxnorm import DEFAULT_PRODUCTS, read_products
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED, canonical_system

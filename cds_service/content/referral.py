@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from cds_service.content.loader import ContentSet
-from cds_service.hooks.models import INDICATOR_RANK
+from cds_service.protocol.models import INDICATOR_RANK
 from cds_service.rules.base import Finding, SuggestionSpec
 
 REFERRAL_ACTION = "pt-referral"  # the action key of ``rules.suggest.pt_referral``

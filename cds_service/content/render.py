@@ -10,7 +10,7 @@ import functools
 import logging
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from jinja2 import Template
 
@@ -19,7 +19,7 @@ from cds_service.content.model import LinkContent, SourceContent
 from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
-from cds_service.hooks.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
+from cds_service.protocol.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
@@ -38,11 +38,13 @@ def render(template: Wording, values: dict[str, Any]) -> str:
     templates, so this is a good part of rendering time; static wording is its text."""
     if type(template) is StaticText:
         return template.text
+    template = cast(Template, template)
     flat = _globals(template)
     env = template.environment
     context = env.context_class(env, {**flat, **values}, template.name, template.blocks, globals=flat)
     try:
-        return env.concat(template.root_render_func(context))  # type: ignore[attr-defined, no-any-return]
+        rendered: str = env.concat(template.root_render_func(context))
+        return rendered
     except Exception:
         env.handle_exception()
         raise  # handle_exception always raises; for type checkers

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from cds_service.facts.dates import as_date, whole_years
 from cds_service.facts.lazy import LazyFacts
@@ -30,6 +30,7 @@ from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observatio
 from cds_service.terminology import Terminology
 from cds_service.terminology.systems import ICD10CM, SNOMED, canonical_system, normalize_code
 
+T = TypeVar("T")
 CONDITION = ("Condition",)
 PROCEDURE = ("Procedure",)
 OBSERVATION = ("Observation",)
@@ -64,10 +65,11 @@ class FactRules:
     def compute(self, name: str, facts: PatientFacts) -> Any:
         return getattr(self, name)(facts)
 
-    def _once(self, name: str, make: Callable[[], Any]) -> Any:
+    def _once(self, name: str, make: Callable[[], T]) -> T:
         if name not in self._kept:
             self._kept[name] = make()
-        return self._kept[name]
+        kept: T = self._kept[name]
+        return kept
 
     def _conditions(self, *valuesets: str) -> list[Entry]:
         return self.record.candidates_in(CONDITION, *valuesets)
@@ -159,7 +161,7 @@ class FactRules:
             entries = within(self.record.candidates_in(PT_SOURCES, "physical-therapy"), self.today, self.params.pt_lookback_days)
             return sorted(entries, key=lambda e: e.when or self.today)
 
-        return self._once("pt", make)  # type: ignore[no-any-return]
+        return self._once("pt", make)
 
     def physical_therapy(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "physical-therapy") for e in self._pt())
@@ -331,6 +333,8 @@ def _thoracic(concept: object) -> bool:
     """A raw code concept has a coding naming the thoracic spine only (``THORACIC_ICD``, ``THORACIC_SNOMED``)."""
     for system, code in raw_codings(concept):
         system = canonical_system(system) if system else None
+        if code is None:
+            continue
         if system == ICD10CM and normalize_code(system, code).startswith(THORACIC_ICD):
             return True
         if system == SNOMED and code.strip() in THORACIC_SNOMED:

@@ -121,7 +121,7 @@ def raw_codings(concept: Any) -> list[Coding]:
             codings = [codings]
         elif not isinstance(codings, list):
             return []
-    out = []
+    out: list[Coding] = []
     for c in codings:
         if _is_map(c):
             system, code = c.get("system"), c.get("code")

@@ -57,6 +57,7 @@ def to_medication(
         end = period_end(dispense.validityPeriod)
     if end is None and start is not None and dose.total_days is not None and model.status not in _ACTIVE:
         end = _add_days(start, dose.total_days)
+    route: str | None
     if product is not None:
         route, extended = product.route, product.extended_release
     else:  # no known product code: dose-form words in the text ("topical gel", "ER") say it

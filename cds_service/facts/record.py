@@ -136,7 +136,8 @@ class Entry:
 
     @property
     def status(self) -> str | None:
-        return _attr(self.model, "status")
+        status: str | None = _attr(self.model, "status")
+        return status
 
     @property
     def void(self) -> bool:
@@ -275,7 +276,7 @@ def select_record(
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
                 continue
-            resource_type = raw.get("resourceType")
+            resource_type: Any = raw.get("resourceType")
             if resource_type == "Patient":
                 if patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)

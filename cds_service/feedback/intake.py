@@ -1,6 +1,6 @@
 """A feedback request body → the records to store, or a 400 naming the bad fields.
 
-The body is validated with the wire model (``hooks.models.FeedbackRequest``: cds-fb-2, and the
+The body is validated with the wire model (``protocol.models.FeedbackRequest``: cds-fb-2, and the
 older bare-Coding ``overrideReason``). ``outcomeTimestamp`` must be an ISO 8601 date-time; one
 without a time zone is taken as UTC. Error messages carry field paths only, never values.
 """
@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from cds_service.errors import InvalidRequest, Issue, issues_from_validation
 from cds_service.feedback.store import FeedbackRecord
-from cds_service.hooks.models import FeedbackItem, FeedbackRequest
+from cds_service.protocol.models import FeedbackItem, FeedbackRequest
 
 MAX_CARD_ID = 128  # the stored column's size; card uuids are 36 characters
 

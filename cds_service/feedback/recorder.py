@@ -19,13 +19,13 @@ import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Protocol
 
 import anyio.to_thread
 
 from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.store import FeedbackStore
-from cds_service.hooks.models import Card
+from cds_service.protocol.models import Card
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,21 @@ def rating_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
     ]
 
 
+class Ticks(Protocol):
+    """When the writer wakes: ``wait`` returns once ``wake`` is set or the next tick is due."""
+
+    async def wait(self, wake: asyncio.Event, seconds: float) -> None: ...
+
+
+class IntervalTicks:
+    """A tick every ``seconds`` of the event loop's clock (the service's)."""
+
+    async def wait(self, wake: asyncio.Event, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await wake.wait()
+
+
 class CardRecorder:
     """Queues served cards and writes them in batches from one background task.
 
@@ -92,8 +107,10 @@ class CardRecorder:
         batch_size: int = 500,
         retry_delay: float = 0.5,
         ledger: Ledger | None = None,
+        ticks: Ticks | None = None,
     ) -> None:
         self.store = store
+        self.ticks = ticks or IntervalTicks()
         self.ledger = ledger
         self._saved_at = 0.0
         self.submitted = 0
@@ -177,9 +194,7 @@ class CardRecorder:
 
     async def _run(self) -> None:
         while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.flush_seconds):
-                    await self._wake.wait()
+            await self.ticks.wait(self._wake, self.flush_seconds)
             self._wake.clear()
             self._save()  # what is queued now is on disk before the write that may never finish
             # One batch a tick, unless a full batch waits or a flush asks for everything: writing at

@@ -19,7 +19,7 @@ from cds_service.errors import Issue, ServiceError
 from cds_service.feedback.ledger import Ledger
 from cds_service.feedback.recorder import CardRecorder, shown_cards
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore, safe_url
-from cds_service.hooks.handler import Outcome
+from cds_service.content.outcome import Outcome
 from cds_service.pama import UNRATED
 
 log = logging.getLogger(__name__)

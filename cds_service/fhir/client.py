@@ -49,7 +49,7 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
     deadline = settings.prefetch_deadline_seconds
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
     transport = httpx.AsyncHTTPTransport(limits=limits)
-    pool: httpcore.AsyncConnectionPool = transport._pool  # type: ignore[assignment]
+    pool: httpcore.AsyncConnectionPool = transport._pool
     # Every connection goes through the address guard (no public API sets the pool's backend).
     pool._network_backend = GuardedBackend(pool._network_backend, settings.fhir_allowed_hosts)
     return httpx.AsyncClient(

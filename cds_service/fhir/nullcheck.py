@@ -8,12 +8,19 @@ of the model's fields and classifies each one's type on every call — for every
 ``install()`` swaps in a check that reads, per model class, the precomputed list of the fields
 that check applies to, and hands any data holding such a null to the library's own check, so
 what is rejected, and the error raised, are exactly the library's. It must run before the model
-classes are created (pydantic binds validators then): ``cds_service/__init__.py`` calls it, before
-anything of ``fhir.resources`` is imported. ``installed(model)`` says whether a model uses it.
+classes are created (pydantic binds validators then, and a subclass inherits its base's): the
+package's ``__init__`` calls it, the one place that runs before anything of ``fhir.resources`` is
+imported in every process (service workers, the command line, tests). ``state()`` says, from a real
+model class, whether it took effect — ``fast``, or why the library's own check serves
+(``library-changed``: fhir_core renamed what it replaces; ``models-built-first``: some model
+classes existed before ``install``) — and the service logs it at start-up. Either way validation
+is the library's: only its cost differs. fhir-core is pinned (pyproject.toml) to the release this
+was checked against.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from fhir_core import fhirabstractmodel
@@ -24,6 +31,8 @@ _NAME = "reject_null_complex_elements"
 # ``install`` leaves the library as it is (tests/unit/test_fhir_nullcheck.py fails to say so).
 library_check = getattr(fhirabstractmodel.FHIRAbstractModel.__dict__.get(_NAME), "__func__", None)
 _CHECKED: dict[type, tuple[tuple[str, str | None], ...]] = {}
+_is_list_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_list_type", lambda field: False)
+_is_primitive_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_primitive_type", lambda field: False)
 
 
 def checked_fields(cls: Any) -> tuple[tuple[str, str | None], ...]:
@@ -34,8 +43,8 @@ def checked_fields(cls: Any) -> tuple[tuple[str, str | None], ...]:
         fields = _CHECKED[cls] = tuple(
             (name, field.alias)
             for name, field in cls.model_fields.items()
-            if fhirabstractmodel.is_list_type(field)
-            and not fhirabstractmodel.is_primitive_type(field)
+            if _is_list_type(field)
+            and not _is_primitive_type(field)
             and not name.endswith("__ext")
         )
     return fields
@@ -50,19 +59,31 @@ def fast_check(cls: Any, data: Any) -> Any:
         # ``in`` tests identity first: a null is always found; anything else it matches is
         # only handed to the library's check, which decides.
         if isinstance(value, list) and None in value:
-            return library_check(cls, data)  # raises the library's own ValidationError
+            return library_check(cls, data) if library_check is not None else data  # raises the library's own ValidationError
     return data
 
 
 
-def install() -> None:
-    """Make every model class created from now on use ``fast_check`` (idempotent)."""
+def install() -> bool:
+    """Make every model class created from now on use ``fast_check`` (idempotent); False when the
+    library no longer has what it replaces (the library's check then serves)."""
     if library_check is None or not hasattr(fhirabstractmodel, "is_list_type"):
-        return
+        return False
     current = fhirabstractmodel.FHIRAbstractModel.__dict__[_NAME]
     if getattr(getattr(current, "wrapped", current), "__func__", None) is fast_check:
-        return
-    setattr(fhirabstractmodel.FHIRAbstractModel, _NAME, model_validator(mode="before")(classmethod(fast_check)))
+        return True
+    validator = model_validator(mode="before")(classmethod(fast_check))  # type: ignore[arg-type]
+    setattr(fhirabstractmodel.FHIRAbstractModel, _NAME, validator)
+    return True
+
+
+def state() -> str:
+    """``fast`` when the service's models run ``fast_check``, else why not (see the module's doc)."""
+    if library_check is None or not hasattr(fhirabstractmodel, "is_list_type"):
+        return "library-changed"
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return "fast" if installed(get_fhir_model_class("Condition")) else "models-built-first"
 
 
 def installed(model: Any) -> bool:

@@ -1,1 +1,2 @@
-"""The CDS Hooks wire protocol: models, service declarations, discovery and prefetch."""
+"""Hook orchestration: a CDS Hooks call from its route through prefetch (with FHIR fallback), facts,
+rules and cards to the response; the OpenAPI description of the routes."""

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import Field, ValidationError, field_validator
 
 from cds_service.errors import InvalidRequest, issues_from_validation
-from cds_service.hooks.models import WireModel
+from cds_service.protocol.models import WireModel
 
 _REF = r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"
 

@@ -9,11 +9,10 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from cds_service.appropriateness import Rating, consult_id, rate_call, stamp_consult
-from cds_service.configuration import configuration
+from cds_service.appropriateness import consult_id, rate_call, stamp_consult
+from cds_service.protocol.configuration import configuration
 from cds_service.content.loader import ContentSet
-from cds_service.content.referral import single_referral
-from cds_service.content.render import render_card, uncertain_counts
+from cds_service.content.outcome import Outcome, render_findings
 from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
 from cds_service.facts import DraftOrder
@@ -22,9 +21,9 @@ from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
 from cds_service.hooks.medfetch import resolve_medications
-from cds_service.hooks.models import INDICATOR_RANK, Card, CDSRequest, CDSResponse
+from cds_service.protocol.models import CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import PrefetchResult, resolve_prefetch
-from cds_service.hooks.services import PATIENT_KEY, ServiceDeclaration
+from cds_service.protocol.services import PATIENT_KEY, ServiceDeclaration
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import Withheld, evaluate
 from cds_service.rules.scope import gated, scope_undecided
@@ -32,22 +31,6 @@ from cds_service.transience import SeenCards
 
 log = logging.getLogger(__name__)
 MEDICATION_KEYS = ("medicationRequests", "medicationStatements")
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a call produced: the response, and every finding (shadow ones included) for metrics."""
-
-    response: CDSResponse
-    shown: list[tuple[Finding, Card]]
-    shadow: list[Finding]
-    unavailable: dict[str, str]
-    fetched: tuple[str, ...] = ()
-    withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
-    failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
-    ratings: tuple[Rating, ...] = ()  # spine imaging orders and their appropriateness ratings
-    repeats: tuple[str, ...] = ()  # rule ids of cards not shown again (unchanged order, shown before)
-    card_versions: Mapping[str, str | None] = field(default_factory=dict)  # rule id -> its card file's version
 
 
 def available_data(result: PrefetchResult) -> frozenset[str]:
@@ -120,25 +103,6 @@ async def find(
     return Evaluated(facts, findings, result, failed, tuple(withheld), orders)
 
 
-def rendered(
-    content: ContentSet,
-    found: Finding,
-    facts: PatientFacts,
-    base_url: str,
-    failed: list[str],
-    referral_on: str | None,
-    uncertain: Mapping[str, int],
-) -> Card | None:
-    """The finding's card; None (logged, and its rule id added to ``failed``) when it cannot be
-    rendered: one broken card is dropped, the other cards of the response still go out."""
-    try:
-        return render_card(content, found, facts.age, base_url, referral_on, uncertain)
-    except Exception as exc:
-        log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
-        failed.append(found.rule_id)
-        return None
-
-
 async def handle_hook(
     service: ServiceDeclaration,
     request: CDSRequest,
@@ -148,22 +112,19 @@ async def handle_hook(
     base_url: str,
     today: date | None = None,
     seen: SeenCards | None = None,
+    render_shadow: bool = False,
 ) -> Outcome:
-    """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart."""
+    """A hook call answered: shown cards rendered, most severe first; shadow findings kept apart
+    (rendered too with ``render_shadow``, for the preview tools)."""
     started = time.perf_counter()
-    config = configuration(request.extension)
+    config = configuration(request.extension)  # a wrongly typed option is a 400 before any work
     evaluated = await find(service, request, content, fhir_client, deadline_seconds, today)
     result = evaluated.prefetch
-    shown, shadow = [], []
-    failed = list(evaluated.failed)
     facts = evaluated.facts
-    counts = uncertain_counts(facts.uncertain) if evaluated.findings else {}  # said on every card shown
-    for found, referral_on in single_referral(content, evaluated.findings):
-        if content.rules[found.rule_id].content.mode == "shadow":
-            shadow.append(found)
-        elif (card := rendered(content, found, facts, base_url, failed, referral_on, counts)) is not None:
-            shown.append((found, card))
-    shown.sort(key=lambda pair: -INDICATOR_RANK[pair[1].indicator])  # critical first, then warning, info
+    results = render_findings(content, evaluated.findings, facts, base_url, render_shadow)
+    shown = [(r.finding, r.card) for r in results if r.card is not None and r.mode != "shadow"]
+    shadow = [r.finding for r in results if r.mode == "shadow"]
+    failed = [*evaluated.failed, *(r.rule_id for r in results if r.error is not None)]
     if not config.info_cards:
         shown = [pair for pair in shown if pair[1].indicator != "info"]
     repeats: list[str] = []
@@ -188,6 +149,17 @@ async def handle_hook(
     if actions:  # CDS Hooks 2.0 place, and the pre-2.0 one older clients (the Sandbox's PAMA tab) read
         response = CDSResponse(cards=response.cards, system_actions=actions, extension={"systemActions": actions})
     return Outcome(
-        response, shown, shadow, dict(result.unavailable), result.fetched, withheld=evaluated.withheld, failed=tuple(failed),
-        ratings=ratings, repeats=tuple(repeats), card_versions={f.rule_id: content.rules[f.rule_id].content.version for f, _ in shown},
+        response,
+        shown,
+        shadow,
+        dict(result.unavailable),
+        result.fetched,
+        withheld=evaluated.withheld,
+        failed=tuple(failed),
+        results=tuple(results),
+        age=evaluated.facts.age,
+        errors=dict(evaluated.failed),
+        ratings=ratings,
+        repeats=tuple(repeats),
+        card_versions={f.rule_id: content.rules[f.rule_id].content.version for f, _ in shown},
     )

@@ -21,7 +21,7 @@ from cds_service.facts.medrefs import MedicationIndex, referenced
 from cds_service.facts.record import MEDICATION_TYPES
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.errors import FhirError
-from cds_service.hooks.models import CDSRequest
+from cds_service.protocol.models import CDSRequest
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,8 @@ async def resolve_medications(
     if client is None or base is None or not token:  # CDS Hooks: query only with both fhirServer and a token
         return index
     wanted: dict[str, None] = {}
-    for items in (*resources.values(), drafts):
+    sources: tuple[Iterable[Any], ...] = (*resources.values(), drafts)
+    for items in sources:
         for raw in items:
             if type(raw) is dict and raw.get("resourceType") in MEDICATION_TYPES and (ref := referenced(raw)) is not None:
                 wanted[ref] = None

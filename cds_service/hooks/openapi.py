@@ -15,8 +15,8 @@ from pydantic import BaseModel
 
 from cds_service.errors import FHIR_JSON
 from cds_service.hooks.context import OrderSelectContext, OrderSignContext
-from cds_service.hooks.models import CDSRequest, CDSResponse, FeedbackRequest
-from cds_service.hooks.services import SERVICES
+from cds_service.protocol.models import CDSRequest, CDSResponse, FeedbackRequest
+from cds_service.protocol.services import SERVICES
 
 
 def inline_refs(schema: Any, defs: dict[str, Any]) -> Any:

@@ -32,7 +32,7 @@ from typing import Any
 
 from cds_service.fhir.client import FhirClient, entry_resources, next_link
 from cds_service.fhir.errors import FhirError, FhirNotFound
-from cds_service.hooks.models import CDSRequest
+from cds_service.protocol.models import CDSRequest
 
 log = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from cds_service.errors import (
 from cds_service.feedback import runtime as feedback
 from cds_service.feedback.intake import parse_feedback
 from cds_service.hooks.handler import handle_hook
-from cds_service.hooks.models import CDSRequest, DiscoveryResponse
+from cds_service.protocol.models import CDSRequest, DiscoveryResponse
 from cds_service.hooks.openapi import FEEDBACK_REQUEST, FEEDBACK_RESPONSES, HOOK_REQUEST, HOOK_RESPONSES
-from cds_service.hooks.services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
+from cds_service.protocol.services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
 from cds_service.jsonresponse import JSONResponse
 from cds_service.observability.middleware import annotate
 from cds_service.origin import own_base_urls

@@ -48,17 +48,16 @@ class InstrumentedFhirClient(FhirClient):
         return result
 
     async def read(self, base_url: str, path: str, token: str | None) -> dict[str, Any]:
-        parent = super()
-        return await self._observe("read", _type_of(path), lambda: parent.read(base_url, path, token))
+        return await self._observe("read", _type_of(path), lambda: FhirClient.read(self, base_url, path, token))
 
     async def search(
         self, base_url: str, path_with_query: str, token: str | None, into: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        parent = super()
-        return await self._observe("search", _type_of(path_with_query), lambda: parent.search(base_url, path_with_query, token, into))
+        return await self._observe(
+            "search", _type_of(path_with_query), lambda: FhirClient.search(self, base_url, path_with_query, token, into)
+        )
 
     async def follow_next(
         self, base_url: str, bundle: dict[str, Any], token: str | None, into: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        parent = super()
-        return await self._observe("next", "Bundle", lambda: parent.follow_next(base_url, bundle, token, into))
+        return await self._observe("next", "Bundle", lambda: FhirClient.follow_next(self, base_url, bundle, token, into))

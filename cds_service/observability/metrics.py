@@ -46,13 +46,13 @@ from prometheus_client.core import CounterMetricFamily, InfoMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from cds_service.content.referral import finding_indicator
-from cds_service.hooks.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from cds_service.pama import UNRATED
 
 if TYPE_CHECKING:
     from cds_service.content.loader import ContentSet
     from cds_service.content.store import ContentStore
-    from cds_service.hooks.handler import Outcome
+    from cds_service.content.outcome import Outcome
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from cds_service.hooks.services import SERVICES_BY_ID
+from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.observability.metrics import Metrics
 
 log = logging.getLogger("cds_service.access")

@@ -44,7 +44,7 @@ def _select_one(engine: Engine) -> bool:
 def _probe(store: Any) -> Callable[[], Any] | None:
     """How to check ``store``: its ``ping``, else ``SELECT 1`` on its (or its ``.store``'s) engine."""
     for candidate in (store, getattr(store, "store", None)):
-        ping = getattr(candidate, "ping", None)
+        ping: Callable[[], Any] | None = getattr(candidate, "ping", None)
         if callable(ping):
             return ping
         engine = getattr(candidate, "engine", None)

@@ -201,21 +201,21 @@ def assemble(
     for document in documents:
         found = orders_in(document)
         orders.extend(found)
-        context = document.get("context") if isinstance(document.get("context"), dict) else {}
+        context: dict[str, Any] = document["context"] if isinstance(document.get("context"), dict) else {}
         listed = context.get("selections") if isinstance(context.get("selections"), list) else None
         selected.update(listed if listed is not None else (f"{o.get('resourceType')}/{o.get('id')}" for o in found))
         for key, field_name in (("patient", "fixturePatient"), ("hook", "hook")):
             if isinstance(document.get(field_name), str):
                 defaults.setdefault(key, document[field_name])
-    name = patient or defaults.get("patient")
-    if not name:
+    chosen: str | None = patient or defaults.get("patient")
+    if not chosen:
         raise OrderError("name a fixture patient")
-    if name not in fixture_names(PATIENTS, root):
-        raise OrderError(f"no fixture patient named {name!r}")
-    bundle = load_patient(name, today, root)
+    if chosen not in fixture_names(PATIENTS, root):
+        raise OrderError(f"no fixture patient named {chosen!r}")
+    bundle = load_patient(chosen, today, root)
     patient_id = next((r.get("id") for r in bundle_resources(bundle) if r.get("resourceType") == "Patient"), None)
     for i, code in enumerate(codes, start=1):
         order = order_from_code(code, content, f"preview-{i}", str(patient_id))
         orders.append(order)
         selected.add(f"{order['resourceType']}/{order['id']}")
-    return Preview(name, build_request(bundle, orders, hook or defaults.get("hook") or "order-sign", selected))
+    return Preview(chosen, build_request(bundle, orders, hook or defaults.get("hook") or "order-sign", selected))

@@ -19,7 +19,7 @@ from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, Field
 
 from cds_service.content.loader import ContentSet
-from cds_service.content.simulate import RuleResult, evaluate_body
+from cds_service.preview.simulate import RuleResult, evaluate_body
 from cds_service.errors import PreconditionFailed
 from cds_service.fixtures import PATIENTS, REQUESTS, fixture_names, load_request
 from cds_service.jsonresponse import JSONResponse
@@ -47,7 +47,8 @@ def fixtures_root(request: Request) -> Path:
 
 
 def current_content(request: Request) -> ContentSet:
-    return request.app.state.content.current
+    content: ContentSet = request.app.state.content.current
+    return content
 
 
 RootDep = Annotated[Path, Depends(fixtures_root)]

@@ -40,11 +40,11 @@ def systemic_corticosteroid(data: RuleInput) -> Finding | None:
         return None
     if facts.radiculopathy is None:
         reason = Reason("axial", present(facts.pain))
-        return finding("systemic-corticosteroid", orders, reason, suggestions=remove_suggestions(data, orders))
+        return finding(orders, reason, suggestions=remove_suggestions(data, orders))
     limit = data.params["max_course_days"]
     longer = [{"display": o.display, "days": days_of(o)} for o in orders if (days_of(o) or 0) > limit]
     reason = Reason("radicular", present(facts.radiculopathy, facts.osteoporosis), {"longer": longer})
-    return finding("systemic-corticosteroid", orders, reason)
+    return finding(orders, reason)
 
 
 @rule(
@@ -83,9 +83,9 @@ def nsaid_risk(data: RuleInput) -> Finding | None:
     if reasons:
         acetaminophen = suggest.medication_request("acetaminophen", facts, suggest.ACETAMINOPHEN_500)
         switches = (topical, SuggestionSpec("switch-acetaminophen", remove + (acetaminophen,)), SuggestionSpec("remove", remove))
-        return finding("nsaid-risk", orders, *reasons, suggestions=switches)
+        return finding(orders, *reasons, suggestions=switches)
     if older(facts, params["gi_risk_age"]):
-        return finding("nsaid-risk", orders, Reason("age", (age_fact(facts),)), suggestions=(topical,))
+        return finding(orders, Reason("age", (age_fact(facts),)), suggestions=(topical,))
     return None
 
 
@@ -123,7 +123,7 @@ def gabapentinoid_check(data: RuleInput) -> Finding | None:
         return None
     only_renal = all(r.key == "renal" for r in reasons)
     suggestions = () if only_renal else (SuggestionSpec("remove", suggest.remove(orders)),)
-    return finding("gabapentinoid-check", orders, *reasons, suggestions=suggestions)
+    return finding(orders, *reasons, suggestions=suggestions)
 
 
 @rule(
@@ -153,4 +153,4 @@ def duloxetine_check(data: RuleInput) -> Finding | None:
         return None
     warned = any(r.key != "older" for r in reasons)
     suggestions = (SuggestionSpec("remove", suggest.remove(orders)),) if warned else ()
-    return finding("duloxetine-check", orders, *reasons, suggestions=suggestions)
+    return finding(orders, *reasons, suggestions=suggestions)

@@ -10,8 +10,9 @@ when the record holds entries that could show one but were not read or recognise
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -112,11 +113,18 @@ def rule(
     def register(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id} registered twice")
-        REGISTRY[rule_id] = RuleSpec(rule_id, fn, frozenset(needs), reasons, suggestions, params, valuesets, reassures)
-        return fn
+
+        @functools.wraps(fn)
+        def registered(data: RuleInput) -> Finding | None:
+            found = fn(data)
+            return None if found is None else replace(found, rule_id=rule_id)  # the id is the registration's
+
+        REGISTRY[rule_id] = RuleSpec(rule_id, registered, frozenset(needs), reasons, suggestions, params, valuesets, reassures)
+        return registered
 
     return register
 
 
-def finding(rule_id: str, orders: tuple[DraftOrder, ...], *reasons: Reason, suggestions: tuple[SuggestionSpec, ...] = ()) -> Finding:
-    return Finding(rule_id, orders, tuple(reasons), suggestions)
+def finding(orders: tuple[DraftOrder, ...], *reasons: Reason, suggestions: tuple[SuggestionSpec, ...] = ()) -> Finding:
+    """A rule's finding; its rule id is the one the rule is registered under (``rule``)."""
+    return Finding("", orders, tuple(reasons), suggestions)

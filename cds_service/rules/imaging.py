@@ -71,6 +71,7 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
     if not planned:
         reasons.append(Reason("no-pt", pain))
     actions = suggest.remove(orders)
+    suggestions: tuple[SuggestionSpec, ...]
     if planned:
         suggestions = (SuggestionSpec("remove", actions, recommended=True),)
     else:  # the alternative order, rated: the first imaging order becomes the referral, the others go
@@ -79,7 +80,7 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
             SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(facts),), recommended=True),
             SuggestionSpec("swap-for-pt", swap),
         )
-    return finding("imaging-without-red-flags", orders, *reasons, suggestions=suggestions)
+    return finding(orders, *reasons, suggestions=suggestions)
 
 
 def _new_neuro_finding(facts: PatientFacts, since: Imaging) -> bool:
@@ -120,7 +121,7 @@ def imaging_modality(data: RuleInput) -> Finding | None:
             study = prior[0]
             orders.append(order)
             days = study.fact.days_before(facts.today)
-            about = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
+            about: dict[str, Any] = {"order": order.display, "modality": study.modality, "region": study.region, "days": days}
             reasons.append(Reason("recent-study", (study.fact,), about))
 
     # (c) urgent infection/malignancy flag, MRI without contrast ordered.
@@ -142,7 +143,7 @@ def imaging_modality(data: RuleInput) -> Finding | None:
 
     if not reasons:
         return None
-    return finding("imaging-modality", _unique(orders), *reasons, suggestions=tuple(suggestions))
+    return finding(_unique(orders), *reasons, suggestions=tuple(suggestions))
 
 
 def _evidence(flag: RedFlag) -> dict[str, Any]:
@@ -190,4 +191,4 @@ def red_flag_urgent(data: RuleInput) -> Finding | None:
         suggest.create("crp", facts, suggest.CRP, priority="urgent"),
     )
     workup = SuggestionSpec("urgent-workup", actions, recommended=True)
-    return finding("red-flag-urgent", orders, *reasons, suggestions=(workup,))
+    return finding(orders, *reasons, suggestions=(workup,))

@@ -32,7 +32,7 @@ def muscle_relaxant_older_adult(data: RuleInput) -> Finding | None:
     if not orders or not older(data.facts, data.params["older_age"]):
         return None
     reason = Reason("default", (age_fact(data.facts),))
-    return finding("muscle-relaxant-older-adult", orders, reason, suggestions=remove_suggestions(data, orders))
+    return finding(orders, reason, suggestions=remove_suggestions(data, orders))
 
 
 def _cyclobenzaprine_reasons(data: RuleInput, orders: tuple[DraftOrder, ...]) -> tuple[list[Reason], list[DraftOrder]]:
@@ -99,7 +99,7 @@ def muscle_relaxant_duration(data: RuleInput) -> Finding | None:
         limits = tuple(suggest.limit_duration(o, days, data.facts.today) for o in long)
         suggestions.append(SuggestionSpec("limit", limits, recommended=True))
     suggestions.append(SuggestionSpec("remove", suggest.remove(shown), recommended=not long))
-    return finding("muscle-relaxant-duration", shown, *reasons, suggestions=tuple(suggestions))
+    return finding(shown, *reasons, suggestions=tuple(suggestions))
 
 
 @rule(
@@ -117,7 +117,7 @@ def baclofen_renal(data: RuleInput) -> Finding | None:
     if not orders or egfr is None or not older(facts, params["older_age"]):
         return None
     remove = SuggestionSpec("remove", suggest.remove(orders), recommended=True)
-    return finding("baclofen-renal", orders, Reason("default", (age_fact(facts), egfr)), suggestions=(remove,))
+    return finding(orders, Reason("default", (age_fact(facts), egfr)), suggestions=(remove,))
 
 
 @rule(
@@ -140,4 +140,4 @@ def benzodiazepine_for_spasm(data: RuleInput) -> Finding | None:
     if opioids:
         reasons.append(Reason("with-opioid", opioids))
     remove = SuggestionSpec("remove", suggest.remove(orders), recommended=True)
-    return finding("benzodiazepine-for-spasm", orders, *reasons, suggestions=(remove,))
+    return finding(orders, *reasons, suggestions=(remove,))

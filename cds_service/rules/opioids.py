@@ -24,7 +24,7 @@ def opioid_first_line(data: RuleInput) -> Finding | None:
     if not orders or recorded(data, data.facts.nonopioid_trial) is not None:
         return None
     reason = Reason("default", present(data.facts.pain))
-    return finding("opioid-first-line", orders, reason, suggestions=remove_suggestions(data, orders))
+    return finding(orders, reason, suggestions=remove_suggestions(data, orders))
 
 
 @rule(
@@ -70,4 +70,4 @@ def opioid_risk(data: RuleInput) -> Finding | None:
         shorten = tuple(suggest.limit_duration(o, max_days, facts.today) for o in long)
         suggestions.append(SuggestionSpec("shorten", shorten, recommended=True))
     suggestions.append(SuggestionSpec("remove", suggest.remove(orders), recommended=not long))
-    return finding("opioid-risk", orders, *reasons, suggestions=tuple(suggestions))
+    return finding(orders, *reasons, suggestions=tuple(suggestions))

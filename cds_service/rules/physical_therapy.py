@@ -35,4 +35,4 @@ def physical_therapy_first(data: RuleInput) -> Finding | None:
         return None
     evidence = tuple(f for f in (facts.pain,) if f is not None)
     referral = SuggestionSpec("pt-referral", (suggest.pt_referral(facts),), recommended=True)
-    return finding("physical-therapy-first", orders, Reason("default", evidence), suggestions=(referral,))
+    return finding(orders, Reason("default", evidence), suggestions=(referral,))

@@ -64,7 +64,7 @@ def interventional_axial_pain(data: RuleInput) -> Finding | None:
     if not orders or facts.radiculopathy or days is None:
         return None
     reason = Reason("default", _present(facts.pain), {"pain_weeks": days // 7})
-    return finding("interventional-axial-pain", orders, reason, suggestions=(remove_continue_pt(data, orders),))
+    return finding(orders, reason, suggestions=(remove_continue_pt(data, orders),))
 
 
 @rule(
@@ -101,11 +101,11 @@ def epidural_radicular(data: RuleInput) -> Finding | None:
             guided = suggest.create("image-guided-esi", facts, suggest.ESI_IMAGE_GUIDED)
             actions = suggest.remove(unguided) + (guided,)
             suggestions = (SuggestionSpec("image-guided", actions),)
-        return finding("epidural-radicular", orders, *warnings, suggestions=suggestions)
+        return finding(orders, *warnings, suggestions=suggestions)
     if not facts.pt_done:
         return None  # rules.md gives no card for a confirmed, guided ESI in subacute pain before PT is done
     evidence = (facts.radiculopathy, confirming[0].fact, *facts.physical_therapy[:1])
-    return finding("epidural-radicular", orders, Reason("confirmed", evidence, {"months": months}))
+    return finding(orders, Reason("confirmed", evidence, {"months": months}))
 
 
 @rule("trigger-point-injection", needs=(CONDITIONS,), params=params.ChronicPain, valuesets=("trigger-point-injection",))
@@ -116,7 +116,7 @@ def trigger_point_injection(data: RuleInput) -> Finding | None:
     if not orders or days is None:
         return None
     reason = Reason("default", _present(data.facts.pain), {"pain_weeks": days // 7})
-    return finding("trigger-point-injection", orders, reason)
+    return finding(orders, reason)
 
 
 @rule(
@@ -148,7 +148,7 @@ def manipulation_after_fusion(data: RuleInput) -> Finding | None:
     else:
         referral = suggest.pt_referral(facts, note=data.params["referral_note"])
         suggestion = SuggestionSpec("mobilization-instead", actions + (referral,), recommended=True)
-    return finding("manipulation-after-fusion", orders, *reasons, suggestions=(suggestion,))
+    return finding(orders, *reasons, suggestions=(suggestion,))
 
 
 @rule("bed-rest", needs=(), suggestions=("remove",), params=params.BedRest)
@@ -160,4 +160,4 @@ def bed_rest(data: RuleInput) -> Finding | None:
         return None
     reason = Reason("default", _present(data.facts.pain))
     removal = SuggestionSpec("remove", suggest.remove(orders), recommended=True)
-    return finding("bed-rest", orders, reason, suggestions=(removal,))
+    return finding(orders, reason, suggestions=(removal,))

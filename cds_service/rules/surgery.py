@@ -50,7 +50,7 @@ def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
     suggestions: tuple[SuggestionSpec, ...] = ()
     if may_refer(data):
         suggestions = (SuggestionSpec("pt-referral", (suggest.pt_referral(facts),), recommended=True),)
-    return finding("surgery-before-conservative-care", orders, reason, suggestions=suggestions)
+    return finding(orders, reason, suggestions=suggestions)
 
 
 @rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",), valuesets=("cervical-fusion",))
@@ -63,7 +63,7 @@ def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
         return None
     days = facts.pain_days
     reason = Reason("default", facts.scope_conditions or (facts.pain,), {"pain_weeks": None if days is None else days // 7})
-    return finding("fusion-for-axial-pain", orders, reason, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
+    return finding(orders, reason, suggestions=(SuggestionSpec("remove", suggest.remove(orders)),))
 
 
 @rule("surgery-age-80", needs=(PATIENT,), suggestions=("risk-consult",), params=params.SurgeryAge, valuesets=("cervical-spine-surgery",))
@@ -75,7 +75,7 @@ def surgery_age_80(data: RuleInput) -> Finding | None:
     age = Fact("age", _present_refs(facts.patient_ref), None, None, float(facts.age), "years")
     consult = suggest.create_text("risk-consult", facts, data.params["consult_text"])
     return finding(
-        "surgery-age-80", orders, Reason("default", (age,), {"age": facts.age}),
+        orders, Reason("default", (age,), {"age": facts.age}),
         suggestions=(SuggestionSpec("risk-consult", (consult,), recommended=True),),
     )
 
@@ -110,4 +110,4 @@ def post_fusion_evaluation(data: RuleInput) -> Finding | None:
     months = whole_months(fusion.on, facts.today)
     about = {"months": months, "years": months // 12, "pain_weeks": days // 7, "pain_before_fusion": pain.on < fusion.on}
     reason = Reason(key, (fusion, pain), about)
-    return finding("post-fusion-evaluation", orders, reason)
+    return finding(orders, reason)

@@ -147,11 +147,11 @@ def parse_product_name(name: str) -> ParsedProduct:
     if body.startswith("{"):  # a pack: "{21 (Methylprednisolone 4 MG Oral Tablet) } Pack"
         parts = [parse_product_name(inner) for inner in re.findall(r"\(([^()]*)\)", body)]
         ingredients = tuple(dict.fromkeys(code for part in parts for code in part.ingredients))
-        strengths = {c: s for part in parts for c, s in zip(part.ingredients, part.strengths_mg)}
+        by_code = {c: s for part in parts for c, s in zip(part.ingredients, part.strengths_mg)}
         routes = {part.route for part in parts}
         return ParsedProduct(
             ingredients,
-            tuple(strengths[c] for c in ingredients),
+            tuple(by_code[c] for c in ingredients),
             routes.pop() if len(routes) == 1 else "other",
             any(part.extended_release for part in parts),
         )

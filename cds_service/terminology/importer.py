@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from cds_service.terminology.errors import TerminologyError
-from cds_service.terminology.provenance import INCLUDE_SOURCE_EXT, SOURCE_EXT, Source, include_source, read_sources
+from cds_service.terminology.provenance import INCLUDE_SOURCE_EXT, Source, include_source, read_sources
 from cds_service.terminology.systems import KNOWN_SYSTEMS, canonical_system, normalize_code
 from cds_service.terminology.valuesets import URL_BASE, CompiledValueSet, compile_valueset
 
@@ -301,9 +301,9 @@ def merge(data: dict[str, Any], sources: Sequence[SourceSet], today: date) -> tu
     out = {k: v for k, v in data.items() if k not in ("extension", "compose")}
     extensions = [*(data.get("extension") or []), *(s.extension() for s in recorded)]
     ordered: dict[str, Any] = {}
-    for key, value in out.items():  # the extension goes where FHIR JSON puts it: after id/meta/text
-        ordered[key] = value
-        if key == "id":
+    for field_name, value in out.items():  # the extension goes where FHIR JSON puts it: after id/meta/text
+        ordered[field_name] = value
+        if field_name == "id":
             ordered["extension"] = extensions
     if "extension" not in ordered:
         ordered = {"extension": extensions, **ordered}

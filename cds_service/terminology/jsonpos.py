@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from json.decoder import scanstring
+from json.decoder import scanstring  # type: ignore[attr-defined]  # the C scanner, public in json.decoder
 
 _WS = re.compile(r"[ \t\n\r]*")
 _SCALAR = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?|true|false|null")
@@ -35,7 +35,8 @@ class _Locator:
         if char == "[":
             return self.array(pos + 1, path)
         if char == '"':
-            return scanstring(self.text, pos + 1)[1]
+            end: int = scanstring(self.text, pos + 1)[1]
+            return end
         match = _SCALAR.match(self.text, pos)
         if match is None:
             raise ValueError(f"invalid JSON at offset {pos}")

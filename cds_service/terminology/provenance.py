@@ -99,7 +99,7 @@ def read_sources(data: Mapping[str, Any]) -> Iterator[tuple[int, Source | str]]:
         values: dict[str, Any] = {}
         for part in ext.get("extension") or ():
             name = part.get("url") if isinstance(part, Mapping) else None
-            if name not in SOURCE_FIELDS:
+            if not isinstance(name, str) or name not in SOURCE_FIELDS:
                 yield index, f"unknown part {name!r} of a value set source"
                 break
             key, _ = SOURCE_FIELDS[name]

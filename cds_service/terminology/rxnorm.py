@@ -168,7 +168,7 @@ def _product(row: Sequence[str]) -> Product:
 
 def _words(text: str | None, codings: Sequence[MedCoding]) -> str:
     """The medication text and the coding displays, joined for name matching."""
-    displays = [coding[2] for coding in codings if len(coding) > 2 and coding[2]]  # type: ignore[misc]
+    displays = [coding[2] for coding in codings if len(coding) > 2 and coding[2]]
     return " \n ".join([text, *displays]) if text else " \n ".join(displays)
 
 

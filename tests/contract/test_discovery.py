@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from cds_service.hooks.services import SERVICES
+from cds_service.protocol.services import SERVICES
 from tests.contract.invariants import assert_no_empty_values
 
 EXPECTED_KEYS = {

@@ -22,8 +22,8 @@ from cds_service.facts.orders import build_orders
 from cds_service.facts.record import select_record
 from cds_service.fhir.parse import parse_resource
 from cds_service.hooks.handler import handle_hook
-from cds_service.hooks.models import CDSRequest
-from cds_service.hooks.services import SERVICES_BY_ID
+from cds_service.protocol.models import CDSRequest
+from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 CONTENT: ContentSet = load_content(BUNDLED_CONTENT_DIR)

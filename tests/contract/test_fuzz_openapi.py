@@ -25,7 +25,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from cds_service.app import create_app
-from cds_service.hooks.services import SERVICES_BY_ID
+from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.settings import BUNDLED_CONTENT_DIR, Settings
 
 MAX_EXAMPLES = 60

@@ -9,7 +9,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from cds_service.hooks.models import CDSResponse
+from cds_service.protocol.models import CDSResponse
 from cds_service.pama import CONSULT_URL, RATING_SYSTEM, RATING_URL
 from tests.conftest import ICD10, condition, hook_body, patient, service_order, topics
 

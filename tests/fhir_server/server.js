@@ -147,15 +147,25 @@ function capabilityStatement() {
 
 // ------------------------------------------------------------------------------------ FHIR
 
-async function handleFhir(req, res, url, body, fault) {
-  const fhirPath = url.pathname.slice(FHIR_BASE.length).replace(/^\/+/, '');
+async function handleFhir(req, res, url, requestBody, fault) {
+  let fhirPath = url.pathname.slice(FHIR_BASE.length).replace(/^\/+/, '');
   const origin = `http://${req.headers.host || `${HOST}:${PORT}`}`;
   if (req.method === 'GET' && fhirPath === 'metadata') {
     return send(res, 200, capabilityStatement());
   }
-  const segments = fhirPath.split('/').filter(Boolean);
-  const isSearch = req.method === 'GET' && segments.length === 1 && /^[A-Z]/.test(segments[0]);
+  let segments = fhirPath.split('/').filter(Boolean);
+  let method = req.method;
+  let body = requestBody;
   const params = new URLSearchParams(url.search);
+  if (method === 'POST' && segments.length === 2 && segments[1] === '_search') {
+    // POST Type/_search: the form-encoded body's parameters join the query's, then it is a search
+    for (const [key, value] of new URLSearchParams(body || '')) params.append(key, value);
+    segments = [segments[0]];
+    fhirPath = segments[0];
+    method = 'GET';
+    body = '';
+  }
+  const isSearch = method === 'GET' && segments.length === 1 && /^[A-Z]/.test(segments[0]);
   let offset = 0;
   let count = 0;
   if (isSearch) {
@@ -173,7 +183,7 @@ async function handleFhir(req, res, url, body, fault) {
     return send(res, 400, outcome('structure', 'request body is not JSON'));
   }
   const fhirRequest = {
-    method: req.method,
+    method,
     url: query ? `${fhirPath}?${query}` : fhirPath,
     pathname: '',
     body: parsed,
@@ -282,9 +292,39 @@ async function handleAdmin(req, res, url, body) {
 
 // ------------------------------------------------------------------------------------ server
 
+/**
+ * CORS for browser clients (the CDS Hooks Sandbox reads the record from the page): any origin may
+ * read, and a preflight (with Chrome's private-network request) is answered here, before faults.
+ * True when the request was a preflight and has been answered.
+ */
+function cors(req, res) {
+  const origin = req.headers.origin;
+  if (!origin) return false;
+  res.setHeader('Access-Control-Allow-Origin', origin);
+  res.setHeader('Vary', 'Origin');
+  res.setHeader('Access-Control-Expose-Headers', 'Location, Content-Location, ETag, Last-Modified');
+  if (req.method !== 'OPTIONS' || !req.headers['access-control-request-method']) return false;
+  const headers = {
+    'Access-Control-Allow-Methods': 'GET, POST, PUT, PATCH, DELETE, OPTIONS',
+    'Access-Control-Allow-Headers': req.headers['access-control-request-headers'] || 'Authorization, Content-Type, Accept',
+    'Access-Control-Max-Age': '600',
+  };
+  if (req.headers['access-control-request-private-network'] === 'true') {
+    headers['Access-Control-Allow-Private-Network'] = 'true';
+  }
+  res.writeHead(204, headers);
+  res.end();
+  return true;
+}
+
 async function handle(req, res) {
   const url = new URL(req.url, `http://${HOST}`);
   const body = await readBody(req);
+  if (cors(req, res)) {
+    requests.push({ method: req.method, path: `${url.pathname}${url.search}`, authorization: null, accept: null, fault: null });
+    if (requests.length > MAX_LOGGED_REQUESTS) requests.shift();
+    return undefined;
+  }
   if (url.pathname.startsWith('/__')) {
     return handleAdmin(req, res, url, body);
   }

@@ -6,7 +6,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import socket
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +20,7 @@ import pytest
 from cds_service.fixtures import hook_request
 from tests.conftest import bearer_authorization
 from tests.integration.service_process import Service, running_service
+from tests.processes import serving
 
 pytestmark = pytest.mark.integration
 
@@ -74,13 +74,8 @@ def bomb_server(payload: bytes, encoding: str) -> Iterator[str]:
             pass
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(server):
         yield f"http://127.0.0.1:{server.server_address[1]}/fhir"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_gzip_bomb_from_the_fhir_server_stays_small_and_within_the_deadline(tmp_path: Path) -> None:

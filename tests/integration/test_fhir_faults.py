@@ -21,7 +21,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.fhir.loader import load_fixtures
+from cds_service.commands.load_fixtures import load_fixtures
 from cds_service.fixtures import hook_request
 from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants

@@ -10,9 +10,9 @@ import httpx
 import pytest
 
 from cds_service.fhir.client import FhirClient
-from cds_service.fhir.loader import load_fixtures
+from cds_service.commands.load_fixtures import load_fixtures
 from cds_service.fixtures import offset_days
-from cds_service.hooks.models import CDSRequest
+from cds_service.protocol.models import CDSRequest
 from cds_service.hooks.prefetch import resolve_prefetch
 from tests.conftest import LOCAL_FHIR_HOSTS, bearer_authorization
 from tests.integration.conftest import FhirServerAdmin

@@ -188,7 +188,7 @@ def test_poller_refuses_content_that_would_silence_a_safety_card(tmp_path: Path)
         assert beers_served()
         for mutate, where, what in mutations:
             mutate()
-            assert wait_for(lambda: any(p.startswith(where) and what in p for p in degraded(service.url))), service.output()[-2000:]
+            assert wait_for(lambda where=where, what=what: any(p.startswith(where) and what in p for p in degraded(service.url))), service.output()[-2000:]
             assert beers_served()
             path.write_text(original, encoding="utf-8")
             assert wait_for(lambda: httpx.get(service.url + "/readyz").json()["status"] == "ready")

@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.sync_api import Page, sync_playwright
 
 from cds_service.content.loader import load_content
-from cds_service.content.simulate import evaluate_request
+from cds_service.preview.simulate import evaluate_request
 from cds_service.fixtures import hook_request
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.integration.service_process import running_service
@@ -93,6 +93,33 @@ def test_preview_page_shows_vignette_1_cards_in_a_real_browser(tmp_path: Path) -
     assert len(png) > 20_000  # a page of text and cards, not a blank image
     assert colour_pixels(png, COLOURS["warning"]) > 2_000  # warning borders and badges are visible
     assert colour_pixels(png, COLOURS["info"]) > 1_000
+
+
+def test_choosing_a_request_clears_typed_codes_and_an_error_clears_old_cards(tmp_path: Path) -> None:
+    """Codes typed before choosing a fixture request are not added to it, and after an error no earlier card stays on the page."""
+    if not CHROMIUM.exists():
+        pytest.fail("Debian chromium is missing: run scripts/test.d/20-browser.sh (apt-get install chromium)", pytrace=False)
+    expected = [rule for rule, *_ in expected_cards("vignette-1")]
+    env = {"CDS_FIXTURES_DIR": str(FIXTURES), "CDS_CONTENT_POLL_SECONDS": "0"}
+    with running_service(tmp_path, **env) as service, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=20_000)
+        try:
+            page = browser.new_page()
+            page.goto(f"{service.url}/preview")
+            page.wait_for_selector("body[data-ready=true]", timeout=10_000)
+            page.fill("#codes", "72141")
+            page.select_option("#request", "vignette-1")
+            assert page.input_value("#codes") == ""
+            page.click("#evaluate")
+            page.wait_for_selector("#cards .card", timeout=10_000)
+            assert [rule for rule, *_ in shown_cards(page)] == expected
+            page.select_option("#request", "")
+            page.fill("#codes", "abc")  # not an order code: the service answers 400
+            page.click("#evaluate")
+            page.wait_for_selector("#error:not([hidden])", timeout=10_000)
+            assert page.locator("#cards .card").count() == 0 and page.locator("#result").is_hidden()
+        finally:
+            browser.close()
 
 
 def test_preview_page_shows_the_imaging_rating_in_a_real_browser(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cds_service.fhir.loader import load_fixtures
+from cds_service.commands.load_fixtures import load_fixtures
 from cds_service.fixtures import hook_request
 from tests.conftest import bearer_authorization
 from tests.integration.conftest import FhirServerAdmin

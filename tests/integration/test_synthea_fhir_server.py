@@ -21,7 +21,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.fhir.loader import transaction_bundle
+from cds_service.commands.load_fixtures import transaction_bundle
 from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.ehr import prefetch_from_templates

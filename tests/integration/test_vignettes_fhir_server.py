@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.fhir.loader import load_fixtures
+from cds_service.commands.load_fixtures import load_fixtures
 from cds_service.fixtures import FIXTURES_DIR, PATIENTS, fixture_names, hook_request, load_request
-from cds_service.hooks.services import PREFETCH
+from cds_service.protocol.services import PREFETCH
 from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
 from tests.integration.conftest import FhirServerAdmin

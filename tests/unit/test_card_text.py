@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from cds_service.fixtures import REQUESTS, fixture_names, hook_request
 from cds_service.rules import suggest
 from tests.conftest import condition, hook_body, medication_order, patient, procedure
-from tests.unit.medication_support import CYCLOBENZAPRINE_5, TODAY, order
+from tests.unit.rules_support import CYCLOBENZAPRINE_5, MED_TODAY, med_order
 from tests.vignettes.cases import SERVICE_FOR_HOOK
 
 SELECT = "/cds-services/neck-pain-order-select"
@@ -139,12 +139,12 @@ def test_a_shortened_course_says_the_same_in_every_field(shared_client: TestClie
 
 def test_limit_duration_rewrites_every_field_that_states_the_course() -> None:
     """Dosage text, patient instruction, notes and a dose count all follow the shortened course; the draft is not changed."""
-    draft = order(CYCLOBENZAPRINE_5, days=30)
+    draft = med_order(CYCLOBENZAPRINE_5, days=30)
     dosage = draft.resource["dosageInstruction"][0]
     dosage.update(text="1 tablet three times daily x 30 days", patientInstruction="Take for 4 weeks")
     dosage["timing"]["repeat"]["count"] = 90
     draft.resource["note"] = [{"text": "Course for 30 days, then review"}]
-    updated = suggest.limit_duration(draft, 14, TODAY).resource
+    updated = suggest.limit_duration(draft, 14, MED_TODAY).resource
     assert updated is not None
     new = updated["dosageInstruction"][0]
     assert new["text"] == "1 tablet three times daily x 14 days" and new["patientInstruction"] == "Take for 14 days"

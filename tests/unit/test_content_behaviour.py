@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.content.lint import lint_content
+from cds_service.preview.lint import lint_content, verified_content
 from cds_service.content.store import ContentStore
 from cds_service.fixtures import FIXTURES_DIR
 from cds_service.rules import REGISTRY
@@ -27,7 +27,7 @@ def errors_in(cards: Path, file: Path) -> list[str]:
 
 def rejected_by_reload(cards: Path, file: Path) -> list[str]:
     """Reload the mutated copy: the problems naming ``file`` (the old content stays)."""
-    store = ContentStore(cards, FIXTURES_DIR)
+    store = ContentStore(cards, FIXTURES_DIR, verify=verified_content)
     old = store.current
     assert store.reload() is False and store.current is old
     return [p for p in store.last_problems if p.startswith(f"{file}:")]
@@ -48,7 +48,7 @@ def test_a_threshold_that_changes_outcomes_is_refused_naming_the_rule_file(cards
     assert any(e.startswith(f"{line - 1}:") or e.startswith(f"{line}:") for e in errors), errors
     assert any("v4-order-sign expects a warning card; the rule did not fire" in e for e in errors), errors
     path.write_text(original)
-    store = ContentStore(cards, FIXTURES_DIR)
+    store = ContentStore(cards, FIXTURES_DIR, verify=verified_content)
     old = store.current
     edit(path, "older_age: 65", "older_age: 90")
     assert store.reload() is False and store.current is old
@@ -61,7 +61,7 @@ def test_an_rxnorm_code_not_in_the_table_is_refused_naming_the_value_set(cards: 
     line = edit(path, '"code": "21949"', '"code": "99999999"')
     errors = errors_in(cards, path)
     assert any(e.startswith(f"{line}:") and "'99999999' is not in the bundled RxNorm tables" in e for e in errors), errors
-    store = ContentStore(cards, FIXTURES_DIR)
+    store = ContentStore(cards, FIXTURES_DIR, verify=verified_content)
     assert store.reload() is False
     assert any(p.startswith(f"{path}:{line}:") for p in store.last_problems)
 

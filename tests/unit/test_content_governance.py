@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cds_service.content.lint import lint_content
+from cds_service.preview.lint import lint_content
 from cds_service.content.loader import load_content
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.unit.content_support import cards  # noqa: F401  (the cards fixture)

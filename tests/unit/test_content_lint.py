@@ -8,7 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cds_service.cli import app
-from cds_service.content.lint import LintReport, lint_content
+from cds_service.preview.lint import LintReport, lint_content
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.unit.content_support import cards  # noqa: F401  (the cards fixture)
 from tests.unit.content_support import edit as replace_in

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import app
 from cds_service.content.loader import ContentSet, load_content
-from cds_service.content.simulate import evaluate_request
+from cds_service.preview.simulate import evaluate_request
 from cds_service.preview.drafts import OrderError, assemble, order_from_code, parse_code
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from cds_service.terminology import CPT, RXNORM, SNOMED

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import app
 from cds_service.content.loader import ContentSet, load_content
-from cds_service.content.simulate import burden, simulate, write_chart, write_csv
+from cds_service.preview.simulate import burden, simulate, write_chart, write_csv
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 FIXTURES = Path(__file__).resolve().parents[1] / "data" / "content_fixtures"
@@ -105,3 +105,12 @@ def test_cli_prints_the_table_and_writes_csv_and_chart(shadow_cards: Path, tmp_p
     assert out_csv.read_text().startswith("rule,mode,critical,warning,info,total,requests,cards_per_request")
     with Image.open(out_png) as image:
         assert image.format == "PNG"
+
+
+def test_chart_without_matplotlib_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where only the service is installed, `simulate --chart` exits 2 naming the install command, with no traceback."""
+    monkeypatch.setattr("cds_service.preview.simulate.chart_available", lambda: False)
+    result = CliRunner().invoke(app, ["simulate", str(FIXTURES), "--chart", str(tmp_path / "b.png")])
+    assert result.exit_code == 2
+    assert "scripts/bootstrap tools" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "b.png").exists()

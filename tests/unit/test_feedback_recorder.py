@@ -18,7 +18,7 @@ from cds_service.feedback import schema
 from cds_service.feedback.recorder import CardRecorder, card_rows, shown_cards
 from cds_service.feedback.report import build_report
 from cds_service.feedback.store import FeedbackRecord, FeedbackStore
-from cds_service.hooks.models import Card, Source
+from cds_service.protocol.models import Card, Source
 from cds_service.rules.base import Finding
 from tests.feedback_support import migrated_store
 
@@ -45,6 +45,27 @@ class FailingStore(FeedbackStore):
             self.failures -= 1
             raise ConnectionError("database went away")
         super().record_card_rows(rows)
+
+
+class ManualTicks:
+    """The recorder's clock in the test's hand: a tick comes when ``tick`` is called, never by itself."""
+
+    def __init__(self) -> None:
+        self._tick = asyncio.Event()
+        self.waiting = 0  # how many times the writer has started waiting for a tick
+
+    async def wait(self, wake: asyncio.Event, seconds: float) -> None:
+        self.waiting += 1
+        waits = [asyncio.ensure_future(wake.wait()), asyncio.ensure_future(self._tick.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        self._tick.clear()
+
+    def tick(self) -> None:
+        self._tick.set()
 
 
 class SlowStore(FeedbackStore):
@@ -96,17 +117,34 @@ async def test_many_calls_are_written_in_few_batches(store: FeedbackStore) -> No
 
 
 async def test_cards_wait_for_the_flush_interval(store: FeedbackStore) -> None:
-    """Cards of separate calls are not written one call at a time but together once the interval has passed."""
-    recorder = CardRecorder(store, flush_seconds=0.3)
+    """Cards of separate calls are not written one call at a time but together at the next tick of the interval."""
+    ticks = ManualTicks()
+    recorder = CardRecorder(store, ticks=ticks)
     recorder.start()
-    started = time.monotonic()
+    assert await eventually(lambda: ticks.waiting == 1)
     for n in range(5):
         submit(recorder, 2, prefix=f"call{n}-")
         await asyncio.sleep(0.01)
-    assert stored(store) == 0
+    assert stored(store) == 0 and recorder.writes == 0  # no tick yet: nothing written
+    ticks.tick()
     assert await eventually(lambda: stored(store) == 10)
-    assert time.monotonic() - started >= 0.25 and recorder.writes == 1
+    assert recorder.writes == 1
     await recorder.close()
+
+
+async def test_interval_ticks_wait_the_interval_or_a_wake() -> None:
+    """The service's clock: a wait ends after its seconds with no wake, and at once when woken."""
+    from cds_service.feedback.recorder import IntervalTicks
+
+    wake = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await IntervalTicks().wait(wake, 0.05)
+    assert loop.time() - started >= 0.05
+    wake.set()
+    started = loop.time()
+    await IntervalTicks().wait(wake, LONG)
+    assert loop.time() - started < LONG / 2
 
 
 async def test_a_full_batch_is_written_before_the_interval(store: FeedbackStore) -> None:
@@ -123,14 +161,16 @@ async def test_a_full_batch_is_written_before_the_interval(store: FeedbackStore)
 async def test_cards_arriving_during_a_write_wait_for_the_next_tick(store: FeedbackStore) -> None:
     """Cards submitted while a write runs are written at the next interval, not at once after it."""
     slow = SlowStore(store, 0.2)
-    recorder = CardRecorder(slow, batch_size=100, flush_seconds=0.4)
+    ticks = ManualTicks()
+    recorder = CardRecorder(slow, batch_size=100, ticks=ticks)
     recorder.start()
     submit(recorder, 2, prefix="first-")
+    ticks.tick()
     assert await eventually(slow.writing.is_set, within=2.0)
     submit(recorder, 2, prefix="during-")  # the first write is running in its thread
-    assert await eventually(lambda: recorder.writes == 1, within=2.0)
-    await asyncio.sleep(0.1)
-    assert slow.starts == 1 and stored(store) == 2  # the second call still waits for its tick
+    assert await eventually(lambda: recorder.writes == 1 and ticks.waiting == 2, within=2.0)
+    assert slow.starts == 1 and stored(store) == 2  # the second call waits for its tick
+    ticks.tick()
     assert await eventually(lambda: recorder.writes == 2 and stored(store) == 4, within=2.0)
     await recorder.close()
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from cds_service.fhir import nullcheck
 from cds_service.fhir.nullcheck import checked_fields, fast_check, installed, library_check
 
 MODELS = ["Patient", "Condition", "Procedure", "ServiceRequest", "MedicationRequest", "MedicationStatement",
@@ -74,3 +77,34 @@ def test_a_null_in_a_list_of_codings_is_still_rejected() -> None:
     """Validating a resource with a null coding fails as the library's check makes it fail."""
     with pytest.raises(ValidationError, match="None is not allowed as an element of coding"):
         get_fhir_model_class("CodeableConcept").model_validate({"coding": [None], "text": "x"})
+
+
+def test_state_reports_the_fast_check_in_this_process() -> None:
+    """Installed before any model class exists, the check's state is "fast"."""
+    assert nullcheck.state() == "fast"
+
+
+def test_state_says_when_models_were_built_before_install() -> None:
+    """A process that builds FHIR models before installing reports models-built-first, not fast."""
+    code = ("import sys; sys.modules['cds_service'] = type(sys)('cds_service'); "
+            "sys.modules['cds_service'].__path__ = [__import__('pathlib').Path(r'" + str(Path(nullcheck.__file__).parents[1]) + "').as_posix()]; "
+            "from fhir.resources.R4B import get_fhir_model_class; get_fhir_model_class('Condition'); "
+            "from cds_service.fhir import nullcheck; nullcheck.install(); print(nullcheck.state())")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
+    assert out == "models-built-first"
+
+
+def test_fhir_core_is_pinned() -> None:
+    """fhir-core, whose validator the check replaces, is pinned to one release in pyproject.toml."""
+    text = (Path(nullcheck.__file__).parents[2] / "pyproject.toml").read_text()
+    assert '"fhir-core==' in text
+
+
+def test_service_start_logs_the_null_check_state(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The service's start-up line names the null check in use, at INFO when it is the fast one."""
+    from tests.conftest import app_settings, running_app
+
+    with caplog.at_level(logging.INFO, logger="cds_service.app"), running_app(app_settings(tmp_path)):
+        pass
+    (started,) = [r for r in caplog.records if r.getMessage() == "service started"]
+    assert started.fhir_null_check == "fast" and started.levelno == logging.INFO  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ import pytest
 import respx
 
 from cds_service.fhir.client import FhirClient
-from cds_service.hooks.models import CDSRequest
+from cds_service.protocol.models import CDSRequest
 from cds_service.hooks.prefetch import PrefetchResult, render_template, resolve_prefetch
 from tests.conftest import bearer_authorization
 

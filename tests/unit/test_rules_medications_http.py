@@ -22,7 +22,7 @@ from tests.conftest import (
     topics,
 )
 from tests.contract.invariants import assert_response_invariants
-from tests.unit.medication_support import MEDICATION_RULES
+from tests.unit.rules_support import MEDICATION_RULES
 
 SIGN_URL = "/cds-services/neck-pain-order-sign"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cds_service.hooks.models import Card, Source
+from cds_service.protocol.models import Card, Source
 from cds_service.rules.base import Finding
 from cds_service.transience import SeenCards
 from tests.unit.rules_support import order

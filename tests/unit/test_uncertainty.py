@@ -20,7 +20,7 @@ from cds_service.rules import suggest
 from cds_service.rules.engine import evaluate
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.unit.rules_support import BASE_URL, content, fact, facts, flag, imaging, order, pain, run
-from tests.unit.test_facts import ICD10, RXNORM, SNOMED, SUBJECT, TODAY, ago, build, condition, patient
+from tests.unit.test_facts import ICD10, SNOMED, SUBJECT, TODAY, ago, build, condition, patient
 
 LOCAL = "http://hospital.example.org/codes"
 REASSURING = {"imaging-without-red-flags", "physical-therapy-first"}

@@ -26,8 +26,8 @@ from cds_service.fixtures import (
     load_patient,
     load_request,
 )
-from cds_service.hooks.models import CDSRequest
-from cds_service.hooks.services import PREFETCH
+from cds_service.protocol.models import CDSRequest
+from cds_service.protocol.services import PREFETCH
 from cds_service.settings import BUNDLED_CONTENT_DIR
 from cds_service.terminology.icd10 import icd10cm_title
 from cds_service.terminology.systems import canonical_system

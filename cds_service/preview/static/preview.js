@@ -42,6 +42,7 @@
 
   function onRequestChange() {
     const chosen = requests.find((r) => r.name === $("request").value);
+    $("codes").value = "";  // a fixture request brings its own orders: codes typed before would be added to them
     if (!chosen) return;
     if (chosen.patient) $("patient").value = chosen.patient;
     if (chosen.hook) $("hook").value = chosen.hook;
@@ -157,6 +158,9 @@
       }
       renderResult(data);
     } catch (error) {
+      $("result").hidden = true;  // the cards shown belong to the previous question, not this one
+      $("cards").replaceChildren();
+      $("shadow").replaceChildren();
       showError(error.message);
     } finally {
       $("evaluate").disabled = false;

@@ -16,7 +16,7 @@ from typing import Any
 from jinja2 import nodes
 
 from cds_service.content.loader import CompiledRule, ContentSet
-from cds_service.content.simulate import RuleResult, render_result
+from cds_service.preview.simulate import RuleResult, render_result
 from cds_service.content.templates import ENV
 from cds_service.facts import DraftOrder, Fact
 from cds_service.rules.base import ActionSpec, Finding, Reason, SuggestionSpec

@@ -14,7 +14,7 @@ from rich.markdown import Markdown
 from rich.panel import Panel
 from rich.text import Text
 
-from cds_service.content.simulate import Evaluation, RuleResult
+from cds_service.preview.simulate import Evaluation, RuleResult
 from cds_service.facts.orders import ORDER_TYPES
 from cds_service.preview.drafts import Preview
 

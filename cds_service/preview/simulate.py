@@ -1,8 +1,8 @@
 """Run hook requests through the rules offline, and count the alert burden of a content set.
 
-``evaluate_request`` takes the steps of ``hooks.handler.handle_hook`` (context, prefetch, facts,
-orders, rules) with no FHIR server, and renders every finding, shadow-mode rules included, each
-on its own so one broken template does not hide the other cards. ``simulate`` does this for every
+``evaluate_request`` answers the request with ``hooks.handler.handle_hook`` itself — the hook
+routes' code path, with no FHIR server — rendering shadow-mode rules too, each card on its own so
+one broken template does not hide the other cards; the cards come in the service's order. ``simulate`` does this for every
 fixture request and ``burden`` counts cards per rule and indicator, for a look at a content
 change before go-live.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import importlib.util
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -18,14 +19,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from cds_service.appropriateness import Rating, rate_call
+from cds_service.appropriateness import Rating
 from cds_service.content.loader import ContentSet
-from cds_service.content.referral import single_referral
+from cds_service.content.outcome import Rendered
 from cds_service.content.render import card_context, render_card
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
-from cds_service.hooks.handler import find
-from cds_service.hooks.models import Card, CDSRequest
-from cds_service.hooks.services import SERVICES, ServiceDeclaration
+from cds_service.hooks.handler import handle_hook
+from cds_service.protocol.models import Card, CDSRequest
+from cds_service.protocol.services import SERVICES, ServiceDeclaration
 from cds_service.rules.base import Finding
 
 PREVIEW_BASE_URL = "http://localhost"
@@ -80,13 +81,21 @@ def render_result(
 async def evaluate_body(
     content: ContentSet, body: dict[str, Any], today: date | None = None, base_url: str = PREVIEW_BASE_URL
 ) -> Evaluation:
-    """Every rule's result for one CDS Hooks request (prefetch only: no FHIR server is called)."""
+    """Every rule's result for one CDS Hooks request (prefetch only: no FHIR server is called),
+    from the hook routes' own pipeline: shown cards in response order, then shadow, then broken."""
     request = CDSRequest.model_validate(body)
-    evaluated = await find(service_for(request.hook), request, content, None, 1.0, today)
-    age = evaluated.facts.age
-    results = tuple(render_result(content, found, age, base_url, on) for found, on in single_referral(content, evaluated.findings))
-    ratings, _ = rate_call(content, evaluated.facts, evaluated.orders, evaluated.findings, request.hook_instance)
-    return Evaluation(request.hook, age, results, dict(evaluated.prefetch.unavailable), dict(evaluated.failed), ratings)
+    outcome = await handle_hook(service_for(request.hook), request, content, None, 1.0, base_url, today, render_shadow=True)
+    results = tuple(_result(content, r, outcome.age) for r in outcome.results)
+    return Evaluation(request.hook, outcome.age, results, dict(outcome.unavailable), dict(outcome.errors), outcome.ratings)
+
+
+def _result(content: ContentSet, rendered: Rendered, age: int | None) -> RuleResult:
+    """The pipeline's card with its summary as rendered before any truncation (lint checks its length)."""
+    if rendered.card is None:
+        return RuleResult(rendered.finding, rendered.mode, None, None, rendered.error or "not rendered")
+    rule = content.rules[rendered.rule_id]
+    summary = " ".join(rule.summary.render(card_context(content, rule, rendered.finding, age, rendered.referral_on)).split())
+    return RuleResult(rendered.finding, rendered.mode, rendered.card, summary)
 
 
 def evaluate_request(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:
@@ -170,6 +179,14 @@ def write_csv(rows: Iterable[BurdenRow], path: Path) -> None:
             )
 
 
+CHART_INSTALL = "scripts/bootstrap tools (or: pip install 'cds-service[tools]')"
+
+
+def chart_available() -> bool:
+    """Whether ``write_chart`` can draw: matplotlib is a content-tool extra, not a service dependency."""
+    return importlib.util.find_spec("matplotlib") is not None
+
+
 CHART_COLOURS = {"critical": "#c62828", "warning": "#f9a825", "info": "#1565c0"}
 
 
@@ -178,7 +195,7 @@ def write_chart(rows: Sequence[BurdenRow], path: Path) -> None:
     try:
         import matplotlib
     except ImportError:  # pragma: no cover - depends on the installation
-        raise RuntimeError("the chart needs matplotlib: pip install 'cds-service[tools]'") from None
+        raise RuntimeError(f"the chart needs matplotlib: {CHART_INSTALL}") from None
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
     from matplotlib.ticker import MaxNLocator

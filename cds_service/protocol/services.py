@@ -13,8 +13,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from cds_service.configuration import discovery_extension
-from cds_service.hooks.models import ServiceDescriptor
+from cds_service.protocol.configuration import discovery_extension
+from cds_service.protocol.models import ServiceDescriptor
 
 PATIENT_KEY = "patient"
 

@@ -28,8 +28,8 @@ from pydantic import ValidationError
 from cds_service.content.lint_codes import check_valueset_codes
 from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, Severity, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
-from cds_service.content.samples import inconclusive, render_sample, sample_findings
-from cds_service.content.simulate import Evaluation, RuleResult, evaluate_body
+from cds_service.preview.samples import inconclusive, render_sample, sample_findings
+from cds_service.preview.simulate import Evaluation, RuleResult, evaluate_body
 from cds_service.facts.model import all_facts
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
 from cds_service.content.referral import finding_indicator
@@ -227,10 +227,10 @@ class _Locator:
             except Exception as exc:
                 return path, ("suggestions", spec.key, "label"), _message(f"suggestions.{spec.key}.label", exc)
             for action in spec.actions:
-                template = rule.actions.get((spec.key, action.key))
+                action_template = rule.actions.get((spec.key, action.key))
                 try:
-                    if template is not None:
-                        template.render({**values, **action.data})
+                    if action_template is not None:
+                        action_template.render({**values, **action.data})
                 except Exception as exc:
                     loc = ("suggestions", spec.key, "actions", action.key)
                     return path, loc, _message(".".join(loc), exc)

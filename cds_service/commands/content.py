@@ -65,7 +65,7 @@ def lint_cards(
     output: FormatOption = "text",
 ) -> None:
     """Check card content: schema, templates, rendered cards for every fixture request, value-set codes."""
-    from cds_service.content.lint import lint_content
+    from cds_service.preview.lint import lint_content
 
     _format(output)
     _quiet_render_log()
@@ -102,8 +102,8 @@ def preview(
     output: FormatOption = "text",
 ) -> None:
     """Show the cards a fixture patient's orders produce, as the EHR would."""
-    from cds_service.content.preview import as_json, print_preview
-    from cds_service.content.simulate import evaluate_request
+    from cds_service.preview.terminal import as_json, print_preview
+    from cds_service.preview.simulate import evaluate_request
     from cds_service.fixtures import REQUESTS, fixture_names
     from cds_service.preview.drafts import OrderError, assemble
 
@@ -138,8 +138,11 @@ def simulate(
     chart: Annotated[Optional[Path], typer.Option("--chart", help="Also write a PNG bar chart.")] = None,
 ) -> None:
     """Run every fixture request through the rules and report alert burden per rule and indicator."""
-    from cds_service.content import simulate as sim
+    from cds_service.preview import simulate as sim
 
+    if chart is not None and not sim.chart_available():
+        typer.echo(f"--chart needs matplotlib, which the service itself does not install: {sim.CHART_INSTALL}", err=True)
+        raise typer.Exit(2)
     _quiet_render_log()
     content = _load(content_dir)
     runs = sim.simulate(content, fixtures_dir or get_settings().fixtures_dir)

@@ -1,0 +1,1 @@
+"""The ``cds-service`` sub-commands (the top layer: they may import any package)."""
