@@ -15,6 +15,12 @@ reference every resource repeats, the same lab code on every eGFR, the same dosa
 refill — is validated once with its field's type and the model shared; the resource is then
 validated around those models. Any failure falls back to the plain pass, so what is accepted,
 repaired or rejected is exactly what plain validation decides.
+
+Each process keeps the models of the last ``VALIDATED_MAX`` resources that validated, keyed by the
+exact JSON bytes of what was validated (the projection, ``resourceType`` and ``id`` included): an
+EHR sends the same record again with every order-select and the order-sign that follows, and the
+same bytes validate to the same model. Models are read, never changed, so one can serve every
+request that sends those bytes. A resource that fails is validated (and logged) each time.
 """
 
 from __future__ import annotations
@@ -34,6 +40,9 @@ _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
 _ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
+VALIDATED_MAX = 4096  # resource models kept per process (least recently used dropped first)
+_VALIDATED: dict[bytes, Any] = {}
+_JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
@@ -146,6 +155,28 @@ def parse_resource(
     if elements is not None:
         kept = kept_elements(resource_type, elements)
         raw = {key: value for key, value in raw.items() if key in kept}
+    try:
+        key = orjson.dumps(raw, option=_JSON_ONLY)
+    except TypeError:  # not plain JSON (dates, dataclasses … from Python callers): validated, never kept
+        return _validated(raw, resource_type, cls, memo)
+    model = _VALIDATED.pop(key, None)
+    if model is None:
+        model = _validated(raw, resource_type, cls, memo)
+        if model is None:
+            return None
+        if len(_VALIDATED) >= VALIDATED_MAX:
+            del _VALIDATED[next(iter(_VALIDATED))]
+    _VALIDATED[key] = model  # (again) the most recently used
+    return model
+
+
+def clear_validated() -> None:
+    """Forget every kept model (tests that count validations start from here)."""
+    _VALIDATED.clear()
+
+
+def _validated(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any, Any] | None) -> Any | None:
+    """``parse_resource`` on the projected ``raw``, without the kept models."""
     raw = _as_lists(raw, resource_type)
     if memo is not None:
         try:
