@@ -40,7 +40,7 @@ _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
 _ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
-VALIDATED_MAX = 4096  # resource models kept per process (least recently used dropped first)
+VALIDATED_MAX = 1024  # resource models kept per process (least recently used dropped first): ~20 MB
 _VALIDATED: dict[bytes, Any] = {}
 _JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 # Modifier elements change the meaning of a resource: always validated when present.
