@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -20,34 +21,28 @@ CONTENT = ContentStore(BUNDLED_CONTENT_DIR).current
 NECK_PAIN = condition("M54.2", "Cervicalgia", 10, "pain")
 
 
+FAULTS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Any]] = {
+    "value text": lambda raw, q: q.update(value=str(q["value"])),
+    "code number": lambda raw, q: q.update(code=38),
+    "no code": lambda raw, q: q.pop("code"),
+    "empty code": lambda raw, q: q.update(code=""),
+    "status": lambda raw, q: raw.update(status="not-a-status"),
+    "no subject": lambda raw, q: raw.update(subject="Patient/p1"),
+    "quantity list": lambda raw, q: raw.update(valueQuantity=[q]),
+    "no value": lambda raw, q: q.pop("value"),
+    "void": lambda raw, q: raw.update(status="entered-in-error"),
+    "date text": lambda raw, q: raw.update(effectiveDateTime="yesterday"),
+}  # how a temperature can be malformed (each on its own)
+
+
 def temperature(rng: random.Random, i: int) -> dict[str, Any]:
     """A body temperature of the last ten days: Celsius or Fahrenheit around the fever line, sometimes malformed."""
     fahrenheit = rng.random() < 0.3
     value = round(rng.uniform(99.0, 101.5) if fahrenheit else rng.uniform(37.2, 38.8), rng.choice([0, 1, 2]))
     raw = observation("8310-5", "Body temperature", value, "[degF]" if fahrenheit else "Cel", f"t{i}", rng.randint(0, 9))
-    quantity = raw["valueQuantity"]
-    fault = rng.choice([None] * 6 + ["value text", "code number", "no code", "empty code", "status", "no subject",
-                                     "quantity list", "no value", "void", "date text"])
-    if fault == "value text":
-        quantity["value"] = str(value)
-    elif fault == "code number":
-        quantity["code"] = 38
-    elif fault == "no code":
-        del quantity["code"]
-    elif fault == "empty code":
-        quantity["code"] = ""
-    elif fault == "status":
-        raw["status"] = "not-a-status"
-    elif fault == "no subject":
-        raw["subject"] = "Patient/p1"
-    elif fault == "quantity list":
-        raw["valueQuantity"] = [quantity]
-    elif fault == "no value":
-        del quantity["value"]
-    elif fault == "void":
-        raw["status"] = "entered-in-error"
-    elif fault == "date text":
-        raw["effectiveDateTime"] = "yesterday"
+    fault = rng.choice([None] * 6 + list(FAULTS))
+    if fault is not None:
+        FAULTS[fault](raw, raw["valueQuantity"])
     return raw
 
 
