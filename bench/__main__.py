@@ -101,6 +101,19 @@ def print_load(results: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"Worst service/floor req/s: {ratio:.2f} ({name})")
 
 
+def markdown_table(results: dict[str, Any]) -> str:
+    """The load table in Markdown, as the README shows it."""
+    lines = ["| body | resources | KB | cards | service req/s | p50 / p99 ms | CPU ms/req | floor req/s | p50 / p99 ms "
+             "| CPU ms/req | service ÷ floor req/s | p99 ÷ floor p99 |", "|---" * 12 + "|"]
+    for name, r in results.items():
+        s, f = r["service"], r["floor"]
+        lines.append(f"| {name} | {r['resources']} | {r['body_kb']:.0f} | {r['cards']} | {s['rps']:,.0f} | "
+                     f"{s['p50_ms']:.1f} / {s['p99_ms']:.1f} | {s['cpu_ms_per_request']:.2f} | {f['rps']:,.0f} | "
+                     f"{f['p50_ms']:.1f} / {f['p99_ms']:.1f} | {f['cpu_ms_per_request']:.2f} | {r['ratio_rps']:.2f} | "
+                     f"{r['ratio_p99']:.1f} |")
+    return "\n".join(lines)
+
+
 def print_fallback(fb: FallbackResult) -> None:
     print(f"\nFHIR fallback (no prefetch, typical record, {fb.delay_ms} ms timer on every FHIR request, "
           f"{len(fb.concurrent.queries_ms)} queries)")
@@ -157,6 +170,7 @@ def main(argv: list[str] | None = None) -> int:
             out["worst"] = dict(zip(("body", "ratio_rps"), worst(load)))
             out["peak_rss_mb"] = {"service": round(service.peak_rss_mb(), 1), "floor": round(floor.peak_rss_mb(), 1)}
             print_load(load, args)
+            (run_dir / "table.md").write_text(markdown_table(load) + "\n")
             print(f"Peak RSS: service {out['peak_rss_mb']['service']:.0f} MB, floor {out['peak_rss_mb']['floor']:.0f} MB")
         if "fallback" not in args.skip:
             fhir = start_fhir_server(run_dir / "fhir-server.log")

@@ -9,7 +9,7 @@ import orjson
 from fastapi.testclient import TestClient
 
 from bench import stages
-from bench.__main__ import verdict_label, verdicts
+from bench.__main__ import markdown_table, verdict_label, verdicts
 from bench.field import bodies, varied
 from bench.growth import fit
 from bench.records import hook_request, record
@@ -79,3 +79,13 @@ def test_suite_bodies_answer_the_same_with_new_ids(shared_client: TestClient) ->
                 assert response.status_code == 200, (body.name, response.text[:300])
                 topics.append(sorted(c["source"]["topic"]["code"] for c in response.json()["cards"]))
             assert topics[0] == topics[1], body.name
+
+
+def test_the_markdown_table_has_a_row_per_body_with_its_ratios() -> None:
+    """The README's table: a header, a rule and one row per body carrying its req/s and p99 ratios."""
+    side = {"rps": 1234.5, "p50_ms": 3.0, "p99_ms": 4.5, "cpu_ms_per_request": 0.4}
+    load = {name: {"resources": 23, "body_kb": 22.6, "cards": 1, "service": side, "floor": side,
+                   "ratio_rps": ratio, "ratio_p99": 1.0} for name, ratio in (("a", 0.31), ("b", 0.77))}
+    lines = markdown_table(load).splitlines()
+    assert len(lines) == 4 and lines[1].count("|---") == 12
+    assert lines[2].startswith("| a | 23 | 23 | 1 | 1,234 |") and "| 0.31 | 1.0 |" in lines[2] and "| 0.77 |" in lines[3]
