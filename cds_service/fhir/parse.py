@@ -26,6 +26,7 @@ request that sends those bytes. A resource that fails is validated (and logged) 
 from __future__ import annotations
 
 import logging
+import threading
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -42,6 +43,7 @@ _LISTS: dict[str, frozenset[str]] = {}
 _ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
 VALIDATED_MAX = 1024  # resource models kept per process (least recently used dropped first): ~20 MB
 _VALIDATED: dict[bytes, Any] = {}
+_KEEPING = threading.Lock()  # hook calls run on the event loop; a thread (a CLI, a test) may validate too
 _JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
@@ -159,20 +161,23 @@ def parse_resource(
         key = orjson.dumps(raw, option=_JSON_ONLY)
     except TypeError:  # not plain JSON (dates, dataclasses … from Python callers): validated, never kept
         return _validated(raw, resource_type, cls, memo)
-    model = _VALIDATED.pop(key, None)
+    with _KEEPING:
+        model = _VALIDATED.pop(key, None)
     if model is None:
         model = _validated(raw, resource_type, cls, memo)
         if model is None:
             return None
-        if len(_VALIDATED) >= VALIDATED_MAX:
+    with _KEEPING:
+        while len(_VALIDATED) >= VALIDATED_MAX:
             del _VALIDATED[next(iter(_VALIDATED))]
-    _VALIDATED[key] = model  # (again) the most recently used
+        _VALIDATED[key] = model  # (again) the most recently used
     return model
 
 
 def clear_validated() -> None:
     """Forget every kept model (tests that count validations start from here)."""
-    _VALIDATED.clear()
+    with _KEEPING:
+        _VALIDATED.clear()
 
 
 def _validated(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any, Any] | None) -> Any | None:
