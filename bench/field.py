@@ -42,6 +42,7 @@ from tests.ehr import prefetch_from_templates
 from tests.realworld import records as synthea
 
 SELECT, SIGN = synthea.SELECT, synthea.SIGN
+VITALS_PATIENT = "bench-vitals"
 SANDBOX_REQUEST = REPO / "tests" / "data" / "sandbox-requests" / "order-select-rx.json"
 
 
@@ -110,7 +111,7 @@ def vitals_record(size: int = 150, today: date | None = None) -> list[dict[str, 
     maker = _Maker(size, today or date.today())
     rng = random.Random(78)
     born = maker.today.replace(year=maker.today.year - 78) - timedelta(days=100)
-    patient = {"resourceType": "Patient", "id": synthetic_patient(), "gender": "male", "birthDate": born.isoformat()}
+    patient = {"resourceType": "Patient", "id": VITALS_PATIENT, "gender": "male", "birthDate": born.isoformat()}
     pain = maker.base("Condition")
     pain["clinicalStatus"] = concept("http://terminology.hl7.org/CodeSystem/condition-clinical", "active")
     pain["code"] = {"coding": [{"system": synthea.ICD10, "code": "M54.2", "display": "Cervicalgia"}], "text": "Neck pain"}
@@ -144,15 +145,9 @@ def vitals_record(size: int = 150, today: date | None = None) -> list[dict[str, 
     return resources
 
 
-def synthetic_patient() -> str:
-    return "bench-vitals"
-
-
 def vitals() -> Body:
-    patient_id = synthetic_patient()
     resources = vitals_record()
-    order = synthea.cyclobenzaprine(patient_id)
-    request = drafted(SELECT, patient_id, [order])
+    request = drafted(SELECT, VITALS_PATIENT, [synthea.cyclobenzaprine(VITALS_PATIENT)])
     request["prefetch"] = prefetch_for(resources)  # the whole record, as bench/records.py sends it
     return one("vitals-150", SELECT, request, "78 y, 30 temperatures of the last month, 30 medication orders; cyclobenzaprine")
 

@@ -74,3 +74,16 @@ def test_the_kept_models_are_bounded(validations: list[str], monkeypatch: pytest
         parse_resource(condition(code), ("Condition",))
     assert len(parse._VALIDATED) == 2
     assert validations == ["kept-1"] * 4  # M54.2, M54.6, M54.9, then M54.6 again (dropped by M54.9)
+
+
+def test_an_element_value_is_shared_across_requests_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another patient's Condition (a new memo) with the same code gets the code model an earlier request built;
+    past ``ELEMENTS_MAX`` the least recently used element is dropped."""
+    clear_validated()
+    first = parse_resource(condition(), ("Condition",), None, {})
+    other = {**condition(), "id": "kept-2", "subject": {"reference": "Patient/p2"}}
+    second = parse_resource(other, ("Condition",), None, {})
+    assert second is not first and second.code is first.code and second.subject is not first.subject
+    monkeypatch.setattr(parse, "ELEMENTS_MAX", 3)
+    parse_resource({**condition("M54.6"), "id": "kept-3"}, ("Condition",), None, {})
+    assert len(parse._ELEMENTS) == 3
