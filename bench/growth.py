@@ -1,7 +1,7 @@
 """Cost growth: the service's time per request against record size, in-process.
 
 One request is what the route does with a body: ``orjson`` parse, request validation,
-``handle_hook`` (prefetch complete, so no network), response model and ``orjson`` output. Each
+``handle_hook`` (prefetch complete, so no network; no resource validated by an earlier call), response model and ``orjson`` output. Each
 size is timed several times (median) after a warm-up; a least-squares line
 ``ms = fixed + slope × resources`` is fitted and its fit reported, with the cost per resource at
 each size, so linear growth shows as a flat per-resource column.
@@ -19,6 +19,7 @@ import orjson
 from bench.records import hook_request
 from cds_service.app import tune_gc
 from cds_service.content.store import ContentStore
+from cds_service.fhir.parse import clear_validated
 from cds_service.hooks.handler import handle_hook
 from cds_service.hooks.routes import parse_request
 from cds_service.protocol.services import SERVICES_BY_ID
@@ -37,6 +38,7 @@ class Growth:
 
 
 async def _one(raw: bytes, content: object) -> bytes:
+    clear_validated()  # each call a new patient: nothing validated before
     request = parse_request(orjson.loads(raw))
     outcome = await handle_hook(SERVICE, request, content, None, 2.0, "http://127.0.0.1")  # type: ignore[arg-type]
     return orjson.dumps(outcome.response.to_wire())

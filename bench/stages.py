@@ -28,6 +28,7 @@ from cds_service.content.store import ContentStore
 from cds_service.facts.build import build_facts
 from cds_service.facts.orders import build_orders, screen_orders
 from cds_service.facts.record import select_record
+from cds_service.fhir.parse import clear_validated
 from cds_service.hooks.context import parse_context
 from cds_service.hooks.handler import available_data
 from cds_service.protocol.models import CDSRequest, CDSResponse
@@ -52,6 +53,7 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
         times[stage].append(now - started)
         return now
 
+    clear_validated()  # a new patient: nothing validated by an earlier call
     t = clock()
     raw = orjson.loads(body)
     t = timed("parse JSON", t)

@@ -1,7 +1,8 @@
 """wrk: POST one body at a fixed concurrency and read throughput and latency.
 
-``bench/post.lua`` makes wrk POST the file named by ``BENCH_BODY`` and print one JSON summary
-line (requests, duration, p50/p90/p99 latency, errors). Any error or non-2xx answer fails the
+``bench/post.lua`` makes wrk POST the calls listed in the file named by ``BENCH_CALLS`` in turn,
+a new patient for each pass over them, and print one JSON summary line (requests, duration,
+p50/p90/p99 latency, errors). Any error or non-2xx answer fails the
 run: a fast error is not a result.
 """
 
@@ -40,12 +41,12 @@ def require_wrk() -> str:
     return path
 
 
-def run_wrk(server: Server, path: str, body: Path, seconds: float, connections: int) -> LoadResult:
-    """One wrk run (one thread) against ``server``; CPU time is the server's own."""
+def run_wrk(server: Server, calls: Path, seconds: float, connections: int) -> LoadResult:
+    """One wrk run (one thread) of the calls listed in ``calls`` against ``server``; CPU time is the server's own."""
     argv = [require_wrk(), "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "10s", "-s", str(LUA),
-            server.root + path]
+            server.root]
     cpu_before = server.cpu_seconds()
-    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "BENCH_BODY": str(body)},
+    done = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "BENCH_CALLS": str(calls)},
                           timeout=seconds + 60)
     cpu = server.cpu_seconds() - cpu_before
     lines = [line for line in done.stdout.splitlines() if line.startswith("BENCH ")]
@@ -54,7 +55,7 @@ def run_wrk(server: Server, path: str, body: Path, seconds: float, connections: 
     summary = json.loads(lines[-1].removeprefix("BENCH "))
     errors = {k: v for k, v in summary["errors"].items() if v}
     if errors or not summary["requests"]:
-        raise RuntimeError(f"{server.name} {body.name}: wrk saw errors {errors} in {summary['requests']} requests")
+        raise RuntimeError(f"{server.name} {calls.stem}: wrk saw errors {errors} in {summary['requests']} requests")
     duration = summary["duration_us"] / 1e6
     return LoadResult(
         requests=summary["requests"],

@@ -1,9 +1,10 @@
 """CDS Hooks service: guideline cards for neck and upper-back pain while ordering."""
 
-from cds_service.fhir import nullcheck
+from cds_service.fhir import aftercheck, nullcheck
 
 __version__ = "0.1.0"
 
 # Before any fhir.resources model class exists, in every process; the service logs the outcome
-# at start-up (nullcheck.state()): see cds_service/fhir/nullcheck.py.
+# at start-up (nullcheck.state()): see cds_service/fhir/nullcheck.py and fhir/aftercheck.py.
 nullcheck.install()
+aftercheck.install()

@@ -37,6 +37,28 @@ OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
+
+
+def celsius_of(value: float, unit: str | None) -> float:
+    """A body temperature in °C, to two places (100.4 °F is 38.0 °C)."""
+    return round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)
+
+
+def stated_celsius(raw: dict[str, Any]) -> float | None:
+    """The temperature an Observation's JSON plainly states (a number, its unit code or text a string or
+    absent), in °C as ``fever`` works it out from the validated model; None when it is not that plain.
+    A valid entry's model holds the same number and unit, so its temperature is this one."""
+    quantity = raw.get("valueQuantity")
+    if type(quantity) is not dict:
+        return None
+    value, code, unit = quantity.get("value"), quantity.get("code"), quantity.get("unit")
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    if not all(v is None or type(v) is str for v in (code, unit)):
+        return None
+    return celsius_of(float(value), code or unit)
+
+
 # In-scope pain codes that name the thoracic spine (and not the cervical or cervicothoracic one),
 # from the neck-upper-back-pain value set: ICD-10-CM (normalised, a code or its descendants) and
 # SNOMED CT. Every other in-scope code counts as cervical, the service's default region.
@@ -189,17 +211,27 @@ class FactRules:
         return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
 
     def fever(self, facts: PatientFacts) -> Fact | None:
-        for entry, value, unit in self._observations("body-temperature", self.params.fever_days):
-            celsius = round((value - 32) * 5 / 9 if unit in _FAHRENHEIT else value, 2)  # 100.4 °F is 38.0 °C
-            if celsius >= self.params.fever_celsius:
+        threshold = self.params.fever_celsius
+
+        def below(entry: Entry) -> bool:  # no fever whether or not it validates: passed over unvalidated
+            stated = stated_celsius(entry.raw)
+            return stated is not None and stated < threshold
+
+        for entry, value, unit in self._observations("body-temperature", self.params.fever_days, below):
+            celsius = celsius_of(value, unit)
+            if celsius >= threshold:
                 return fact(entry, "fever", round(celsius, 1), "°C")
         return earliest(self._conditions("fever-condition"), "fever", active)
 
-    def _observations(self, valueset: str, days: int) -> Iterator[tuple[Entry, float, str | None]]:
+    def _observations(
+        self, valueset: str, days: int, passed_over: Callable[[Entry], bool] | None = None
+    ) -> Iterator[tuple[Entry, float, str | None]]:
         """Usable results with a value, dated within ``days``, newest first (ties in record order);
-        validated one by one as the caller reads on."""
+        validated one by one as the caller reads on, except those ``passed_over`` (never used)."""
         window = dated_within(self.record.candidates_in(OBSERVATION, valueset), self.today, days)
         for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
+            if passed_over is not None and passed_over(entry):
+                continue
             if entry.usable:
                 value, unit = observation_value(entry)
                 if value is not None:

@@ -13,13 +13,22 @@ identifiers, meta, extensions, encounter …) need not be parsed into models at 
 With a ``memo`` (one dict per request), each distinct complex element value — the subject
 reference every resource repeats, the same lab code on every eGFR, the same dosage on every
 refill — is validated once with its field's type and the model shared; the resource is then
-validated around those models. Any failure falls back to the plain pass, so what is accepted,
+validated around those models. The last ``ELEMENTS_MAX`` element models are also kept per process,
+keyed by type, element and exact bytes: the codes, statuses and categories of one patient's record
+recur in the next one's. Any failure falls back to the plain pass, so what is accepted,
 repaired or rejected is exactly what plain validation decides.
+
+Each process keeps the models of the last ``VALIDATED_MAX`` resources that validated, keyed by the
+exact JSON bytes of what was validated (the projection, ``resourceType`` and ``id`` included): an
+EHR sends the same record again with every order-select and the order-sign that follows, and the
+same bytes validate to the same model. Models are read, never changed, so one can serve every
+request that sends those bytes. A resource that fails is validated (and logged) each time.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -34,6 +43,12 @@ _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
 _ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
+VALIDATED_MAX = 256  # resource models kept per process (least recently used first out): ~5 MB, 3 ms per full GC
+_VALIDATED: dict[bytes, Any] = {}
+ELEMENTS_MAX = 512  # element values (with their type and element name) kept per process, likewise
+_ELEMENTS: dict[tuple[str, str, bytes], Any] = {}
+_KEEPING = threading.Lock()  # hook calls run on the event loop; a thread (a CLI, a test) may validate too
+_JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
@@ -115,11 +130,25 @@ def _with_element_models(raw: dict[str, Any], resource_type: str, memo: dict[Any
                 if adapter is None:  # not an element of this type: the model rejects it
                     out[key] = value
                     continue
-                found = memo[memo_key] = adapter.validate_python(value)
+                found = memo[memo_key] = _element(memo_key, adapter, value)
             out[key] = found
         else:
             out[key] = value
     return out
+
+
+def _element(key: tuple[str, str, bytes], adapter: TypeAdapter[Any], value: Any) -> Any:
+    """The validated model(s) of one element value: kept per process (``ELEMENTS_MAX``, least recently
+    used first out), since the same codes, statuses and categories recur in every patient's record."""
+    with _KEEPING:
+        found = _ELEMENTS.pop(key, None)
+    if found is None:
+        found = adapter.validate_python(value)  # a failure raises: nothing is kept
+    with _KEEPING:
+        while len(_ELEMENTS) >= ELEMENTS_MAX:
+            del _ELEMENTS[next(iter(_ELEMENTS))]
+        _ELEMENTS[key] = found
+    return found
 
 
 def parse_resource(
@@ -146,6 +175,32 @@ def parse_resource(
     if elements is not None:
         kept = kept_elements(resource_type, elements)
         raw = {key: value for key, value in raw.items() if key in kept}
+    try:
+        key = orjson.dumps(raw, option=_JSON_ONLY)
+    except TypeError:  # not plain JSON (dates, dataclasses … from Python callers): validated, never kept
+        return _validated(raw, resource_type, cls, memo)
+    with _KEEPING:
+        model = _VALIDATED.pop(key, None)
+    if model is None:
+        model = _validated(raw, resource_type, cls, memo)
+        if model is None:
+            return None
+    with _KEEPING:
+        while len(_VALIDATED) >= VALIDATED_MAX:
+            del _VALIDATED[next(iter(_VALIDATED))]
+        _VALIDATED[key] = model  # (again) the most recently used
+    return model
+
+
+def clear_validated() -> None:
+    """Forget every kept model (tests that count validations start from here)."""
+    with _KEEPING:
+        _VALIDATED.clear()
+        _ELEMENTS.clear()
+
+
+def _validated(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any, Any] | None) -> Any | None:
+    """``parse_resource`` on the projected ``raw``, without the kept models."""
     raw = _as_lists(raw, resource_type)
     if memo is not None:
         try:

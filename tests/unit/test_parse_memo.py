@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+
+import pytest
 
 from cds_service.facts.record import READ_ELEMENTS
-from cds_service.fhir.parse import parse_resource
+from cds_service.fhir.parse import clear_validated, parse_resource
 from cds_service.fixtures import bundle_resources, fixture_names, load_patient
 from tests.conftest import condition, medication_order
+
+
+@pytest.fixture(autouse=True)
+def nothing_kept() -> Iterator[None]:
+    """Each test validates from scratch: no model kept from an earlier one (``parse.VALIDATED_MAX``)."""
+    clear_validated()
+    yield
+    clear_validated()
 
 
 def _fixture_resources() -> list[dict]:
@@ -21,7 +32,10 @@ def test_memo_validation_builds_the_same_models_as_plain_validation() -> None:
     memo: dict = {}
     for raw in resources:
         expected = (raw["resourceType"],)
-        assert parse_resource(raw, expected, READ_ELEMENTS, memo) == parse_resource(raw, expected, READ_ELEMENTS)
+        with_memo = parse_resource(raw, expected, READ_ELEMENTS, memo)
+        clear_validated()  # the plain pass validates too, rather than being handed the model just built
+        assert with_memo == parse_resource(raw, expected, READ_ELEMENTS)
+        clear_validated()
     assert memo, "complex elements went through the memo"
 
 
@@ -41,6 +55,7 @@ def test_invalid_and_repairable_elements_are_decided_as_without_a_memo() -> None
     sloppy = condition("M54.2", "Cervicalgia", 10)
     sloppy["code"]["coding"] = sloppy["code"]["coding"][0]
     for memo in ({}, None):
+        clear_validated()
         assert parse_resource(copy.deepcopy(bad), ("Condition",), READ_ELEMENTS, memo) is None
         repaired = parse_resource(copy.deepcopy(sloppy), ("Condition",), READ_ELEMENTS, memo)
         assert repaired is not None and repaired.code.coding[0].code == "M54.2"

@@ -1,0 +1,116 @@
+"""Each suite body through the whole ASGI app in-process: CPU time per call, service and floor.
+
+    python -m bench.asgi [--calls 300] [--body NAME] [--profile OUT.prof]
+
+The service app (``create_app``, started, with its middleware, metrics, access line and served-card
+recorder; logs to a file) and the floor app are called directly with an HTTP scope, without a
+socket or uvicorn's parser: what is left is the app's own cost per call, free of the machine's load
+(``time.process_time``, fastest and median of ``--calls``). ``--profile`` writes a cProfile of the
+service's calls on the named body.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import logging
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import floor as floor_app
+from bench.field import Body, bodies, varied
+from cds_service.app import create_app
+from cds_service.observability.logging import configure_logging
+from cds_service.settings import Settings
+
+
+patients: list[int] = []  # one per new patient: each gets a suffix no earlier one had
+
+
+def scope_for(path: str, size: int) -> dict[str, Any]:
+    return {
+        "type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1", "method": "POST",
+        "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(b"host", b"127.0.0.1:8000"), (b"content-type", b"application/json"),
+                    (b"content-length", str(size).encode())],
+        "client": ("127.0.0.1", 50000), "server": ("127.0.0.1", 8000), "state": {},
+    }  # fmt: skip
+
+
+async def call(app: Any, service: str, raw: bytes) -> int:
+    """One POST; its status."""
+    status = 0
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": raw, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope_for(f"/cds-services/{service}", len(raw)), receive, send)
+    return status
+
+
+async def timed(app: Any, body: Body, calls: int, warmup: int = 30) -> tuple[float, float]:
+    """(fastest, median) CPU µs per call of ``body`` (each of its calls counts once), a new patient
+    for each pass over its calls, as ``bench/post.lua`` sends them."""
+    times = []
+    for i in range(warmup + calls):
+        service, marked = body.calls[i % len(body.calls)]
+        if i % len(body.calls) == 0:
+            patients.append(len(patients))
+        raw = varied(marked, f"-a{patients[-1]}")
+        started = time.process_time()
+        status = await call(app, service, raw)
+        spent = time.process_time() - started
+        if status != 200:
+            raise RuntimeError(f"{body.name}: {status}")
+        if i >= warmup:
+            times.append(spent * 1e6)
+    return min(times), statistics.median(times)
+
+
+async def run(args: argparse.Namespace) -> None:
+    directory = Path(tempfile.mkdtemp(prefix="bench-asgi-"))
+    settings = Settings(auth_mode="off", content_poll_seconds=0, feedback_db_url=f"sqlite:///{directory / 'f.sqlite3'}",
+                        feedback_state_dir=directory / "recorder-state")
+    configure_logging(settings.log_level, settings.log_json)
+    root = logging.getLogger()
+    for handler in root.handlers:  # the access lines go to a file, as the benchmark's server log does
+        if isinstance(handler, logging.StreamHandler):
+            handler.setStream(open(directory / "service.log", "w"))  # noqa: SIM115
+    app = create_app(settings)
+    suite = [b for b in bodies() if not args.body or b.name in args.body]
+    async with app.router.lifespan_context(app):
+        print(f"{'body':<24} {'res':>5} {'KB':>5} | {'service µs':>10} {'median':>7} | {'floor µs':>8} {'median':>7} | {'ratio':>5}")
+        for body in suite:
+            if args.profile:
+                await timed(app, body, 20)
+                profiler = cProfile.Profile()
+                profiler.enable()
+                await timed(app, body, args.calls, 0)
+                profiler.disable()
+                profiler.dump_stats(args.profile)
+                continue
+            s_fast, s_med = await timed(app, body, args.calls)
+            f_fast, f_med = await timed(floor_app.app, body, args.calls)
+            print(f"{body.name:<24} {body.resources:>5} {body.kb:>5.0f} | {s_fast:>10.0f} {s_med:>7.0f} | "
+                  f"{f_fast:>8.0f} {f_med:>7.0f} | {f_med / s_med:>5.2f}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.asgi", description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=300)
+    parser.add_argument("--body", action="append", default=[])
+    parser.add_argument("--profile")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
