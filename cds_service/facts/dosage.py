@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from cds_service.facts.model import Dose
+from cds_service.fhir.parse import element
 
 _PER_DAY = {"s": 86400.0, "min": 1440.0, "h": 24.0, "d": 1.0, "wk": 1 / 7, "mo": 1 / 30, "a": 1 / 365}
 _DAYS = {"d": 1.0, "day": 1.0, "days": 1.0, "wk": 7.0, "week": 7.0, "weeks": 7.0, "mo": 30.0, "month": 30.0, "h": 1 / 24}
@@ -18,7 +19,7 @@ _UNIT_DOSE = {"{pill}", "{tbl}", "tab", "tablet", "tablets", "{tablet}", "{capsu
 
 def dose_of(resource: Any, strength_mg: float | None) -> Dose:
     """The Dose a medication resource states; ``strength_mg`` converts tablets to mg."""
-    dosage = _first(getattr(resource, "dosageInstruction", None) or getattr(resource, "dosage", None))
+    dosage = _first(element(resource, "dosageInstruction") or element(resource, "dosage"))
     per_day, per_dose_units, dose_mg, bound_days = None, None, None, None
     if dosage is not None:
         per_day, bound_days = _frequency(getattr(dosage, "timing", None))
@@ -31,7 +32,7 @@ def dose_of(resource: Any, strength_mg: float | None) -> Dose:
                 per_dose_units = float(quantity.value)
                 if strength_mg is not None:
                     dose_mg = per_dose_units * strength_mg
-    days_supply, refills = _dispense(getattr(resource, "dispenseRequest", None), per_day, per_dose_units)
+    days_supply, refills = _dispense(element(resource, "dispenseRequest"), per_day, per_dose_units)
     return Dose(dose_mg=dose_mg, doses_per_day=per_day, days_supply=days_supply or bound_days, refills=refills)
 
 

@@ -10,6 +10,7 @@ from cds_service.facts.codes import Coding
 from cds_service.facts.dates import first_date, period_end, period_start
 from cds_service.facts.dosage import dose_of
 from cds_service.facts.model import Medication
+from cds_service.fhir.parse import element
 from cds_service.terminology import Product, Terminology
 from cds_service.terminology.drugnames import is_extended_release, route_of
 
@@ -46,13 +47,13 @@ def to_medication(
         strength = product.strengths_mg[0]
     dose = dose_of(model, strength)
     start = first_date(
-        getattr(model, "authoredOn", None),
-        period_start(getattr(model, "effectivePeriod", None)),
-        getattr(model, "effectiveDateTime", None),
-        getattr(model, "dateAsserted", None),
+        element(model, "authoredOn"),
+        period_start(element(model, "effectivePeriod")),
+        element(model, "effectiveDateTime"),
+        element(model, "dateAsserted"),
     )
-    end = period_end(getattr(model, "effectivePeriod", None))
-    dispense = getattr(model, "dispenseRequest", None)
+    end = period_end(element(model, "effectivePeriod"))
+    dispense = element(model, "dispenseRequest")
     if end is None and dispense is not None:
         end = period_end(dispense.validityPeriod)
     if end is None and start is not None and dose.total_days is not None and model.status not in _ACTIVE:

@@ -34,7 +34,12 @@ def build_orders(
 ) -> tuple[DraftOrder, ...]:
     """The draft orders, validated, each marked selected (all of them when there are no selections);
     ``medicationReference``s resolve to contained Medications or those in ``medications``."""
-    orders = (_validated(*screened, index) for screened in _screened(entries, selections, index, medications))
+    return validated_orders(screen(entries, selections, index, medications), index)
+
+
+def validated_orders(screened: Iterable[Screened], index: CodeIndex) -> tuple[DraftOrder, ...]:
+    """The screened orders whose resources validate, each with its ``medication``."""
+    orders = (_validated(*item, index) for item in screened)
     return tuple(order for order in orders if order is not None)
 
 
@@ -50,12 +55,14 @@ def screen_orders(
     cannot open the scope gate the validated ones cannot either: a call about other orders (most
     calls) needs no draft validated at all.
     """
-    return tuple(screened[0] for screened in _screened(entries, selections, index, medications))
+    return tuple(screened[0] for screened in screen(entries, selections, index, medications))
 
 
-def _screened(
-    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex, medications: MedicationIndex
+def screen(
+    entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex, medications: MedicationIndex = NO_MEDICATIONS
 ) -> list[Screened]:
+    """Each coded draft order read from its JSON (not validated), with its drug's ingredients and
+    codings: what ``screen_orders`` returns and ``validated_orders`` validates, read once."""
     selected = set(selections) if selections is not None else None
     orders = []
     for entry in entries:

@@ -22,7 +22,7 @@ from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
 from cds_service.facts.medrefs import MedicationIndex, drug_concept
 from cds_service.facts.model import RED_FLAG_SETS
-from cds_service.fhir.parse import parse_resource
+from cds_service.fhir.parse import element, parse_resource
 
 log = logging.getLogger(__name__)
 
@@ -136,14 +136,14 @@ class Entry:
 
     @property
     def status(self) -> str | None:
-        status: str | None = _attr(self.model, "status")
+        status: str | None = element(self.model, "status")
         return status
 
     @property
     def void(self) -> bool:
         memo = self._memo
         if "void" not in memo:
-            verification = _attr(self.model, "verificationStatus")
+            verification = element(self.model, "verificationStatus")
             memo["void"] = self.status in _VOID or bool(
                 verification and any(c.code in _VOID for c in verification.coding or [])
             )
@@ -151,7 +151,7 @@ class Entry:
 
     @property
     def active_condition(self) -> bool:
-        status = _attr(self.model, "clinicalStatus")
+        status = element(self.model, "clinicalStatus")
         codes = {c.code for c in status.coding or []} if status is not None else set()
         return not self.void and not (codes & _INACTIVE_CONDITION)
 
@@ -163,20 +163,20 @@ class Entry:
             return memo["when"]  # type: ignore[no-any-return]
         m = self.model
         memo["when"] = found = first_date(
-            _attr(m, "onsetDateTime"),
-            period_start(_attr(m, "onsetPeriod")),
-            _attr(m, "performedDateTime"),
-            period_start(_attr(m, "performedPeriod")),
-            _attr(m, "effectiveDateTime"),
-            period_start(_attr(m, "effectivePeriod")),
-            _attr(m, "effectiveInstant"),
-            _attr(m, "occurrenceDateTime"),
-            period_start(_attr(m, "occurrencePeriod")),
-            _attr(m, "started"),
-            _attr(m, "authoredOn"),
-            _attr(m, "recordedDate"),
-            _attr(m, "issued"),
-            _attr(m, "dateAsserted"),
+            element(m, "onsetDateTime"),
+            period_start(element(m, "onsetPeriod")),
+            element(m, "performedDateTime"),
+            period_start(element(m, "performedPeriod")),
+            element(m, "effectiveDateTime"),
+            period_start(element(m, "effectivePeriod")),
+            element(m, "effectiveInstant"),
+            element(m, "occurrenceDateTime"),
+            period_start(element(m, "occurrencePeriod")),
+            element(m, "started"),
+            element(m, "authoredOn"),
+            element(m, "recordedDate"),
+            element(m, "issued"),
+            element(m, "dateAsserted"),
         )
         return found
 
@@ -184,28 +184,21 @@ class Entry:
     def onset(self) -> date | None:
         """A Condition's onset only (never its recordedDate): when the condition began, if stated."""
         m = self.model
-        return first_date(_attr(m, "onsetDateTime"), period_start(_attr(m, "onsetPeriod")))
+        return first_date(element(m, "onsetDateTime"), period_start(element(m, "onsetPeriod")))
 
     @property
     def ended(self) -> date | None:
         m = self.model
         return first_date(
-            _attr(m, "abatementDateTime"),
-            period_end(_attr(m, "effectivePeriod")),
-            period_end(_attr(m, "performedPeriod")),
+            element(m, "abatementDateTime"),
+            period_end(element(m, "effectivePeriod")),
+            period_end(element(m, "performedPeriod")),
         )
 
 
 def _states_code(concept: Any, codes: set[str]) -> bool:
     """A raw CodeableConcept has a coding whose code is one of ``codes`` (read as the model reads it)."""
     return concept is not None and any(code in codes for _, code in raw_codings(concept))
-
-
-def _attr(model: Any, name: str) -> Any:
-    """``getattr(model, name, None)`` for a validated model, without pydantic's slow path (an
-    ``AttributeError`` raised and caught) for the many names a resource type does not declare:
-    a pydantic model keeps its field values in its instance ``__dict__``."""
-    return model.__dict__.get(name)
 
 
 @dataclass(frozen=True)
@@ -335,7 +328,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex, key: bytes | None) -> C
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:
-    quantity = _attr(entry.model, "valueQuantity")
+    quantity = element(entry.model, "valueQuantity")
     if quantity is None or quantity.value is None:
         return None, None
     return float(quantity.value), (quantity.code or quantity.unit)

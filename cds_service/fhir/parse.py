@@ -64,6 +64,13 @@ def model_class(resource_type: str) -> Any:
     return cls
 
 
+def element(model: Any, name: str) -> Any:
+    """``getattr(model, name, None)`` for a validated model, without pydantic's slow path (an
+    ``AttributeError`` raised and caught) for the names a resource type does not declare: a
+    pydantic model keeps its field values in its instance ``__dict__``."""
+    return model.__dict__.get(name)
+
+
 def required_elements(resource_type: str) -> frozenset[str]:
     """The top-level elements the R4B model of a type requires, every choice of a required ``[x]``."""
     required = set()

@@ -17,7 +17,7 @@ from cds_service.errors import InvalidRequest, PreconditionFailed
 from cds_service.facts.build import build_facts
 from cds_service.facts import DraftOrder
 from cds_service.facts.model import CONDITIONS, DATA_KEYS, MEDICATIONS, PATIENT, PatientFacts
-from cds_service.facts.orders import build_orders, screen_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.hooks.context import OrderSelectContext, parse_context
 from cds_service.hooks.medfetch import resolve_medications
@@ -92,9 +92,10 @@ async def find(
     orders: tuple[DraftOrder, ...] = ()
     # The screened (unvalidated) orders hold every order validation keeps, and the gate only opens
     # for more orders: when it stays shut for them, it stays shut, and no draft need be validated.
-    screened = screen_orders(drafts, selections, content.index, medications)
+    screening = screen(drafts, selections, content.index, medications)
+    screened = tuple(item[0] for item in screening)
     if gated(facts, screened):
-        orders = build_orders(drafts, selections, content.index, medications)
+        orders = validated_orders(screening, content.index)
         findings = evaluate(facts, orders, content.rule_params, withheld, failed)
     elif scope_undecided(facts, screened):
         reason = result.unavailable.get(CONDITIONS, "not-found")

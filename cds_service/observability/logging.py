@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import logging
 import logging.config
+from datetime import datetime, timezone
 from typing import Any
 
-from pythonjsonlogger.core import RESERVED_ATTRS
-from pythonjsonlogger.orjson import OrjsonFormatter
+import orjson
 
 from cds_service.observability.redact import _STANDARD, RedactionFilter
 
@@ -23,16 +23,27 @@ QUIET_LOGGERS = ("httpx", "httpcore", "hpack", "multipart", "python_multipart")
 NOT_EMITTED = frozenset({"color_message"})  # uvicorn's ANSI-coloured copy of the message
 
 
-class JsonFormatter(OrjsonFormatter):
-    """One JSON object per line: ``time``, ``level``, ``logger``, ``message`` and the extras."""
+_NOT_EXTRA = _STANDARD | NOT_EMITTED
 
-    def __init__(self) -> None:
-        super().__init__(
-            "%(levelname)s %(name)s %(message)s",
-            rename_fields={"levelname": "level", "name": "logger"},
-            timestamp="time",  # ISO 8601, UTC
-            reserved_attrs=[*RESERVED_ATTRS, *NOT_EMITTED],
-        )
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``level``, ``logger``, ``message``, the extras, ``exc_info`` and
+    ``stack_info`` when there are any, and ``time`` (ISO 8601, UTC). Built as one dict and written
+    by orjson: every hook call logs a line, so the formatter is on the request path."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        for key, value in record.__dict__.items():
+            if key not in _NOT_EXTRA:
+                line[key] = value
+        if record.exc_info:
+            record.exc_text = record.exc_text or self.formatException(record.exc_info)
+        if record.exc_text:
+            line["exc_info"] = record.exc_text
+        if record.stack_info:
+            line["stack_info"] = self.formatStack(record.stack_info)
+        line["time"] = datetime.fromtimestamp(record.created, timezone.utc).isoformat()
+        return orjson.dumps(line, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class TextFormatter(logging.Formatter):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+import weakref
 from typing import Literal, Protocol
 
 from cds_service.protocol.configuration import discovery_extension
@@ -55,6 +56,10 @@ PREFETCH: tuple[PrefetchQuery, ...] = (
 )
 
 
+# Per content index (dropped with it), per service id: the rendered prefetch templates.
+_RENDERED: weakref.WeakKeyDictionary[CodeSource, dict[str, dict[str, str]]] = weakref.WeakKeyDictionary()
+
+
 @dataclass(frozen=True)
 class ServiceDeclaration:
     id: str
@@ -66,7 +71,13 @@ class ServiceDeclaration:
     usage_requirements: str | None = None
 
     def prefetch_templates(self, codes: CodeSource) -> dict[str, str]:
-        return {q.key: q.render(codes) for q in self.prefetch}
+        """The prefetch templates with the codes of ``codes`` (one content load's index): rendered once
+        per index and service, since every call of the service asks for them. Read, never changed."""
+        rendered = _RENDERED.setdefault(codes, {})
+        templates = rendered.get(self.id)
+        if templates is None:
+            templates = rendered[self.id] = {q.key: q.render(codes) for q in self.prefetch}
+        return templates
 
     def descriptor(self, codes: CodeSource) -> ServiceDescriptor:
         return ServiceDescriptor(

@@ -20,11 +20,11 @@ def _record(*resources: dict) -> object:
 
 
 def _names_read_from_models() -> set[str]:
-    """String names in getattr/_attr calls, attributes of ``model`` / ``x.model`` / ``patient`` in facts/."""
+    """String names in getattr/element calls, attributes of ``model`` / ``x.model`` / ``patient`` in facts/."""
     names: set[str] = set()
     for path in FACTS_DIR.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "_attr") and len(node.args) >= 2:
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) in ("getattr", "element") and len(node.args) >= 2:
                 if isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str):
                     names.add(node.args[1].value)
             elif isinstance(node, ast.Attribute):
