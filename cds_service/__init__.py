@@ -1,6 +1,6 @@
 """CDS Hooks service: guideline cards for neck and upper-back pain while ordering."""
 
-from cds_service.fhir import aftercheck, nullcheck
+from cds_service.fhir import aftercheck, modelclass, nullcheck
 
 __version__ = "0.1.0"
 
@@ -8,3 +8,4 @@ __version__ = "0.1.0"
 # at start-up (nullcheck.state()): see cds_service/fhir/nullcheck.py and fhir/aftercheck.py.
 nullcheck.install()
 aftercheck.install()
+modelclass.install()  # at any time: the lookup is made when an element is validated
