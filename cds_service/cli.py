@@ -82,14 +82,13 @@ def export(
     from cds_service.content.loader import ContentError, load_content
 
     settings = get_settings()
-    content_dir = directory or settings.content_dir
     try:
-        content = load_content(content_dir)
+        content = load_content(directory or settings.content_dir)
     except ContentError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
     base = (base_url or settings.public_base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    bundle = export_bundle(content, content_dir, base)
+    bundle = export_bundle(content, base)
     validate(bundle)
     text = json.dumps(bundle, indent=2, ensure_ascii=False)
     if out is None:
