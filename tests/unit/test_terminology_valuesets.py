@@ -38,6 +38,7 @@ trigger-point-injection spinal-manipulation physical-therapy spine-surgery cervi
 egfr body-temperature blood-culture esr crp
 muscle-relaxants-beers baclofen tizanidine systemic-corticosteroids opioids nsaids aspirin acetaminophen
 gabapentinoids duloxetine benzodiazepines anticoagulants antiplatelets cns-active cyclobenzaprine carisoprodol
+thoracic-region
 """.split()
 
 
@@ -95,6 +96,15 @@ def test_scope_set_excludes_lumbar_only_codes(valuesets: dict[str, CompiledValue
     for code in ("M54.50", "M48.061", "M48.062", "M54.16", "M51.26"):
         assert not scope.contains(ICD10CM, code), code
     assert not scope.contains(SNOMED, "18347007")
+
+
+def test_thoracic_region_codes_are_in_scope(valuesets: dict[str, CompiledValueSet]) -> None:
+    """Every code and is-a root of thoracic-region (the pain region) is an in-scope code; cervical ones are not in it."""
+    scope, thoracic = valuesets["neck-upper-back-pain"], valuesets["thoracic-region"]
+    members = [*thoracic.codes(), *thoracic.is_a_roots()]
+    assert len(members) == 21 and all(scope.contains(system, code) for system, code in members)
+    assert thoracic.contains(ICD10CM, "S22.010A") and not thoracic.contains(ICD10CM, "M54.2")
+    assert not thoracic.contains(ICD10CM, "M54.13") and not thoracic.contains(SNOMED, "81680005")
 
 
 def test_pcs_is_a_prefixes_and_region_specific_fusion_sets(valuesets: dict[str, CompiledValueSet]) -> None:
