@@ -10,6 +10,7 @@ import typer
 
 from cds_service.commands.call import call
 from cds_service.commands.content import lint_cards, preview, simulate
+from cds_service.commands.export import export
 from cds_service.commands.feedback import db_app, feedback_report
 from cds_service.settings import get_settings
 from cds_service.commands.valuesets import valuesets_app
@@ -69,36 +70,7 @@ def load_fixtures(
     typer.echo(f"loaded {len(refs)} resources into {fhir_server}")
 
 
-@app.command("export")
-def export(
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write the Bundle to FILE (default: standard output).")] = None,
-    directory: Annotated[Optional[Path], typer.Option("--content-dir", help="Content directory (default: CDS_CONTENT_DIR).")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="The service's public URL (default: CDS_PUBLIC_BASE_URL).")] = None,
-) -> None:
-    """Write the content as FHIR R4: a Bundle of one PlanDefinition per rule and the ValueSets, validated."""
-    import json
-
-    from cds_service.content.export import export_bundle, validate
-    from cds_service.content.loader import ContentError, load_content
-
-    settings = get_settings()
-    content_dir = directory or settings.content_dir
-    try:
-        content = load_content(content_dir)
-    except ContentError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
-    base = (base_url or settings.public_base_url or f"http://{settings.host}:{settings.port}").rstrip("/")
-    bundle = export_bundle(content, content_dir, base)
-    validate(bundle)
-    text = json.dumps(bundle, indent=2, ensure_ascii=False)
-    if out is None:
-        typer.echo(text)
-    else:
-        out.write_text(text + "\n", encoding="utf-8")
-        typer.echo(f"{len(bundle['entry'])} resources written to {out}")
-
-
+app.command("export")(export)
 app.command("call")(call)
 app.command("lint-cards")(lint_cards)
 app.command("preview")(preview)

@@ -11,8 +11,10 @@ be filtered by drug name (members it cannot name are left out where a filter nee
 Each bundled value set below loses every include imported earlier and gets the listed sources
 imported again, in order, through `cds_service.terminology.importer` (the library behind
 ``cds-service valuesets import``): hand-added codes (verification marks v/s/u) are kept, a code a
-set already holds is not repeated, and each source is recorded with its url, OID, version, the
-selection applied and the counts. The result is then loaded and checked as ``lint-cards`` would.
+set already holds is not repeated, each source is recorded with its url, OID, version, the
+selection applied and the counts, and each include of its codes references it by ``valueSet``
+(``url|version``). The set's own version is raised as `importer.with_version` says (not at all when
+the compose is unchanged). The result is then loaded and checked as ``lint-cards`` would.
 Running it twice on the same files gives the same value sets (apart from the import date).
 """
 
@@ -26,10 +28,11 @@ from datetime import date
 from pathlib import Path
 
 from cds_service.content.lint_codes import check_valueset_file
-from cds_service.content.loader import Problem
+from cds_service.content.loader import Problem, read_canonical_base
 from cds_service.terminology.importer import (
-    Selection, dumps, merge, new_valueset, read_names, read_source, select, strip_imported,
+    Selection, dumps, merge, new_valueset, read_names, read_source, select, strip_imported, with_version,
 )
+from cds_service.terminology.systems import SNOMED
 from cds_service.terminology.valuesets import load_valueset_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -71,6 +74,7 @@ class Take:
     select_code: tuple[str, ...] = ()
     exclude_code: tuple[str, ...] = ()
     named: bool = False  # name members without a display from --products before selecting
+    systems: tuple[str, ...] | None = None  # keep only members of these (canonical) systems
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,11 @@ RECIPES: tuple[Recipe, ...] = (
     Recipe("immunosuppression", (
         Take(oid("113762.1.4.1248.362")), Take(oid("113762.1.4.1248.361")),
         Take(oid("113883.3.464.1003.120.12.1003")),
-        Take(oid("113762.1.4.1032.206")), Take(oid("113762.1.4.1032.211")),
+        # 1032.211 (transplant procedures): its SNOMED CT members only. Its ICD-10-PCS members (sent under
+        # http://www.icd10data.com/icd10pcs, a name for ICD-10-PCS the service learnt after this set was
+        # built) were never part of it: two are 3-character tables ('02Y', '0FY'), not codes, and
+        # others code imaging of a transplant; taking them would be a content change to review first.
+        Take(oid("113762.1.4.1032.206")), Take(oid("113762.1.4.1032.211"), systems=(SNOMED,)),
         Take(oid("113883.3.464.1003.109.11.1060")),
     )),
     Recipe("immunosuppressant-drugs", (
@@ -198,22 +206,24 @@ RECIPES += (
 def build(vsac: Path, content: Path, today: date, names: dict[str, str]) -> list[Problem]:
     """Rebuild every recipe's value set in ``content/valuesets``; the problems found."""
     problems: list[Problem] = []
+    base = read_canonical_base(content)
     for recipe in RECIPES:
         path = content / "valuesets" / f"{recipe.valueset}.json"
-        if path.exists():
-            data = strip_imported(json.loads(path.read_text(encoding="utf-8")))
+        before = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        if before is not None:
+            data = strip_imported(before)
         else:
-            data = new_valueset(recipe.valueset, recipe.title or recipe.valueset, recipe.description)
+            data = new_valueset(recipe.valueset, recipe.title or recipe.valueset, base, recipe.description)
         sources = []
         for take in recipe.takes:
             selection = Selection(
                 take.select_display, take.exclude_display, take.select_code, take.exclude_code,
-                names=names if take.named else {},
+                names=names if take.named else {}, systems=frozenset(take.systems) if take.systems is not None else None,
             )  # fmt: skip
             sources.append(select(read_source(vsac / take.file), selection))
         merged, recorded, already = merge(data, sources, today)
-        path.write_text(dumps(merged), encoding="utf-8")
-        load_valueset_file(path)
+        path.write_text(dumps(with_version(before, merged)), encoding="utf-8")
+        load_valueset_file(path, base)
         issues, _ = check_valueset_file(path)
         problems += issues
         added = ", ".join(f"{s.oid or s.url}: {s.codes}" for s in recorded)

@@ -13,6 +13,7 @@ from cds_service.settings import get_settings
 
 if TYPE_CHECKING:
     from cds_service.content.loader import Problem
+    from cds_service.terminology.canonical import CanonicalBase
 
 valuesets_app = typer.Typer(help="Bundled value sets: import from VSAC.", no_args_is_help=True, add_completion=False)
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
@@ -35,6 +36,7 @@ def import_command(
     on: Annotated[Optional[str], typer.Option("--date", help="Import date recorded (YYYY-MM-DD; default today).")] = None,
 ) -> None:
     """Import value sets: filter to known systems, select members, merge, record provenance, check the result."""
+    from cds_service.content.loader import ContentError, read_canonical_base
     from cds_service.terminology.errors import TerminologyError
     from cds_service.terminology.importer import Selection, import_into, read_code_file, read_names, read_source, select
 
@@ -59,10 +61,17 @@ def import_command(
         tuple(select_display or ()), tuple(exclude_display or ()), tuple(select_code or ()), tuple(exclude_code or ()),
         read_code_file(code_file) if code_file else None, read_names(names) if names else {},
     )  # fmt: skip
-    directory = (content_dir or get_settings().content_dir) / "valuesets"
+    content = content_dir or get_settings().content_dir
+    try:
+        base = read_canonical_base(content)
+    except ContentError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
     try:
         sources = [select(read_source(path), selection) for path in files]
-        result = import_into(directory, into or new_id or "", sources, today, title=title if new_id else None, description=description)
+        result = import_into(
+            content / "valuesets", into or new_id or "", sources, today, title=title if new_id else None, description=description, base=base,
+        )  # fmt: skip
     except TerminologyError as exc:
         typer.echo(f"{exc.path}:{exc.line}: {exc.message}", err=True)
         raise typer.Exit(1) from None
@@ -74,7 +83,7 @@ def import_command(
         )
     if result.already:
         typer.echo(f"{result.already} selected codes were in the value set already")
-    problems = write_checked(result.path, result.text)
+    problems = write_checked(result.path, result.text, base)
     for problem in problems:
         typer.echo(f"{problem.file}:{problem.line}: {problem.severity}: {problem.message}", err=problem.severity == "error")
     if any(p.severity == "error" for p in problems):
@@ -83,9 +92,9 @@ def import_command(
     typer.echo(f"wrote {result.path}")
 
 
-def write_checked(path: Path, text: str) -> list[Problem]:
-    """Write ``text`` to ``path`` when it loads and passes the value-set checks, else to ``path.rejected``
-    (which the loader ignores). The problems found name the file written."""
+def write_checked(path: Path, text: str, base: CanonicalBase) -> list[Problem]:
+    """Write ``text`` to ``path`` when it loads (its url under ``base``) and passes the value-set checks,
+    else to ``path.rejected`` (which the loader ignores). The problems found name the file written."""
     import orjson
 
     from cds_service.content.lint_codes import check_valueset_file
@@ -96,7 +105,7 @@ def write_checked(path: Path, text: str) -> list[Problem]:
     rejected = path.with_name(path.name + ".rejected")
     rejected.write_text(text, encoding="utf-8")
     try:
-        compile_valueset(path, text, orjson.loads(text))
+        compile_valueset(path, text, orjson.loads(text), base)
         problems, _ = check_valueset_file(rejected)
     except TerminologyError as exc:
         problems = [Problem(str(rejected), exc.line, exc.message)]

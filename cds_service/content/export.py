@@ -3,16 +3,16 @@
 Each PlanDefinition follows the CDS Hooks Service PlanDefinition profile (FHIR R4): type
 ``eca-rule``, the service endpoint in the ``cqf-cdsHooksEndpoint`` extension, one action per hook
 the rule answers (``named-event`` trigger), its condition described in words (the rule's own
-description: the logic is code, not CQL), its value sets referenced as ``dataRequirement`` code
-filters, the card's summary as the action title and each reason's text and indicator as nested
-actions' descriptions. Version and status come from the card file's governance fields, the
+description: the logic is code, not CQL), its value sets referenced by canonical ``url|version`` as
+``dataRequirement`` code filters, the card's summary as the action title and each reason's text and
+indicator as nested actions' descriptions. Its url is ``<canonical base>/PlanDefinition/<rule>``
+(``cards/_content.yaml``); version and status come from the card file's governance fields, the
 citations from its source and links. The ValueSets are the bundled files as they are.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from fhir.resources.R4B import get_fhir_model_class
@@ -20,7 +20,6 @@ from fhir.resources.R4B import get_fhir_model_class
 from cds_service.content.loader import ContentSet
 from cds_service.protocol.services import SERVICES
 from cds_service.rules.base import REGISTRY
-from cds_service.terminology.valuesets import URL_BASE as VALUESET_URL_BASE
 
 PROFILE = "http://hl7.org/fhir/StructureDefinition/cdshooksserviceplandefinition"
 ENDPOINT_EXT = "http://hl7.org/fhir/StructureDefinition/cqf-cdsHooksEndpoint"
@@ -41,7 +40,7 @@ def plan_definition(content: ContentSet, rule_id: str, base_url: str) -> dict[st
     citations = [{"type": "citation", "display": card.source.label, **({"url": card.source.url} if card.source.url else {})}]
     citations += [{"type": "documentation", "display": link.label, "url": link.url} for link in card.links]
     requirements = [
-        {"type": "Resource", "codeFilter": [{"valueSet": f"{VALUESET_URL_BASE}{vs_id}"}]} for vs_id in spec.valuesets
+        {"type": "Resource", "codeFilter": [{"valueSet": content.terminology.valueset(vs_id).canonical}]} for vs_id in spec.valuesets
     ]
     reasons = [
         {"title": key, "description": reason.text, "priority": PRIORITY[reason.indicator]} for key, reason in card.reasons.items()
@@ -63,7 +62,7 @@ def plan_definition(content: ContentSet, rule_id: str, base_url: str) -> dict[st
         "id": rule_id,
         "meta": {"profile": [PROFILE]},
         "extension": [{"url": ENDPOINT_EXT, "valueUri": f"{base_url}/cds-services/{SERVICES[0].id}"}],
-        "url": f"{base_url}/fhir/PlanDefinition/{rule_id}",
+        "url": content.canonical_base.plan_definition(rule_id),
         "name": "".join(part.capitalize() for part in rule_id.split("-")),
         "title": card.title,
         "type": {"coding": [PLAN_TYPE]},
@@ -81,10 +80,10 @@ def plan_definition(content: ContentSet, rule_id: str, base_url: str) -> dict[st
     return resource
 
 
-def export_bundle(content: ContentSet, content_dir: Path, base_url: str) -> dict[str, Any]:
+def export_bundle(content: ContentSet, base_url: str) -> dict[str, Any]:
     """The Bundle (type collection) of every rule's PlanDefinition and every bundled ValueSet."""
     entries = [plan_definition(content, rule_id, base_url) for rule_id in sorted(content.rules)]
-    for path in sorted((content_dir / "valuesets").glob("*.json")):
+    for path in sorted((content.directory / "valuesets").glob("*.json")):
         entries.append(json.loads(path.read_text(encoding="utf-8")))
     return {
         "resourceType": "Bundle",

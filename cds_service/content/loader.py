@@ -18,14 +18,16 @@ import yaml
 from jinja2 import TemplateSyntaxError
 from pydantic import BaseModel, ValidationError
 
-from cds_service.content.model import FactsContent, LayoutContent, RedFlagTermsContent, RuleContent
+from cds_service.content.model import ContentInfo, FactsContent, LayoutContent, RedFlagTermsContent, RuleContent
 from cds_service.content.templates import (
     CARD_NAMES, FACT_NAMES, FOOTER_NAMES, SUGGESTION_NAMES, UNCERTAIN_NAMES, Wording, compile_wording, undeclared,
 )
 from cds_service.facts.codes import CodeIndex
 from cds_service.rules import REGISTRY
 from cds_service.terminology import Terminology, TerminologyError, load_terminology
+from cds_service.terminology.canonical import CanonicalBase
 
+CONTENT_FILE = "_content.yaml"
 FACTS_FILE = "_facts.yaml"
 LAYOUT_FILE = "_layout.yaml"
 TERMS_FILE = "_red_flag_terms.yaml"
@@ -81,6 +83,7 @@ class ContentSet:
     terminology: Terminology
     index: CodeIndex
     version: str
+    canonical_base: CanonicalBase  # the base of the content's canonical URLs (``_content.yaml``)
     directory: Path = field(compare=False)
 
     @functools.cached_property
@@ -237,11 +240,13 @@ def load_content(directory: Path) -> ContentSet:
     errors = _Collector()
     if not directory.is_dir():
         raise ContentError([Problem(str(directory), 0, "content directory not found")])
-    try:
-        terminology = load_terminology(directory)
-    except TerminologyError as exc:
-        errors.add(Path(exc.path), exc.line, exc.message)
-        terminology = None
+    info, _ = _shared(directory / CONTENT_FILE, ContentInfo, errors)
+    terminology = None
+    if info is not None:  # value set urls are checked against the canonical base
+        try:
+            terminology = load_terminology(directory, CanonicalBase(info.canonical_base))
+        except TerminologyError as exc:
+            errors.add(Path(exc.path), exc.line, exc.message)
     rules: dict[str, CompiledRule] = {}
     for path in sorted(directory.glob("*.yaml")):
         if path.name.startswith("_"):
@@ -268,7 +273,7 @@ def load_content(directory: Path) -> ContentSet:
             if compiled_label is not None:
                 labels[key] = compiled_label
     if (
-        errors.problems or terminology is None or facts is None or layout is None or footer is None
+        errors.problems or info is None or terminology is None or facts is None or layout is None or footer is None
         or note is None or red_flag_text is None
     ):  # fmt: skip
         raise ContentError(errors.problems or [Problem(str(directory), 0, "incomplete content")])
@@ -282,8 +287,18 @@ def load_content(directory: Path) -> ContentSet:
         terminology=terminology,
         index=CodeIndex(terminology, red_flag_text),
         version=_digest(content_files(directory)),
+        canonical_base=CanonicalBase(info.canonical_base),
         directory=directory,
     )
+
+
+def read_canonical_base(directory: Path) -> CanonicalBase:
+    """The canonical base ``directory/_content.yaml`` sets; ContentError (file and line) when it cannot be read."""
+    errors = _Collector()
+    info, _ = _shared(Path(directory) / CONTENT_FILE, ContentInfo, errors)
+    if info is None:
+        raise ContentError(errors.problems)
+    return CanonicalBase(info.canonical_base)
 
 
 def _shared(path: Path, cls: type[BaseModel], errors: _Collector) -> tuple[Any, Any]:

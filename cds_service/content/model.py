@@ -12,10 +12,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cds_service.facts.params import FactParams
+from cds_service.terminology.canonical import BASE_PATTERN, DEFAULT_BASE, VERSION_PATTERN
 
 Mode = Literal["active", "shadow", "off"]
 Status = Literal["draft", "active", "retired"]
-VERSION_PATTERN = r"^\d+\.\d+\.\d+$"
 Indicator = Literal["info", "warning", "critical"]
 
 
@@ -146,6 +146,17 @@ class RuleContent(Strict):
         if "<" in value.replace("{{", "").replace("{%", "") and any(t in value for t in ("<script", "<div", "<a ", "<img", "<span", "<br", "<p>")):
             raise ValueError("raw HTML is not allowed: use markdown")
         return value
+
+
+class ContentInfo(Strict):
+    """``cards/_content.yaml``: the content's identity as FHIR artifacts."""
+
+    canonical_base: str = Field(
+        default=DEFAULT_BASE,
+        pattern=BASE_PATTERN,
+        description="The base of every canonical URL the content defines: <base>/ValueSet/<id>, <base>/PlanDefinition/<rule>, "
+        "<base>/StructureDefinition/<extension>, <base>/CodeSystem/verification (no trailing slash).",
+    )
 
 
 class FactsContent(Strict):

@@ -28,7 +28,6 @@ from cds_service.facts.pick import (
 )
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
 from cds_service.terminology import Terminology
-from cds_service.terminology.systems import ICD10CM, SNOMED, canonical_system, normalize_code
 
 T = TypeVar("T")
 CONDITION = ("Condition",)
@@ -59,14 +58,10 @@ def stated_celsius(raw: dict[str, Any]) -> float | None:
     return celsius_of(float(value), code or unit)
 
 
-# In-scope pain codes that name the thoracic spine (and not the cervical or cervicothoracic one),
-# from the neck-upper-back-pain value set: ICD-10-CM (normalised, a code or its descendants) and
-# SNOMED CT. Every other in-scope code counts as cervical, the service's default region.
-THORACIC_ICD = ("M546", "M5414", "M4724", "M5114", "M4714", "M5104", "M47814", "M4804", "M4624", "S233", "S220")
-THORACIC_SNOMED = frozenset({
-    "100211000119106", "41341006", "129138001", "2169001", "267971005", "202688001", "10948005", "41022003",
-    "202724006", "202748002",
-})
+# In-scope conditions coded as naming the thoracic spine (and not the cervical or cervicothoracic one):
+# the value set's codes are a subset of the scope set's. Every other in-scope code counts as cervical,
+# the service's default region.
+THORACIC_SET = "thoracic-region"
 
 
 def build_facts(
@@ -116,9 +111,9 @@ class FactRules:
         return tuple(fact(e, "scope-condition") for e in self._scope())
 
     def pain_regions(self, facts: PatientFacts) -> frozenset[str]:
-        """The spine regions of the active in-scope conditions: "thoracic" when a coding names the
-        thoracic spine only (``THORACIC_ICD``, ``THORACIC_SNOMED``), else "cervical"."""
-        return frozenset("thoracic" if _thoracic(e.raw.get("code")) else "cervical" for e in self._scope())
+        """The spine regions of the active in-scope conditions: "thoracic" when a coding is in
+        ``THORACIC_SET`` (it names the thoracic spine only), else "cervical"."""
+        return frozenset("thoracic" if THORACIC_SET in e.valuesets else "cervical" for e in self._scope())
 
     def scope_refs(self, facts: PatientFacts) -> frozenset[str]:
         return frozenset(e.ref for e in self._conditions(SCOPE_SET) if e.usable)
@@ -359,16 +354,3 @@ class FactRules:
             patient = (facts.patient_ref,) if facts.patient_ref else ()
             add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
         return tuple(flags)
-
-
-def _thoracic(concept: object) -> bool:
-    """A raw code concept has a coding naming the thoracic spine only (``THORACIC_ICD``, ``THORACIC_SNOMED``)."""
-    for system, code in raw_codings(concept):
-        system = canonical_system(system) if system else None
-        if code is None:
-            continue
-        if system == ICD10CM and normalize_code(system, code).startswith(THORACIC_ICD):
-            return True
-        if system == SNOMED and code.strip() in THORACIC_SNOMED:
-            return True
-    return False

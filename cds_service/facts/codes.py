@@ -26,7 +26,6 @@ class CodeIndex:
         self.terminology = terminology
         # Words naming red-flag concepts (cards/_red_flag_terms.yaml), compiled once per content load.
         self.red_flag_text = red_flag_text
-        self.names_red_flag = lru_cache(maxsize=65_536)(self._names_red_flag)
         self._concepts_flagged: dict[bytes, bool] = {}  # raw concept JSON -> names a red flag
         exact: dict[tuple[str, str], set[str]] = defaultdict(set)
         by_system: dict[str, list[Any]] = defaultdict(list)
@@ -53,15 +52,15 @@ class CodeIndex:
                 hits = hits | extra
         return hits
 
-    def _names_red_flag(self, text: str) -> bool:
-        """Whether ``text`` names a red-flag concept: the content's words (lower case) in the
-        lowercased text; cached like codes, since record texts repeat across patients."""
+    def names_red_flag(self, text: str) -> bool:
+        """Whether ``text`` names a red-flag concept: the content's words (lower case) in the lowercased text."""
         words = self.red_flag_text
         return bool(text) and words is not None and words.search(text.lower()) is not None
 
     def concept_names_red_flag(self, concept: Any, key: bytes | None) -> bool:
         """Whether a raw CodeableConcept's text or coding displays name a red-flag concept; cached by
-        its JSON (``key``), so a concept seen in an earlier request costs one lookup."""
+        its JSON (``key``), since record concepts repeat across requests and patients: a concept seen
+        before costs one lookup."""
         if self.red_flag_text is None:
             return False
         found = self._concepts_flagged.get(key) if key is not None else None

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from cds_service.terminology.canonical import CanonicalBase, DEFAULT_CANONICAL
 from cds_service.terminology.errors import TerminologyError
 from cds_service.terminology.rxnorm import DEFAULT_PRODUCTS, MedCoding, MedicationInfo, Product, RxNormIndex
 from cds_service.terminology.systems import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED
@@ -65,6 +66,6 @@ class Terminology:
         return any(valueset.contains(RXNORM, code) for code in self.rxnorm.ingredients_for(codings, text))
 
 
-def load_terminology(content_dir: Path, products: Path = DEFAULT_PRODUCTS) -> Terminology:
-    """Load value sets from ``content_dir / "valuesets"`` and the RxNorm product table."""
-    return Terminology(load_valuesets(Path(content_dir) / "valuesets"), RxNormIndex.load(products))
+def load_terminology(content_dir: Path, base: CanonicalBase = DEFAULT_CANONICAL, products: Path = DEFAULT_PRODUCTS) -> Terminology:
+    """Load value sets from ``content_dir / "valuesets"`` (their urls under ``base``) and the RxNorm product table."""
+    return Terminology(load_valuesets(Path(content_dir) / "valuesets", base), RxNormIndex.load(products))

@@ -12,7 +12,15 @@ canonicalised (OIDs, trailing slashes); members of systems the service does not 
 HCPCS …) are dropped and counted. `select` keeps the members of a concept from a superset.
 `import_into` writes a new value set or merges into an existing one: includes from an earlier
 import of the same source are replaced, codes the value set already holds are not repeated, hand
-added codes are kept, and the source is recorded (``provenance.py``).
+added codes are kept, and the source is recorded (``provenance.py``): described once on the
+ValueSet, and referenced as ``url|version`` by the ``valueSet`` of each include holding its codes.
+A source version ``Latest`` (what cql-exec-vsac caches call the expansion current when cached) is
+no version: such a source is recorded and referenced by its url alone.
+
+The bundled value set's own ``version`` (MAJOR.MINOR.PATCH) is set by `with_version`: 1.0.0 when
+new; then MAJOR when codes (or is-a roots) left the compose, MINOR when codes were only added, PATCH
+when the compose changed without changing the codes (a source's version, a display), unchanged
+when the compose is the same, so importing the same files again changes nothing but the date.
 """
 
 from __future__ import annotations
@@ -26,12 +34,15 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from cds_service.terminology.canonical import CanonicalBase, DEFAULT_CANONICAL, VERSION_PATTERN
 from cds_service.terminology.errors import TerminologyError
-from cds_service.terminology.provenance import INCLUDE_SOURCE_EXT, Source, include_source, read_sources
+from cds_service.terminology.provenance import Source, include_source, read_sources
 from cds_service.terminology.systems import KNOWN_SYSTEMS, canonical_system, normalize_code
-from cds_service.terminology.valuesets import URL_BASE, CompiledValueSet, compile_valueset
+from cds_service.terminology.valuesets import CompiledValueSet, compile_valueset
 
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
+_UNVERSIONED = frozenset({"latest"})  # a cache's name for "the version current when cached"
+FIRST_VERSION = "1.0.0"
 
 
 class SourceError(TerminologyError):
@@ -66,8 +77,9 @@ class Selection:
     """Which members of a superset belong to the concept (regular expressions, case-insensitive).
 
     A member is kept when its display matches one of ``select_display`` (if given), its code
-    matches one of ``select_code`` from the start (if given), it is in ``codes`` (if given), and
-    neither its display matches ``exclude_display`` nor its code ``exclude_code``. A member
+    matches one of ``select_code`` from the start (if given), it is in ``codes`` (if given), its
+    system is one of ``systems`` (canonical URLs, if given), and neither its display matches
+    ``exclude_display`` nor its code ``exclude_code``. A member
     without a display (cached VSAC expansions have none) is matched by its name in ``names``
     (code -> name, e.g. an RxNorm product table), which is used for selecting only.
     """
@@ -78,15 +90,20 @@ class Selection:
     exclude_code: tuple[str, ...] = ()
     codes: frozenset[str] | None = None
     names: Mapping[str, str] = field(default_factory=dict)
+    systems: frozenset[str] | None = None
 
     def __bool__(self) -> bool:
-        return bool(self.select_display or self.exclude_display or self.select_code or self.exclude_code) or self.codes is not None
+        return (
+            bool(self.select_display or self.exclude_display or self.select_code or self.exclude_code)
+            or self.codes is not None or self.systems is not None
+        )  # fmt: skip
 
     def describe(self) -> str | None:
         parts = [
             *(f"display ~ /{p}/" for p in self.select_display),
             *(f"code ~ /^{p}/" for p in self.select_code),
             *([f"one of {len(self.codes)} listed codes"] if self.codes is not None else []),
+            *([f"system in {', '.join(sorted(self.systems))}"] if self.systems is not None else []),
             *(f"not display ~ /{p}/" for p in self.exclude_display),
             *(f"not code ~ /^{p}/" for p in self.exclude_code),
         ]
@@ -99,6 +116,8 @@ class Selection:
         if self.select_code and not any(re.match(p, member.code, re.I) for p in self.select_code):
             return False
         if self.codes is not None and member.code not in self.codes:
+            return False
+        if self.systems is not None and member.system not in self.systems:
             return False
         if any(re.search(p, display, re.I) for p in self.exclude_display):
             return False
@@ -158,7 +177,7 @@ def read_source(path: Path) -> SourceSet:
     return SourceSet(
         url=url,
         oid=_oid(data),
-        version=data.get("version") if isinstance(data.get("version"), str) else None,
+        version=_version(data.get("version")),
         title=data.get("title") or data.get("name"),
         origin=origin,
         members=tuple(members.values()),
@@ -209,6 +228,13 @@ def _compose_codes(compose: Any) -> list[tuple[str, str, str | None, str | None]
     return out
 
 
+def _version(value: Any) -> str | None:
+    """A source's version, or None when it names none (absent, or ``Latest``)."""
+    if not isinstance(value, str) or not value.strip() or value.strip().lower() in _UNVERSIONED:
+        return None
+    return value.strip()
+
+
 def _oid(data: dict[str, Any]) -> str | None:
     for identifier in data.get("identifier") or []:
         value = identifier.get("value") if isinstance(identifier, dict) else None
@@ -228,12 +254,13 @@ def select(source: SourceSet, selection: Selection) -> SourceSet:
 # --------------------------------------------------------------------------- writing
 
 
-def new_valueset(valueset_id: str, title: str, description: str | None = None) -> dict[str, Any]:
-    """An empty bundled ValueSet named ``valueset_id``."""
+def new_valueset(valueset_id: str, title: str, base: CanonicalBase, description: str | None = None) -> dict[str, Any]:
+    """An empty bundled ValueSet named ``valueset_id``, its url under ``base``."""
     data: dict[str, Any] = {
         "resourceType": "ValueSet",
         "id": valueset_id,
-        "url": URL_BASE + valueset_id,
+        "url": base.valueset(valueset_id),
+        "version": FIRST_VERSION,
         "name": "".join(part.capitalize() for part in re.split(r"[^A-Za-z0-9]+", valueset_id) if part),
         "title": title,
         "status": "active",
@@ -266,8 +293,11 @@ def strip_imported(data: dict[str, Any], urls: Iterable[str] | None = None) -> d
 
 def merge(data: dict[str, Any], sources: Sequence[SourceSet], today: date) -> tuple[dict[str, Any], tuple[Source, ...], int]:
     """``data`` with ``sources`` merged in: (the new ValueSet, the sources recorded, codes already held)."""
+    base = CanonicalBase.of_valueset(data)
+    if base is None:
+        raise SourceError(Path(f"{data.get('id')}.json"), 0, "the value set's url is not <canonical base>/ValueSet/<id>")
     data = strip_imported(data, [s.url for s in sources])
-    held = _compiled(data)
+    held = _compiled(data, base)
     seen: set[tuple[str, str]] = set()
     already = 0
     includes = list(data["compose"].get("include") or [])
@@ -293,13 +323,14 @@ def merge(data: dict[str, Any], sources: Sequence[SourceSet], today: date) -> tu
         )  # fmt: skip
         recorded.append(provenance)
         for (system, version), concepts in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
-            include: dict[str, Any] = {"extension": [{"url": INCLUDE_SOURCE_EXT, "valueCanonical": provenance.canonical}], "system": system}
+            include: dict[str, Any] = {"system": system}
             if version:
                 include["version"] = version
+            include["valueSet"] = [provenance.canonical]
             include["concept"] = sorted(concepts, key=lambda c: c["code"])
             includes.append(include)
     out = {k: v for k, v in data.items() if k not in ("extension", "compose")}
-    extensions = [*(data.get("extension") or []), *(s.extension() for s in recorded)]
+    extensions = [*(data.get("extension") or []), *(s.extension(base) for s in recorded)]
     ordered: dict[str, Any] = {}
     for field_name, value in out.items():  # the extension goes where FHIR JSON puts it: after id/meta/text
         ordered[field_name] = value
@@ -311,33 +342,75 @@ def merge(data: dict[str, Any], sources: Sequence[SourceSet], today: date) -> tu
     return ordered, tuple(recorded), already
 
 
-def _compiled(data: dict[str, Any]) -> CompiledValueSet | None:
+def _compiled(data: dict[str, Any], base: CanonicalBase) -> CompiledValueSet | None:
     """The value set as it stands (for 'already held'); None when it has no codes yet."""
     if not (data.get("compose") or {}).get("include"):
         return None
-    return compile_valueset(Path(f"{data['id']}.json"), dumps(data), data)
+    return compile_valueset(Path(f"{data['id']}.json"), dumps(data), data, base)
+
+
+def with_version(before: Mapping[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """``after`` with its version, worked out from ``before`` (the value set as it was; None when new):
+    see the module docstring."""
+    old = before.get("version") if before is not None else None
+    if before is None or not isinstance(old, str) or not re.match(VERSION_PATTERN, old):
+        version = FIRST_VERSION
+    elif before.get("compose") == after.get("compose"):
+        version = old
+    else:
+        was, now = _codes(before), _codes(after)
+        major, minor, patch = (int(n) for n in old.split("."))
+        if was - now:
+            version = f"{major + 1}.0.0"
+        elif now - was:
+            version = f"{major}.{minor + 1}.0"
+        else:
+            version = f"{major}.{minor}.{patch + 1}"
+    out: dict[str, Any] = {}
+    for key, value in after.items():  # the version goes where FHIR JSON puts it: after the url
+        if key != "version":
+            out[key] = value
+        if key == "url":
+            out["version"] = version
+    if "version" not in out:
+        out["version"] = version
+    return out
+
+
+def _codes(data: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
+    """(include or exclude, system, code, "code" or "is-a") of every code and is-a root of a compose."""
+    out = set()
+    compose = data.get("compose") or {}
+    for part in ("include", "exclude"):
+        for entry in compose.get(part) or ():
+            system = canonical_system(str(entry.get("system") or ""))
+            out |= {(part, system, normalize_code(system, str(c.get("code", ""))), "code") for c in entry.get("concept") or ()}
+            out |= {(part, system, normalize_code(system, str(f.get("value", ""))), "is-a") for f in entry.get("filter") or ()}
+    return out
 
 
 def import_into(
     directory: Path, valueset_id: str, sources: Sequence[SourceSet], today: date, *,
-    title: str | None = None, description: str | None = None,
+    title: str | None = None, description: str | None = None, base: CanonicalBase = DEFAULT_CANONICAL,
 ) -> ImportResult:  # fmt: skip
     """``sources`` merged into ``directory/<valueset_id>.json``, or a new value set with ``title``
-    when ``title`` is given (then the file must not exist yet). Nothing is written: see `ImportResult`."""
+    when ``title`` is given (then the file must not exist yet; its url is under ``base``), versioned
+    by `with_version`. Nothing is written: see `ImportResult`."""
     path = Path(directory) / f"{valueset_id}.json"
+    before: dict[str, Any] | None = None
     if title is not None:
         if path.exists():
             raise SourceError(path, 0, f"value set {valueset_id!r} exists already: merge into it instead")
-        data = new_valueset(valueset_id, title, description)
+        data = new_valueset(valueset_id, title, base, description)
     elif not path.exists():
         raise SourceError(path, 0, f"no value set {valueset_id!r} to merge into: give a title to create it")
     else:
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = before = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SourceError(path, 0, f"cannot read the value set to merge into: {exc}") from None
     merged, recorded, already = merge(data, sources, today)
-    return ImportResult(path, dumps(merged), recorded, already)
+    return ImportResult(path, dumps(with_version(before, merged)), recorded, already)
 
 
 def dumps(data: Any) -> str:

@@ -3,7 +3,8 @@
 Each ``*.json`` file in a directory is one FHIR R4 ValueSet. It is validated with
 ``fhir.resources`` plus the rules this service relies on:
 
-- ``id`` equals the file stem and ``url`` is ``http://cds-service.local/fhir/ValueSet/<id>``;
+- ``id`` equals the file stem and ``url`` is ``<canonical base>/ValueSet/<id>`` (``canonical.py``);
+- ``version`` is MAJOR.MINOR.PATCH;
 - ids are unique across files;
 - ``compose.include`` is non-empty; every include/exclude names a known system (under any name
   ``canonical_system`` knows; compiled under its canonical URL) and holds either
@@ -12,7 +13,9 @@ Each ``*.json`` file in a directory is one FHIR R4 ValueSet. It is validated wit
 - the only filter is ``{"property": "concept", "op": "is-a", "value": <code>}`` on ICD-10-CM or
   ICD-10-PCS, where it means the code and every code that starts with it;
 - provenance (``provenance.py``), where present, is well formed: every source extension has its
-  parts and every include that names a source names one the value set declares.
+  parts, and an include's ``valueSet`` is one source the value set declares (url and version), on
+  an include that lists its codes and holds no hand-added one. Membership is the listed codes (and
+  is-a roots) alone: the referenced value set is never treated as "any of its codes".
 
 Imported value sets list thousands of concepts. The resource is validated with ``fhir.resources``
 without its plain concepts (those holding only ``code`` and ``display``), which are checked here
@@ -34,6 +37,7 @@ import orjson
 import pydantic
 from fhir.resources.R4B.valueset import ValueSet
 
+from cds_service.terminology.canonical import CanonicalBase, DEFAULT_CANONICAL, VERSION_PATTERN, versioned
 from cds_service.terminology.errors import TerminologyError
 from cds_service.terminology.jsonpos import line_of
 from cds_service.terminology.provenance import source_problems
@@ -44,10 +48,10 @@ from cds_service.terminology.systems import (
     normalize_code,
 )
 
-URL_BASE = "http://cds-service.local/fhir/ValueSet/"
 _STATUSES = frozenset({"draft", "active", "retired", "unknown"})
 _PLAIN_KEYS = frozenset({"code", "display"})
 _FHIR_CODE = re.compile(r"[^\s]+( [^\s]+)*")
+_VERSION = re.compile(VERSION_PATTERN)
 
 Coding = tuple[str | None, str | None]
 
@@ -75,12 +79,18 @@ class CompiledValueSet:
 
     id: str
     url: str
+    version: str
     title: str
     systems: frozenset[str]
     _include: _Members
     _exclude: _Members
     _listed: tuple[tuple[str, str], ...]
     _is_a: tuple[tuple[str, str], ...]
+
+    @property
+    def canonical(self) -> str:
+        """``url|version``: how other artifacts reference this version of the value set."""
+        return versioned(self.url, self.version)
 
     def contains(self, system: str | None, code: str | None) -> bool:
         """Whether the coding ``(system, code)`` is a member (aliases and ICD dots tolerated)."""
@@ -105,15 +115,15 @@ class CompiledValueSet:
         return iter(self._is_a)
 
 
-def load_valuesets(directory: Path) -> dict[str, CompiledValueSet]:
-    """Load, validate and compile every ``*.json`` value set in ``directory``, keyed by id."""
+def load_valuesets(directory: Path, base: CanonicalBase = DEFAULT_CANONICAL) -> dict[str, CompiledValueSet]:
+    """Load, validate and compile every ``*.json`` value set in ``directory``, keyed by id; urls under ``base``."""
     directory = Path(directory)
     if not directory.is_dir():
         raise TerminologyError(directory, 0, "value set directory not found")
     compiled: dict[str, CompiledValueSet] = {}
     origins: dict[str, Path] = {}
     for path in sorted(directory.glob("*.json")):
-        valueset = load_valueset_file(path)
+        valueset = load_valueset_file(path, base)
         if valueset.id in compiled:
             text = path.read_text(encoding="utf-8")
             raise TerminologyError(
@@ -126,7 +136,7 @@ def load_valuesets(directory: Path) -> dict[str, CompiledValueSet]:
     return compiled
 
 
-def load_valueset_file(path: Path) -> CompiledValueSet:
+def load_valueset_file(path: Path, base: CanonicalBase = DEFAULT_CANONICAL) -> CompiledValueSet:
     """Load, validate and compile one value set file."""
     try:
         text = path.read_text(encoding="utf-8")
@@ -136,17 +146,17 @@ def load_valueset_file(path: Path) -> CompiledValueSet:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise TerminologyError(path, exc.lineno, f"invalid JSON: {exc.msg}") from None
-    return compile_valueset(path, text, data)
+    return compile_valueset(path, text, data, base)
 
 
-def compile_valueset(path: Path, text: str, data: Any) -> CompiledValueSet:
-    """Validate and compile the parsed value set ``data`` read as ``text`` from ``path``."""
-    return _Compiler(path, text, data).compile()
+def compile_valueset(path: Path, text: str, data: Any, base: CanonicalBase = DEFAULT_CANONICAL) -> CompiledValueSet:
+    """Validate and compile the parsed value set ``data`` read as ``text`` from ``path`` (its url under ``base``)."""
+    return _Compiler(path, text, data, base).compile()
 
 
 class _Compiler:
-    def __init__(self, path: Path, text: str, data: Any) -> None:
-        self.path, self.text, self.data = path, text, data
+    def __init__(self, path: Path, text: str, data: Any, base: CanonicalBase) -> None:
+        self.path, self.text, self.data, self.base = path, text, data, base
 
     def fail(self, loc: Sequence[str | int], message: str) -> TerminologyError:
         return TerminologyError(self.path, line_of(self.text, loc), message)
@@ -156,15 +166,18 @@ class _Compiler:
         if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
             raise self.fail(["resourceType"], "not a FHIR ValueSet (resourceType must be 'ValueSet')")
         self.validate(data)
-        for loc, message in source_problems(data):
-            raise self.fail(loc, message)
         vid = data.get("id")
         if vid != self.path.stem:
             raise self.fail(["id"], f"id {vid!r} must equal the file name stem {self.path.stem!r}")
-        if data.get("url") != URL_BASE + vid:
-            raise self.fail(["url"], f"url must be {URL_BASE + vid!r}")
+        if data.get("url") != self.base.valueset(vid):
+            raise self.fail(["url"], f"url must be {self.base.valueset(vid)!r} (canonical_base in _content.yaml, then ValueSet/<id>)")
+        version = data.get("version")
+        if not isinstance(version, str) or not _VERSION.match(version):
+            raise self.fail(["version"] if "version" in data else ["url"], f"version must be MAJOR.MINOR.PATCH, not {version!r}")
         if data.get("status") not in _STATUSES:
             raise self.fail(["status"], f"status must be one of {sorted(_STATUSES)}")
+        for loc, message in source_problems(data):
+            raise self.fail(loc, message)
         compose = data.get("compose") or {}
         if not compose.get("include"):
             raise self.fail(["compose"], "compose.include must list at least one include")
@@ -175,6 +188,7 @@ class _Compiler:
         return CompiledValueSet(
             id=vid,
             url=data["url"],
+            version=version,
             title=data.get("title") or data.get("name") or vid,
             systems=frozenset(system for system, _ in listed) | frozenset(system for system, _ in is_a),
             _include=include,
@@ -231,8 +245,6 @@ class _Compiler:
             system = canonical_system(named) if isinstance(named, str) else ""
             if system not in KNOWN_SYSTEMS:
                 raise self.fail([*loc, "system"], f"unknown or missing code system {named!r}")
-            if entry.get("valueSet"):
-                raise self.fail([*loc, "valueSet"], "includes by valueSet reference are not supported; list codes")
             concepts, filters = entry.get("concept") or [], entry.get("filter") or []
             if bool(concepts) == bool(filters):
                 raise self.fail(loc, f"each {part} needs either concept codes or one filter (not both, not neither)")

@@ -124,7 +124,7 @@ def test_listed_and_is_a_codes_are_members_under_variant_names(system: str, code
 def test_a_valueset_file_may_name_its_system_by_oid(tmp_path: Path) -> None:
     """A value set listing codes under an OID compiles under the canonical URL, found by either name."""
     data = {
-        "resourceType": "ValueSet", "id": "demo", "url": "http://cds-service.local/fhir/ValueSet/demo",
+        "resourceType": "ValueSet", "id": "demo", "url": "http://cds-service.local/fhir/ValueSet/demo", "version": "1.0.0",
         "status": "active",
         "compose": {"include": [
             {"system": "urn:oid:2.16.840.1.113883.6.90", "concept": [{"code": "M54.2"}]},

@@ -9,6 +9,7 @@ import pytest
 
 from cds_service.content.lint_codes import check_valueset_codes, code_problem, loinc_check_digit, verhoeff_valid
 from cds_service.terminology import CPT, ICD10CM, ICD10PCS, LOINC, RXNORM, SNOMED
+from cds_service.terminology.canonical import CanonicalBase
 from cds_service.terminology.provenance import verification_designation
 
 
@@ -71,9 +72,10 @@ def write_valueset(directory: Path, codes: list[tuple[str, str]]) -> Path:
     path.parent.mkdir(parents=True)
     include: dict[str, list[dict[str, str]]] = {}
     for system, code in codes:
-        include.setdefault(system, []).append({"code": code, "designation": [verification_designation("u", "test")]})
+        include.setdefault(system, []).append({"code": code, "designation": [verification_designation("u", "test", CanonicalBase())]})
     compose = {"include": [{"system": s, "concept": c} for s, c in include.items()]}
-    path.write_text(json.dumps({"resourceType": "ValueSet", "id": "test-set", "compose": compose}, indent=2))
+    data = {"resourceType": "ValueSet", "id": "test-set", "url": CanonicalBase().valueset("test-set"), "compose": compose}
+    path.write_text(json.dumps(data, indent=2))
     return path
 
 

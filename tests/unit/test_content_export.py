@@ -21,7 +21,7 @@ BASE = "https://cds.example.org"
 
 @pytest.fixture(scope="module")
 def bundle() -> dict[str, Any]:
-    return export_bundle(load_content(BUNDLED_CONTENT_DIR), BUNDLED_CONTENT_DIR, BASE)
+    return export_bundle(load_content(BUNDLED_CONTENT_DIR), BASE)
 
 
 def resources(bundle: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
@@ -54,10 +54,25 @@ def test_actions_describe_conditions_reference_value_sets_and_carry_the_card_tex
     assert {a["trigger"][0]["name"] for a in imaging["action"]} == {"order-select", "order-sign"}
     for action in imaging["action"]:
         assert "red flag" in action["condition"][0]["expression"]["description"]
-        referenced = {f["valueSet"] for r in action["input"] for f in r["codeFilter"]}
+        referenced = {f["valueSet"].split("|")[0] for r in action["input"] for f in r["codeFilter"]}
         assert referenced and referenced <= valuesets
         assert action["title"].startswith("No red flags") and "radiographs, CT and MRI" in action["description"]
         assert {a["title"] for a in action["action"]} == {"early-pain", "no-pt"}
+
+
+def test_value_sets_are_referenced_by_canonical_and_version(bundle: dict[str, Any]) -> None:
+    """Every code filter names a bundled ValueSet as url|version, and every resource's url is under the canonical base."""
+    valuesets = {f"{vs['url']}|{vs['version']}" for vs in resources(bundle, "ValueSet").values()}
+    referenced = {
+        f["valueSet"]
+        for plan in resources(bundle, "PlanDefinition").values()
+        for action in plan["action"]
+        for r in action.get("input", [])
+        for f in r["codeFilter"]
+    }
+    assert referenced and referenced <= valuesets and all("|" in ref for ref in referenced)
+    for resource in (e["resource"] for e in bundle["entry"]):
+        assert resource["url"] == f"http://cds-service.local/fhir/{resource['resourceType']}/{resource['id']}"
 
 
 def test_cli_writes_the_bundle(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cds_service.cli import app
 from cds_service.content.lint_codes import check_valueset_file
-from cds_service.terminology import ICD10CM, LOINC, RXNORM, SNOMED, TerminologyError, load_valuesets
+from cds_service.terminology import ICD10CM, LOINC, SNOMED, load_valuesets
 from cds_service.terminology.importer import Selection, SourceError, import_into, read_source, select
 from cds_service.terminology.provenance import include_source, read_sources
 
@@ -27,6 +27,7 @@ HF_URL = "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.526.2.25"
 @pytest.fixture
 def content(tmp_path: Path) -> Path:
     (tmp_path / "valuesets").mkdir()
+    shutil.copy(BUNDLED.parent / "_content.yaml", tmp_path / "_content.yaml")  # the canonical base
     return tmp_path
 
 
@@ -51,7 +52,8 @@ def test_expansion_import_writes_a_new_value_set_with_its_source(content: Path) 
     )
     assert (recorded.offered, recorded.codes, recorded.dropped) == (6, 6, 0)
     (include,) = data["compose"]["include"]
-    assert include_source(include) == f"{HF_URL}|20230210" and include["system"] == SNOMED
+    assert include["valueSet"] == [f"{HF_URL}|20230210"] and include["system"] == SNOMED and "extension" not in include
+    assert data["version"] == "1.0.0"
     assert load_valuesets(content / "valuesets")["hf"].contains(SNOMED, include["concept"][0]["code"])
 
 
@@ -137,16 +139,32 @@ def test_lint_reports_codes_without_provenance_at_their_line(tmp_path: Path) -> 
     assert '"33914-3"' in path.read_text().splitlines()[issues[0].line]  # the line after the concept's opening brace
 
 
-def test_loader_rejects_an_include_naming_an_undeclared_source(tmp_path: Path) -> None:
-    """An include that names a source the value set does not declare is rejected at load, with its line."""
-    data = {"resourceType": "ValueSet", "id": "x", "url": "http://cds-service.local/fhir/ValueSet/x", "status": "active",
-            "compose": {"include": [{"extension": [{"url": "http://cds-service.local/fhir/StructureDefinition/include-source",
-                                                    "valueCanonical": "http://example.org/ValueSet/y|1"}],
-                                     "system": RXNORM, "concept": [{"code": "198377"}]}]}}
-    (tmp_path / "x.json").write_text(json.dumps(data, indent=2))
-    with pytest.raises(TerminologyError) as info:
-        load_valuesets(tmp_path)
-    assert "does not declare" in info.value.message and info.value.line > 1
+def test_the_version_rises_with_what_an_import_changes(content: Path) -> None:
+    """A new set is 1.0.0; the same import again keeps it; added codes raise MINOR, removed codes MAJOR, and the
+    same codes from another version of the source PATCH."""
+    source = read_source(DATA / "heart-failure-sct.expansion.json")
+    directory = content / "valuesets"
+    few = select(source, Selection(codes=frozenset(m.code for m in source.members[:2])))
+
+    def version(*sources: Any, **new: str) -> str:
+        return str(_write(import_into(directory, "hf", list(sources), TODAY, **new))["version"])
+
+    assert version(few, title="Heart failure") == "1.0.0"
+    assert version(few) == "1.0.0"
+    assert version(source) == "1.1.0"
+    assert version(few) == "2.0.0"
+    assert version(replace(few, version="20250101")) == "2.0.1"
+    assert load_valuesets(directory)["hf"].canonical == "http://cds-service.local/fhir/ValueSet/hf|2.0.1"
+
+
+def test_a_latest_source_is_referenced_without_a_version(content: Path) -> None:
+    """A cached expansion whose version is 'Latest' names no version: it is recorded and referenced by its url alone."""
+    source = read_source(DATA / "immunosuppressants.cached.json")
+    assert source.version is None
+    data = _write(import_into(content / "valuesets", "immuno", [source], TODAY, title="Immunosuppressants"))
+    assert {tuple(i["valueSet"]) for i in data["compose"]["include"]} == {(source.url,)}
+    assert _sources(data)[source.url].version is None
+    load_valuesets(content / "valuesets")
 
 
 def test_cli_imports_into_an_existing_value_set_and_reports_counts(content: Path) -> None:

@@ -17,6 +17,7 @@ from cds_service.terminology import (
     TerminologyError,
     load_valuesets,
 )
+from cds_service.terminology.canonical import CanonicalBase
 from cds_service.terminology.icd10 import icd10cm_exists
 from cds_service.terminology.provenance import include_source, read_sources
 from cds_service.terminology.valuesets import CompiledValueSet
@@ -37,6 +38,7 @@ trigger-point-injection spinal-manipulation physical-therapy spine-surgery cervi
 egfr body-temperature blood-culture esr crp
 muscle-relaxants-beers baclofen tizanidine systemic-corticosteroids opioids nsaids aspirin acetaminophen
 gabapentinoids duloxetine benzodiazepines anticoagulants antiplatelets cns-active cyclobenzaprine carisoprodol
+thoracic-region
 """.split()
 
 
@@ -52,7 +54,8 @@ def _raw_sets() -> list[tuple[Path, dict]]:
 def test_bundled_valuesets_load_with_every_contract_id(valuesets: dict[str, CompiledValueSet]) -> None:
     """The bundled value sets load and include every id the rules and facts rely on."""
     assert set(CONTRACT_IDS) <= set(valuesets)
-    assert all(vs.url.endswith("/" + vs.id) and vs.title for vs in valuesets.values())
+    assert all(vs.url == f"http://cds-service.local/fhir/ValueSet/{vs.id}" and vs.title for vs in valuesets.values())
+    assert all(vs.canonical == f"{vs.url}|{vs.version}" and vs.version.count(".") == 2 for vs in valuesets.values())
 
 
 def test_is_a_parent_matches_descendants_and_dotless_codes(valuesets: dict[str, CompiledValueSet]) -> None:
@@ -93,6 +96,15 @@ def test_scope_set_excludes_lumbar_only_codes(valuesets: dict[str, CompiledValue
     for code in ("M54.50", "M48.061", "M48.062", "M54.16", "M51.26"):
         assert not scope.contains(ICD10CM, code), code
     assert not scope.contains(SNOMED, "18347007")
+
+
+def test_thoracic_region_codes_are_in_scope(valuesets: dict[str, CompiledValueSet]) -> None:
+    """Every code and is-a root of thoracic-region (the pain region) is an in-scope code; cervical ones are not in it."""
+    scope, thoracic = valuesets["neck-upper-back-pain"], valuesets["thoracic-region"]
+    members = [*thoracic.codes(), *thoracic.is_a_roots()]
+    assert len(members) == 21 and all(scope.contains(system, code) for system, code in members)
+    assert thoracic.contains(ICD10CM, "S22.010A") and not thoracic.contains(ICD10CM, "M54.2")
+    assert not thoracic.contains(ICD10CM, "M54.13") and not thoracic.contains(SNOMED, "81680005")
 
 
 def test_pcs_is_a_prefixes_and_region_specific_fusion_sets(valuesets: dict[str, CompiledValueSet]) -> None:
@@ -188,6 +200,7 @@ GOOD = {
     "resourceType": "ValueSet",
     "id": "demo",
     "url": "http://cds-service.local/fhir/ValueSet/demo",
+    "version": "1.0.0",
     "name": "Demo",
     "title": "Demo",
     "status": "active",
@@ -256,10 +269,13 @@ def test_unknown_filter_op_names_the_op_line(tmp_path: Path) -> None:
         (lambda d: d["compose"]["include"][1]["filter"].append(dict(d["compose"]["include"][1]["filter"][0])), '"filter"', "only one filter"),
         (lambda d: d.update(url="http://example.org/demo"), '"url"', "url must be"),
         (lambda d: d.update(status="final"), '"status"', "status must be"),
+        (lambda d: d.update(version="1.0"), '"version"', "version must be MAJOR.MINOR.PATCH"),
+        (lambda d: d.pop("version"), '"url"', "version must be MAJOR.MINOR.PATCH"),
     ],
 )
 def test_content_errors_name_the_offending_line(tmp_path: Path, mutate, needle: str, message: str) -> None:
-    """Unknown systems, schema errors, unsupported filters, wrong url or status point at their line."""
+    """Unknown systems, schema errors, unsupported filters, wrong url, status or version point at their line
+    (a missing version at the url's, where it belongs)."""
     data = json.loads(json.dumps(GOOD))
     mutate(data)
     path = _write(tmp_path, data)
@@ -281,3 +297,70 @@ def test_empty_compose_and_empty_directory_are_rejected(tmp_path: Path) -> None:
     path.unlink()
     with pytest.raises(TerminologyError, match="no value set files"):
         load_valuesets(tmp_path)
+
+
+def test_url_is_checked_against_the_canonical_base(tmp_path: Path) -> None:
+    """Under another canonical base the default-base url is refused, and the url under that base loads."""
+    _write(tmp_path, GOOD)
+    other = CanonicalBase("https://example.org/fhir")
+    with pytest.raises(TerminologyError, match="url must be 'https://example.org/fhir/ValueSet/demo'"):
+        load_valuesets(tmp_path, other)
+    _write(tmp_path, {**GOOD, "url": "https://example.org/fhir/ValueSet/demo"})
+    assert load_valuesets(tmp_path, other)["demo"].canonical == "https://example.org/fhir/ValueSet/demo|1.0.0"
+
+
+# --- includes that reference their source value set ---------------------------------------------
+
+SOURCE = "http://cts.nlm.nih.gov/fhir/ValueSet/2.16.840.1.113883.3.526.2.24"
+SOURCE_EXT = {"url": "http://cds-service.local/fhir/StructureDefinition/valueset-source", "extension": [
+    {"url": "url", "valueUri": SOURCE}, {"url": "version", "valueString": "20190315"},
+    {"url": "imported", "valueDate": "2026-12-04"}, {"url": "from", "valueCode": "expansion"},
+    {"url": "offered", "valueInteger": 22}, {"url": "codes", "valueInteger": 2}, {"url": "dropped", "valueInteger": 0},
+]}  # fmt: skip
+
+
+def _sourced(include: dict, exclude: list | None = None) -> dict:
+    data = {**GOOD, "extension": [SOURCE_EXT], "compose": {"include": [include]}}
+    if exclude is not None:
+        data["compose"]["exclude"] = exclude
+    return data
+
+
+SOURCED = {"system": ICD10CM, "valueSet": [f"{SOURCE}|20190315"], "concept": [{"code": "I50.1"}, {"code": "I50.9"}]}
+
+
+def test_an_include_from_a_source_holds_only_its_listed_codes(tmp_path: Path) -> None:
+    """An include bound to a source value set by valueSet matches the codes it lists, never the rest of that
+    set: I50.22, in VSAC's heart failure set but not listed, is no member."""
+    _write(tmp_path, _sourced(SOURCED))
+    demo = load_valuesets(tmp_path)["demo"]
+    assert demo.contains(ICD10CM, "I50.9") and demo.contains(ICD10CM, "I50.1")
+    assert not demo.contains(ICD10CM, "I50.22")
+    assert set(demo.codes()) == {(ICD10CM, "I50.1"), (ICD10CM, "I50.9")}
+
+
+@pytest.mark.parametrize(
+    ("data", "needle", "message"),
+    [
+        (_sourced({**SOURCED, "valueSet": [f"{SOURCE}|20230210"]}), "|20230210", "is not a source the value set declares"),
+        (_sourced({**SOURCED, "valueSet": [f"{SOURCE}|20190315", f"{SOURCE}|20230210"]}), '"valueSet"', "exactly one source"),
+        (_sourced({"system": ICD10CM, "valueSet": [f"{SOURCE}|20190315"]}), '"valueSet"', "must list its codes"),
+        (_sourced({"system": ICD10CM, "valueSet": [f"{SOURCE}|20190315"],
+                   "filter": [{"property": "concept", "op": "is-a", "value": "I50"}]}), '"valueSet"', "must list its codes"),
+        (_sourced({**SOURCED, "concept": [{"code": "I50.1"}, {"code": "I50.9", "designation": [
+            {"use": {"system": VERIFICATION, "code": "v"}, "value": "v: checked against CMS FY2025 ICD-10-CM"}]}]}),
+         '"code": "I50.9"', "hand-added code 'I50.9' (mark v) is in an include bound to source"),
+        (_sourced(SOURCED, exclude=[{**SOURCED, "concept": [{"code": "I50.1"}]}]), '"exclude"', "exclude by valueSet is not supported"),
+    ],
+)
+def test_source_references_that_disagree_are_rejected_at_their_line(tmp_path: Path, data: dict, needle: str, message: str) -> None:
+    """A valueSet naming a version the file does not declare, several or only a valueSet (or a filter), a hand-added
+    code in a sourced include, or an exclude by valueSet: rejected at load, with the file and the line."""
+    path = _write(tmp_path, data)
+    with pytest.raises(TerminologyError) as info:
+        load_valuesets(tmp_path)
+    assert info.value.path == path and message in info.value.message
+    if needle == '"exclude"':
+        assert info.value.line > _line_containing(path, needle)
+    else:
+        assert info.value.line == _line_containing(path, needle)

@@ -131,6 +131,7 @@ def test_unresolved_medication_reference_is_uncertain() -> None:
 @pytest.mark.parametrize(
     ("code", "system", "regions"),
     [("M54.6", ICD10, {"thoracic"}), ("M54.2", ICD10, {"cervical"}), ("M54.13", ICD10, {"cervical"}),
+     ("S22.010A", ICD10, {"thoracic"}), ("S23.3XXA", ICD10, {"thoracic"}), ("S13.4XXA", ICD10, {"cervical"}),
      ("100211000119106", SNOMED, {"thoracic"}), ("81680005", SNOMED, {"cervical"})],
 )
 def test_pain_regions(code: str, system: str, regions: set[str]) -> None:
