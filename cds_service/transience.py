@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
+from cds_service.facts import DraftOrder
 from cds_service.protocol.models import Card
 from cds_service.rules.base import Finding
 
@@ -36,16 +37,20 @@ REPEATABLE_AT_SIGN = frozenset({"critical"})
 SIGN_HOOK = "order-sign"
 
 
-def card_key(patient_id: str, found: Finding, card: Card) -> str:
-    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact JSON."""
-    digest = hashlib.sha256()
-    for part in (patient_id, found.rule_id, card.indicator, card.summary):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    for order in sorted(found.orders, key=lambda o: o.ref):
-        digest.update(orjson.dumps(order.resource, option=orjson.OPT_SORT_KEYS))
-        digest.update(b"\0")
-    return digest.hexdigest()
+def card_key(patient_id: str, found: Finding, card: Card, orders_json: bytes) -> str:
+    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact JSON
+    (``exact_json(found.orders)``, made once for the cards of a response about the same orders)."""
+    head = "\0".join((patient_id, found.rule_id, card.indicator, card.summary, "")).encode()
+    return hashlib.sha256(head + orders_json).hexdigest()
+
+
+def exact_json(orders: Sequence[DraftOrder]) -> bytes:
+    """The orders' JSON, keys sorted, in reference order, each followed by a NUL byte."""
+    return b"".join(orjson.dumps(o.resource, option=orjson.OPT_SORT_KEYS) + b"\0" for o in sorted(orders, key=_ref))
+
+
+def _ref(order: DraftOrder) -> str:
+    return order.ref
 
 
 class SeenCards:
@@ -68,8 +73,13 @@ class SeenCards:
         self._expire(now)
         kept: list[tuple[Finding, Card]] = []
         held: list[str] = []
+        orders_json: dict[tuple[int, ...], bytes] = {}  # the orders' JSON by their objects, for this call only
         for found, card in shown:
-            key = card_key(patient_id, found, card)
+            same = tuple(map(id, found.orders))
+            exact = orders_json.get(same)
+            if exact is None:
+                exact = orders_json[same] = exact_json(found.orders)
+            key = card_key(patient_id, found, card, exact)
             before = self._seen.get(key)
             if before is None:
                 self._seen[key] = (card.uuid, now + self.window)
