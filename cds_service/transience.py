@@ -37,16 +37,17 @@ REPEATABLE_AT_SIGN = frozenset({"critical"})
 SIGN_HOOK = "order-sign"
 
 
-def card_key(patient_id: str, found: Finding, card: Card, orders_json: bytes) -> str:
-    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact JSON
-    (``exact_json(found.orders)``, made once for the cards of a response about the same orders)."""
+def card_key(patient_id: str, found: Finding, card: Card, orders: bytes) -> str:
+    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact
+    JSON (``orders``: their ``orders_digest``, made once for the cards of a response about them)."""
     head = "\0".join((patient_id, found.rule_id, card.indicator, card.summary, "")).encode()
-    return hashlib.sha256(head + orders_json).hexdigest()
+    return hashlib.sha256(head + orders).hexdigest()
 
 
-def exact_json(orders: Sequence[DraftOrder]) -> bytes:
-    """The orders' JSON, keys sorted, in reference order, each followed by a NUL byte."""
-    return b"".join(orjson.dumps(o.resource, option=orjson.OPT_SORT_KEYS) + b"\0" for o in sorted(orders, key=_ref))
+def orders_digest(orders: Sequence[DraftOrder]) -> bytes:
+    """The SHA-256 of the orders' JSON (keys sorted), in reference order, each followed by a NUL byte."""
+    exact = b"".join(orjson.dumps(o.resource, option=orjson.OPT_SORT_KEYS) + b"\0" for o in sorted(orders, key=_ref))
+    return hashlib.sha256(exact).digest()
 
 
 def _ref(order: DraftOrder) -> str:
@@ -73,13 +74,13 @@ class SeenCards:
         self._expire(now)
         kept: list[tuple[Finding, Card]] = []
         held: list[str] = []
-        orders_json: dict[tuple[int, ...], bytes] = {}  # the orders' JSON by their objects, for this call only
+        digests: dict[tuple[int, ...], bytes] = {}  # the orders' digests by their objects, for this call only
         for found, card in shown:
             same = tuple(map(id, found.orders))
-            exact = orders_json.get(same)
-            if exact is None:
-                exact = orders_json[same] = exact_json(found.orders)
-            key = card_key(patient_id, found, card, exact)
+            orders = digests.get(same)
+            if orders is None:
+                orders = digests[same] = orders_digest(found.orders)
+            key = card_key(patient_id, found, card, orders)
             before = self._seen.get(key)
             if before is None:
                 self._seen[key] = (card.uuid, now + self.window)
