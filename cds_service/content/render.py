@@ -144,7 +144,7 @@ def render_card(
 @dataclass(frozen=True)
 class Cited:
     """The parts of a rule's card that its content, the base URL and the reasons present decide:
-    validated once and shared by every such card (nothing changes them once built)."""
+    validated once and shared by every such card, so nothing may change them."""
 
     source: Source
     source_values: Mapping[str, Any]  # the source as the footer template sees it
