@@ -89,6 +89,8 @@ def rate_call(
     rule = content.rules.get(IMAGING_RULE)
     active = rule is not None and rule.content.mode == "active" and IMAGING_RULE in content.rule_params
     ratings = tuple(rate(facts, orders, findings, active))
+    if all(r.value is None for r in ratings):  # no action: no session id to derive
+        return ratings, []
     return ratings, system_actions(ratings, consult_id(hook_instance), content.layout.rating_action)
 
 

@@ -29,6 +29,7 @@ from collections.abc import Callable, Sequence
 
 import orjson
 
+from cds_service.facts import DraftOrder
 from cds_service.protocol.models import Card
 from cds_service.rules.base import Finding
 
@@ -36,16 +37,21 @@ REPEATABLE_AT_SIGN = frozenset({"critical"})
 SIGN_HOOK = "order-sign"
 
 
-def card_key(patient_id: str, found: Finding, card: Card) -> str:
-    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact JSON."""
-    digest = hashlib.sha256()
-    for part in (patient_id, found.rule_id, card.indicator, card.summary):
-        digest.update(part.encode())
-        digest.update(b"\0")
-    for order in sorted(found.orders, key=lambda o: o.ref):
-        digest.update(orjson.dumps(order.resource, option=orjson.OPT_SORT_KEYS))
-        digest.update(b"\0")
-    return digest.hexdigest()
+def card_key(patient_id: str, found: Finding, card: Card, orders: bytes) -> str:
+    """The identity of a card's advice: patient, rule, indicator, summary and its orders' exact
+    JSON (``orders``: their ``orders_digest``, made once for the cards of a response about them)."""
+    head = "\0".join((patient_id, found.rule_id, card.indicator, card.summary, "")).encode()
+    return hashlib.sha256(head + orders).hexdigest()
+
+
+def orders_digest(orders: Sequence[DraftOrder]) -> bytes:
+    """The SHA-256 of the orders' JSON (keys sorted), in reference order, each followed by a NUL byte."""
+    exact = b"".join(orjson.dumps(o.resource, option=orjson.OPT_SORT_KEYS) + b"\0" for o in sorted(orders, key=_ref))
+    return hashlib.sha256(exact).digest()
+
+
+def _ref(order: DraftOrder) -> str:
+    return order.ref
 
 
 class SeenCards:
@@ -68,8 +74,13 @@ class SeenCards:
         self._expire(now)
         kept: list[tuple[Finding, Card]] = []
         held: list[str] = []
+        digests: dict[tuple[int, ...], bytes] = {}  # the orders' digests by their objects, for this call only
         for found, card in shown:
-            key = card_key(patient_id, found, card)
+            same = tuple(map(id, found.orders))
+            orders = digests.get(same)
+            if orders is None:
+                orders = digests[same] = orders_digest(found.orders)
+            key = card_key(patient_id, found, card, orders)
             before = self._seen.get(key)
             if before is None:
                 self._seen[key] = (card.uuid, now + self.window)

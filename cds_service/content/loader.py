@@ -64,6 +64,9 @@ class CompiledRule:
     labels: Mapping[str, Wording]
     actions: Mapping[tuple[str, str], Wording]
     params: Mapping[str, Any]  # validated against the rule's params model (``rules.params``)
+    # The parts of its cards that only the content and the base URL decide, built on first use
+    # (``content.render.cited``): each load compiles new rules, so none outlives its content.
+    cited: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def id(self) -> str:

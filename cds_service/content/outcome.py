@@ -16,6 +16,8 @@ from typing import Any
 from cds_service.content.loader import ContentSet
 from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
+from cds_service.content.templates import Markdown
+from cds_service.facts import Fact
 from cds_service.facts.model import PatientFacts
 from cds_service.protocol.models import INDICATOR_RANK, Card, CDSResponse
 from cds_service.rules.base import Finding
@@ -47,6 +49,7 @@ def render_findings(
     findings (rendered only with ``render_shadow``), then the findings whose card failed to render
     (logged). A broken card costs that card alone."""
     counts = uncertain_counts(facts.uncertain) if findings else {}  # said on every card shown
+    lines: dict[Fact, Markdown] = {}  # each fact's line, rendered once for every card citing it
     shown: list[Rendered] = []
     shadow: list[Rendered] = []
     broken: list[Rendered] = []
@@ -56,7 +59,7 @@ def render_findings(
             shadow.append(Rendered(found, mode, None, None, referral_on))
             continue
         try:
-            card = render_card(content, found, facts.age, base_url, referral_on, counts)
+            card = render_card(content, found, facts.age, base_url, referral_on, counts, lines)
         except Exception as exc:
             log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
             broken.append(Rendered(found, mode, None, f"{type(exc).__name__}: {exc}", referral_on))

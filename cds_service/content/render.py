@@ -6,10 +6,9 @@ lists the patient facts (with FHIR references) behind it, the rule id and the so
 
 from __future__ import annotations
 
-import functools
 import logging
-import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, cast
 
 from jinja2 import Template
@@ -19,29 +18,25 @@ from cds_service.content.model import LinkContent, SourceContent
 from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
 from cds_service.facts.model import all_facts
+from cds_service.ids import random_uuid
 from cds_service.protocol.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
 from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
 SUMMARY_MAX = 139
-
-
-@functools.lru_cache(maxsize=1024)
-def _globals(template: Template) -> dict[str, Any]:
-    """A template's globals as one plain dict (``Template.globals`` is a ChainMap, slow to copy)."""
-    return dict(template.globals)
+CITED_MAX = 256  # cached citation parts per rule (base URLs × reason sets); past it the cache starts afresh
 
 
 def render(template: Wording, values: dict[str, Any]) -> str:
-    """``template.render(values)``, without copying the globals' ChainMap twice per call: the
-    context is built from the same globals and values, once flattened. A card renders about ten
-    templates, so this is a good part of rendering time; static wording is its text."""
+    """``template.render(values)``, with ``values`` itself as the template's context: no copy of it
+    merged with Jinja's globals, which no card template can read (the loader rejects every name but
+    the template's own, ``templates.CARD_NAMES`` and the like). A card renders about ten templates,
+    so this is a good part of rendering time; static wording is its text."""
     if type(template) is StaticText:
         return template.text
     template = cast(Template, template)
-    flat = _globals(template)
     env = template.environment
-    context = env.context_class(env, {**flat, **values}, template.name, template.blocks, globals=flat)
+    context = env.context_class(env, values, template.name, template.blocks)  # Jinja never writes to it
     try:
         rendered: str = env.concat(template.root_render_func(context))
         return rendered
@@ -60,15 +55,24 @@ def fact_line(content: ContentSet, fact: Fact) -> Markdown:
 
 
 def card_context(
-    content: ContentSet, rule: CompiledRule, finding: Finding, age: int | None, referral_on: str | None = None
+    content: ContentSet,
+    rule: CompiledRule,
+    finding: Finding,
+    age: int | None,
+    referral_on: str | None = None,
+    lines: dict[Fact, Markdown] | None = None,
 ) -> dict[str, Any]:
     """What templates see: orders, reasons (with their rendered text), facts, params, and the
-    title of the card that offers the response's PT referral when it is another card's."""
+    title of the card that offers the response's PT referral when it is another card's. ``lines``
+    keeps each fact's line for the other cards of the same response (most cite the pain)."""
     orders = [{"display": o.display, "ref": o.ref} for o in finding.orders]
-    facts = [
-        {"key": f.key, "label": fact_line(content, f), "refs": list(f.refs), "display": f.display, "on": f.on, "value": f.value, "unit": f.unit}
-        for f in all_facts(r.facts for r in finding.reasons)
-    ]
+    lines = {} if lines is None else lines
+    facts = []
+    for f in all_facts(r.facts for r in finding.reasons):
+        label = lines.get(f)
+        if label is None:
+            label = lines[f] = fact_line(content, f)
+        facts.append({"key": f.key, "label": label, "refs": list(f.refs), "display": f.display, "on": f.on, "value": f.value, "unit": f.unit})
     ctx: dict[str, Any] = {
         "rule": rule.id,
         "title": rule.content.title,
@@ -105,43 +109,75 @@ def render_card(
     base_url: str,
     referral_on: str | None = None,
     uncertain: Mapping[str, int] | None = None,
+    lines: dict[Fact, Markdown] | None = None,
 ) -> Card:
     """The card of ``finding``; ``referral_on`` names the card that carries the response's one PT
     referral; ``uncertain`` (``uncertain_counts``) adds the layout's line saying what could not be
-    read or recognised, when any count is not zero."""
+    read or recognised, when any count is not zero; ``lines`` is shared by the cards of one
+    response (``card_context``)."""
     rule = content.rules[finding.rule_id]
-    ctx = card_context(content, rule, finding, age, referral_on)
+    ctx = card_context(content, rule, finding, age, referral_on, lines)
     summary = " ".join(render(rule.summary, ctx).split())
     if len(summary) > SUMMARY_MAX:
         log.warning("summary truncated", extra={"rule_id": rule.id})
         summary = summary[: SUMMARY_MAX - 1].rstrip() + "…"
-    source, links = citations(rule, finding)
-    footer = render(content.footer, {**ctx, "source": source.model_dump()})
+    parts = cited(content, rule, finding, base_url)
+    footer = render(content.footer, {**ctx, "source": dict(parts.source_values)})
     detail = render(rule.detail, ctx).strip() + "\n\n"
     if uncertain and any(uncertain.values()):
         detail += render(content.uncertain_note, {"counts": dict(uncertain)}).strip() + "\n\n"
     detail += footer.strip()
     suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
-    override_system = base_url + content.layout.override_reason_system_path
     return Card(
-        uuid=str(uuid.uuid4()),
+        uuid=random_uuid(),
         summary=summary,
         detail=detail,
         indicator=ctx["indicator"],
-        source=Source(
-            label=source.label,
-            url=source.url,
-            icon=source.icon,
-            topic=Coding(system=base_url + content.layout.rule_system_path, code=rule.id, display=rule.content.title),
-        ),
+        source=parts.source,
         suggestions=suggestions or None,
         selection_behavior=rule.content.selection_behavior if suggestions else None,
-        override_reasons=[
-            Coding(system=override_system, code=r.code, display=r.display) for r in rule.content.override_reasons
-        ]
-        or None,
-        links=[Link(label=link.label, url=link.url, type=link.type) for link in links] or None,
+        override_reasons=parts.override_reasons,
+        links=parts.links,
     )
+
+
+@dataclass(frozen=True)
+class Cited:
+    """The parts of a rule's card that its content, the base URL and the reasons present decide:
+    validated once and shared by every such card, so nothing may change them."""
+
+    source: Source
+    source_values: Mapping[str, Any]  # the source as the footer template sees it
+    override_reasons: list[Coding] | None
+    links: list[Link] | None
+
+
+def cited(content: ContentSet, rule: CompiledRule, finding: Finding, base_url: str) -> Cited:
+    """The card's source (with its topic, the rule's code), override reasons and links, built on
+    the first card of the rule with this base URL and these reasons, then taken from the rule."""
+    topic_system = base_url + content.layout.rule_system_path
+    override_system = base_url + content.layout.override_reason_system_path
+    key = (topic_system, override_system, tuple(r.key for r in finding.reasons))
+    found: Cited | None = rule.cited.get(key)
+    if found is None:
+        if len(rule.cited) >= CITED_MAX:
+            rule.cited.clear()
+        source, links = citations(rule, finding)
+        found = rule.cited[key] = Cited(
+            source=Source(
+                label=source.label,
+                url=source.url,
+                icon=source.icon,
+                topic=Coding(system=topic_system, code=rule.id, display=rule.content.title),
+            ),
+            source_values=source.model_dump(),
+            override_reasons=[
+                Coding(system=override_system, code=r.code, display=r.display) for r in rule.content.override_reasons
+            ]
+            or None,
+            links=[Link(label=link.label, url=link.url, type=link.type) for link in links] or None,
+        )
+    return found
 
 
 def citations(rule: CompiledRule, finding: Finding) -> tuple[SourceContent, list[LinkContent]]:
@@ -163,14 +199,19 @@ def citations(rule: CompiledRule, finding: Finding) -> tuple[SourceContent, list
 
 
 def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestion:
+    values = {**ctx, "order": None, "days": None}  # what a suggestion's label sees
     actions = []
     for action in spec.actions:
         template = rule.actions.get((spec.key, action.key))
-        values = {**ctx, "order": None, "days": None, **action.data}
-        description = render(template, values).strip() if template is not None else action.key
+        if template is None:
+            description = action.key
+        elif type(template) is StaticText:
+            description = template.text.strip()
+        else:
+            description = render(template, {**values, **action.data}).strip()
         actions.append(
             Action(type=action.type, description=description, resource=action.resource, resource_id=action.resource_id)
         )
-    label = render(rule.labels[spec.key], {**ctx, "order": None, "days": None}).strip()
+    label = render(rule.labels[spec.key], values).strip()
     recommended = True if spec.recommended else None
-    return Suggestion(label=label, uuid=str(uuid.uuid4()), is_recommended=recommended, actions=actions)
+    return Suggestion(label=label, uuid=random_uuid(), is_recommended=recommended, actions=actions)

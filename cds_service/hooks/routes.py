@@ -25,7 +25,7 @@ from cds_service.hooks.handler import handle_hook
 from cds_service.protocol.models import CDSRequest, DiscoveryResponse
 from cds_service.hooks.openapi import FEEDBACK_REQUEST, FEEDBACK_RESPONSES, HOOK_REQUEST, HOOK_RESPONSES
 from cds_service.protocol.services import SERVICES, SERVICES_BY_ID, ServiceDeclaration
-from cds_service.jsonresponse import JSONResponse
+from cds_service.jsonresponse import JSONResponse, SerialisedJSON
 from cds_service.observability.middleware import annotate
 from cds_service.origin import own_base_urls
 from cds_service.settings import Settings
@@ -135,7 +135,7 @@ async def discovery(request: Request) -> JSONResponse:
     openapi_extra=HOOK_REQUEST,
     responses=HOOK_RESPONSES,
 )
-async def call_service(request: Request) -> JSONResponse:
+async def call_service(request: Request) -> SerialisedJSON:
     """Evaluate a hook call and answer with cards."""
     # The client, service, content and settings are read here rather than as dependencies: each
     # dependency FastAPI solves costs more than the attribute read it stands for, per call.
@@ -171,7 +171,7 @@ async def call_service(request: Request) -> JSONResponse:
         unavailable=dict(sorted(outcome.unavailable.items())),  # key -> reason code
         prefetch_fetched=list(outcome.fetched),
     )  # the one INFO line of a call: what the DEBUG "hook evaluated" and "prefetch resolved" lines say
-    return JSONResponse(outcome.response.to_wire())
+    return SerialisedJSON(outcome.response.wire_json())
 
 
 @router.post(

@@ -161,6 +161,11 @@ class CDSResponse(WireModel):
         body.setdefault("cards", [])
         return body
 
+    def wire_json(self) -> bytes:
+        """``orjson.dumps(self.to_wire())``, serialised in one pass without building the dict first
+        (``cards`` is always there: the field is a list, never None)."""
+        return self.__pydantic_serializer__.to_json(self, by_alias=True, exclude_none=True)
+
 
 # --------------------------------------------------------------------------- discovery
 

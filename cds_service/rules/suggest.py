@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 import re
-import uuid
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from cds_service.facts import DraftOrder, PatientFacts
+from cds_service.ids import random_uuid
 from cds_service.pama import APPROPRIATE, with_rating
 from cds_service.rules.base import ActionSpec
 from cds_service.terminology.systems import CPT, LOINC, SNOMED, UCUM
@@ -63,7 +63,7 @@ def service_request(
         code["coding"] = [coding]
     resource: dict[str, Any] = {
         "resourceType": "ServiceRequest",
-        "id": str(uuid.uuid4()),
+        "id": random_uuid(),
         "status": "draft",
         "intent": "order",
         "code": code,
@@ -113,7 +113,7 @@ def medication_request(key: str, facts: PatientFacts, coding: dict[str, str]) ->
     """Create a draft MedicationRequest for a product; the prescriber completes dose and supply."""
     resource: dict[str, Any] = {
         "resourceType": "MedicationRequest",
-        "id": str(uuid.uuid4()),
+        "id": random_uuid(),
         "status": "draft",
         "intent": "order",
         "medicationCodeableConcept": {"coding": [coding], "text": coding["display"]},

@@ -61,3 +61,17 @@ def test_a_hostile_condition_text_renders_as_text_in_the_card(client: TestClient
         assert "javascript:" not in "".join(part for part in page.split('href="')[1:])
         assert "<img" not in page
     assert any("\\[click\\](javascript:alert(1))" in c["detail"] for c in cards)
+
+
+@pytest.mark.parametrize("char", ["\\", "`", "*", "_", "[", "]", "!", "|", "~", "#", "<", ">", "\n", "\r"])
+def test_each_markdown_character_is_escaped_alone(char: str) -> None:
+    """A text whose only markdown character is ``char`` is escaped all the same."""
+    escaped = markdown_escape(f"Cervicalgia {char} C5")
+    assert escaped != f"Cervicalgia {char} C5"
+    assert not tokens(markdown_escape(f"{char}{char}x{char}{char}")) & MARKUP
+
+
+def test_text_without_markdown_characters_is_unchanged() -> None:
+    """Record text with no markdown character prints as it is (numbers and dates as their text)."""
+    assert markdown_escape("Oxycodone Hydrochloride 5 MG Oral Tablet (Condition/abc-1.2)") == "Oxycodone Hydrochloride 5 MG Oral Tablet (Condition/abc-1.2)"
+    assert markdown_escape(7.5) == "7.5"

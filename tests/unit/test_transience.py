@@ -83,3 +83,16 @@ def test_state_is_bounded() -> None:
     assert held == ["imaging-without-red-flags"]
     kept, held = seen.filter("order-sign", "p0", [shown()])
     assert held == [] and len(kept) == 1
+
+
+def test_cards_of_one_response_about_different_orders_are_told_apart() -> None:
+    """In one response, the same advice about two different orders is two cards, each repeated later under its own uuid."""
+    seen = SeenCards(600)
+    mri, card = shown(code="72141")
+    same_order = (Finding("physical-therapy-first", mri.orders, ()), Card(summary="No red flags", indicator="warning", source=Source(label="s")))
+    first = [(mri, card), shown(code="72148"), same_order]
+    sent, _ = seen.filter("order-select", "p1", first)
+    assert len(sent) == 3 and len({c.uuid for _, c in sent}) == 3
+    again, held = seen.filter("order-select", "p1", [shown(code="72148"), shown(code="72141", rule="physical-therapy-first"), shown(code="72141")])
+    assert held == []
+    assert [c.uuid for _, c in again] == [sent[1][1].uuid, sent[2][1].uuid, sent[0][1].uuid]
