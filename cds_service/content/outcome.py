@@ -79,10 +79,14 @@ class Outcome:
     unavailable: dict[str, str]
     fetched: tuple[str, ...] = ()
     withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
-    failed: tuple[str, ...] = ()  # rule ids whose rule raised or whose card could not be rendered
     results: tuple[Rendered, ...] = ()  # every finding in response order, shadow and broken last
     age: int | None = None
     errors: Mapping[str, str] = field(default_factory=dict)  # rule id -> why its rule raised
     ratings: tuple[Any, ...] = ()  # appropriateness.Rating: spine imaging orders and their ratings
     repeats: tuple[str, ...] = ()  # rule ids of cards not shown again (unchanged order, shown before)
     card_versions: Mapping[str, str | None] = field(default_factory=dict)  # rule id -> its card file's version
+
+    @property
+    def failed(self) -> tuple[str, ...]:
+        """Rule ids whose rule raised (``errors``) or whose card could not be rendered."""
+        return (*self.errors, *(r.rule_id for r in self.results if r.error is not None))

@@ -125,7 +125,6 @@ async def handle_hook(
     results = render_findings(content, evaluated.findings, facts, base_url, render_shadow)
     shown = [(r.finding, r.card) for r in results if r.card is not None and r.mode != "shadow"]
     shadow = [r.finding for r in results if r.mode == "shadow"]
-    failed = [*evaluated.failed, *(r.rule_id for r in results if r.error is not None)]
     if not config.info_cards:
         shown = [pair for pair in shown if pair[1].indicator != "info"]
     repeats: list[str] = []
@@ -156,7 +155,6 @@ async def handle_hook(
         dict(result.unavailable),
         result.fetched,
         withheld=evaluated.withheld,
-        failed=tuple(failed),
         results=tuple(results),
         age=evaluated.facts.age,
         errors=dict(evaluated.failed),
