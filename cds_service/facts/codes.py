@@ -18,7 +18,7 @@ from cds_service.terminology import Terminology
 from cds_service.terminology.systems import HIERARCHICAL_SYSTEMS, RXNORM, canonical_system, normalize_code
 
 Coding = tuple[str | None, str | None]
-_CONCEPTS_CACHED = 65_536
+CONCEPTS_KEPT = 65_536  # per kind, the raw concepts whose classification is kept (then all are dropped)
 
 
 class CodeIndex:
@@ -26,7 +26,9 @@ class CodeIndex:
         self.terminology = terminology
         # Words naming red-flag concepts (cards/_red_flag_terms.yaml), compiled once per content load.
         self.red_flag_text = red_flag_text
-        self._concepts_flagged: dict[bytes, bool] = {}  # raw concept JSON -> names a red flag
+        # Per kind of record entry, a raw code concept's JSON -> its classification (facts/record.py),
+        # kept for the content load: the codes of one patient's record recur in the next one's.
+        self.classified: tuple[dict[bytes, Any], ...] = ({}, {}, {})
         exact: dict[tuple[str, str], set[str]] = defaultdict(set)
         by_system: dict[str, list[Any]] = defaultdict(list)
         for vs in terminology.valuesets.values():
@@ -57,20 +59,10 @@ class CodeIndex:
         words = self.red_flag_text
         return bool(text) and words is not None and words.search(text.lower()) is not None
 
-    def concept_names_red_flag(self, concept: Any, key: bytes | None) -> bool:
-        """Whether a raw CodeableConcept's text or coding displays name a red-flag concept; cached by
-        its JSON (``key``), since record concepts repeat across requests and patients: a concept seen
-        before costs one lookup."""
-        if self.red_flag_text is None:
-            return False
-        found = self._concepts_flagged.get(key) if key is not None else None
-        if found is None:
-            found = self.names_red_flag(_plain_text(concept))
-            if key is not None:
-                if len(self._concepts_flagged) >= _CONCEPTS_CACHED:
-                    self._concepts_flagged.clear()
-                self._concepts_flagged[key] = found
-        return found
+    def concept_names_red_flag(self, concept: Any) -> bool:
+        """Whether a raw CodeableConcept's text or coding displays name a red-flag concept (the record
+        keeps the answer with the concept's classification, ``classified``)."""
+        return self.red_flag_text is not None and self.names_red_flag(_plain_text(concept))
 
     def of_codings(self, codings: Iterable[Coding]) -> frozenset[str]:
         out: frozenset[str] = frozenset()

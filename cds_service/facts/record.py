@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from cds_service.facts.codes import CodeIndex, raw_codings, raw_text
+from cds_service.facts.codes import CONCEPTS_KEPT, CodeIndex, raw_codings, raw_text
 from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
 from cds_service.facts.medrefs import MedicationIndex, drug_concept
 from cds_service.facts.model import RED_FLAG_SETS
@@ -58,7 +58,7 @@ READ_ELEMENTS = frozenset({
 PATIENT_ELEMENTS = frozenset({"birthDate"})
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)  # read, never changed: hashed like a frozen one, built faster
 class Entry:
     """One record entry in at least one value set; its model is validated when first read.
 
@@ -261,10 +261,10 @@ def select_record(
     unrecognised: list[Entry] = []
     by_ref: dict[str, Entry] = {}
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
-    # A record repeats its codes (refills, serial labs): each distinct concept is classified once,
-    # per kind: [other, medication, condition] (only medications' and conditions' texts are read
-    # for red-flag words).
-    concepts: tuple[dict[bytes, Classified], ...] = ({}, {}, {})
+    # Records repeat codes (refills, serial labs), and so do patients: each distinct concept is
+    # classified once per content load, per kind: [other, medication, condition] (only medications'
+    # and conditions' texts are read for red-flag words).
+    concepts = index.classified
     for items in resources.values():
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
@@ -292,8 +292,10 @@ def select_record(
                 key = None
             classified = seen.get(key) if key is not None else None
             if classified is None:
-                classified = _classify(concept, kind, index, key)
+                classified = _classify(concept, kind, index)
                 if key is not None:
+                    if len(seen) >= CONCEPTS_KEPT:
+                        seen.clear()
                     seen[key] = classified
             valuesets, ingredients, text, unread = classified
             if valuesets or unread:
@@ -312,7 +314,7 @@ def select_record(
     return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised))
 
 
-def _classify(concept: Any, kind: int, index: CodeIndex, key: bytes | None) -> Classified:
+def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
     """(value sets, ingredient codes, text, names a red flag) of a raw code concept of a kind
     (0 other, 1 medication, 2 condition); text only when in a value set. A medication's or
     condition's concept in no red-flag value set names a red flag when its text does."""
@@ -323,7 +325,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex, key: bytes | None) -> C
     else:
         valuesets, ingredients = index.of_codings(codings), frozenset()
         text = raw_text(concept) if valuesets else ""
-    unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept, key)
+    unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept)
     return valuesets, ingredients, text, unread
 
 
