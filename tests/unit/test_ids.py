@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import uuid
+
+from cds_service import ids
 
 from cds_service.ids import random_uuid
 
@@ -20,3 +23,27 @@ def test_random_uuids_differ() -> None:
     ids = [random_uuid() for _ in range(10_000)]
     assert len(set(ids)) == len(ids)
     assert all(len({i[pos] for i in ids}) > 8 for pos in (0, 9, 15, 20, 35))
+
+
+def test_ids_drawn_across_pool_refills_differ() -> None:
+    """Ids drawn while the pool of random bytes is read again and again are all distinct."""
+    count = 3 * ids.POOL_BYTES // 16 + 7
+    drawn = [random_uuid() for _ in range(count)]
+    assert len(set(drawn)) == count
+
+
+def test_forked_child_draws_other_ids_than_its_parent() -> None:
+    """A forked process starts from new random bytes: its next ids are not the parent's next ids."""
+    random_uuid()  # the pool holds unused bytes when the process forks
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: send its next ids, then leave at once
+        os.write(write, "".join(random_uuid() for _ in range(4)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read, "rb") as pipe:
+        child = pipe.read().decode()
+    parent = "".join(random_uuid() for _ in range(4))
+    assert len(child) == len(parent) == 4 * 36
+    assert child != parent
