@@ -14,7 +14,9 @@ from typing import Any
 
 from fhir_core.types import FhirBase
 
-_LIBRARY = FhirBase.__dict__["get_model_klass"].__func__  # the library's lookup, (cls) -> model class
+_DECLARED = FhirBase.__dict__.get("get_model_klass")
+# The library's lookup, (cls) -> model class; None if a fhir_core release changed it (then ``install`` does nothing).
+_LIBRARY = _DECLARED.__func__ if isinstance(_DECLARED, classmethod) else None
 _CLASSES: dict[type, Any] = {}
 
 
@@ -22,15 +24,17 @@ def model_class_of(cls: type) -> Any:
     """The model class of the FHIR type ``cls``: the library's answer, kept."""
     found = _CLASSES.get(cls)
     if found is None:
-        found = _CLASSES[cls] = _LIBRARY(cls)
+        found = _CLASSES[cls] = _LIBRARY(cls)  # type: ignore[misc]  # installed only when the library's exists
     return found
 
 
 def install() -> None:
-    """Make ``FhirBase.get_model_klass`` keep its answers (idempotent)."""
-    FhirBase.get_model_klass = classmethod(model_class_of)  # type: ignore[method-assign, assignment]
+    """Make ``FhirBase.get_model_klass`` keep its answers (idempotent; nothing if the library changed it)."""
+    if _LIBRARY is not None and _LIBRARY is not model_class_of:
+        FhirBase.get_model_klass = classmethod(model_class_of)  # type: ignore[method-assign, assignment]
 
 
 def installed() -> bool:
     """Whether ``FhirBase.get_model_klass`` is the kept lookup."""
-    return FhirBase.__dict__["get_model_klass"].__func__ is model_class_of
+    declared = FhirBase.__dict__.get("get_model_klass")
+    return isinstance(declared, classmethod) and declared.__func__ is model_class_of
