@@ -26,7 +26,7 @@ from cds_service.app import GC_THRESHOLDS
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.content.store import ContentStore
 from cds_service.facts.build import build_facts
-from cds_service.facts.orders import build_orders, screen_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.fhir.parse import clear_validated
 from cds_service.hooks.context import parse_context
@@ -66,9 +66,10 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     record = select_record(result.resources, content.index, context.patient_id)
     t = timed("classify record", t)
     facts = build_facts(record, content.terminology, content.facts.params, date.today(), available_data(result) | {"patient"})
-    screened = gated(facts, screen_orders(context.draft_orders.entry, context.selections, content.index))
+    screening = screen(context.draft_orders.entry, context.selections, content.index)
+    screened = gated(facts, tuple(order for order, *_ in screening))
     t = timed("scope gate", t)
-    orders = build_orders(context.draft_orders.entry, context.selections, content.index)
+    orders = validated_orders(screening, content.index)
     t = timed("draft orders", t)
     findings = evaluate(facts, orders, content.rule_params)
     t = timed("rules", t)
@@ -77,7 +78,7 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     t = timed("cards", t)
     JSONResponse(CDSResponse(cards=cards).to_wire())
     t = timed("response", t)
-    del raw, request, context, result, record, facts, screened, orders, findings
+    del raw, request, context, result, record, facts, screening, screened, orders, findings
     timed("free request", t)
     return len(cards)
 

@@ -26,43 +26,17 @@ ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "VisionP
 Screened = tuple[DraftOrder, frozenset[str], list[Coding] | None]
 
 
-def build_orders(
-    entries: Iterable[Any],
-    selections: Iterable[str] | None,
-    index: CodeIndex,
-    medications: MedicationIndex = NO_MEDICATIONS,
-) -> tuple[DraftOrder, ...]:
-    """The draft orders, validated, each marked selected (all of them when there are no selections);
-    ``medicationReference``s resolve to contained Medications or those in ``medications``."""
-    return validated_orders(screen(entries, selections, index, medications), index)
-
-
-def validated_orders(screened: Iterable[Screened], index: CodeIndex) -> tuple[DraftOrder, ...]:
-    """The screened orders whose resources validate, each with its ``medication``."""
-    orders = (_validated(*item, index) for item in screened)
-    return tuple(order for order in orders if order is not None)
-
-
-def screen_orders(
-    entries: Iterable[Any],
-    selections: Iterable[str] | None,
-    index: CodeIndex,
-    medications: MedicationIndex = NO_MEDICATIONS,
-) -> tuple[DraftOrder, ...]:
-    """The draft orders as their codes classify them, not yet validated (and without ``medication``).
-
-    Every order ``build_orders`` returns is among these, alike but for ``medication``, so when these
-    cannot open the scope gate the validated ones cannot either: a call about other orders (most
-    calls) needs no draft validated at all.
-    """
-    return tuple(screened[0] for screened in screen(entries, selections, index, medications))
-
-
 def screen(
     entries: Iterable[Any], selections: Iterable[str] | None, index: CodeIndex, medications: MedicationIndex = NO_MEDICATIONS
 ) -> list[Screened]:
     """Each coded draft order read from its JSON (not validated), with its drug's ingredients and
-    codings: what ``screen_orders`` returns and ``validated_orders`` validates, read once."""
+    codings, each marked selected (all of them when there are no selections); ``medicationReference``s
+    resolve to contained Medications or those in ``medications``.
+
+    Every order ``validated_orders`` keeps is among these, alike but for ``medication``, so when these
+    cannot open the scope gate the validated ones cannot either: a call about other orders (most
+    calls) needs no draft validated at all.
+    """
     selected = set(selections) if selections is not None else None
     orders = []
     for entry in entries:
@@ -71,6 +45,12 @@ def screen(
         if found is not None:
             orders.append(found)
     return orders
+
+
+def validated_orders(screened: Iterable[Screened], index: CodeIndex) -> tuple[DraftOrder, ...]:
+    """The screened orders whose resources validate, each with its ``medication``."""
+    orders = (_validated(*item, index) for item in screened)
+    return tuple(order for order in orders if order is not None)
 
 
 def _classified(raw: Any, selected: set[str] | None, index: CodeIndex, medications: MedicationIndex) -> Screened | None:

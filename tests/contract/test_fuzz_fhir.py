@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from cds_service.content.loader import ContentSet, load_content
 from cds_service.errors import ServiceError
-from cds_service.facts.orders import build_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.fhir.parse import parse_resource
 from cds_service.hooks.handler import handle_hook
@@ -154,9 +154,9 @@ def test_select_record_never_raises(by_key: dict[str, list[Any]]) -> None:
 @given(st.lists(st.one_of(st.builds(lambda r: {"resource": r}, resources()), json_values), max_size=6),
        st.one_of(st.none(), st.lists(st.sampled_from(["ServiceRequest/o1", "MedicationRequest/m1", "X/y"]), max_size=3)))
 @FUZZ
-def test_build_orders_never_raises(entries: list[Any], selections: list[str] | None) -> None:
-    """build_orders turns any draftOrders entries into DraftOrders without raising."""
-    build_orders(entries, selections, CONTENT.index)
+def test_draft_orders_never_raise(entries: list[Any], selections: list[str] | None) -> None:
+    """Screening and validating any draftOrders entries turns them into DraftOrders without raising."""
+    validated_orders(screen(entries, selections, CONTENT.index), CONTENT.index)
 
 
 def patient_resource(age_days: int) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from cds_service.content.lint_codes import code_problem
 from cds_service.facts.build import build_facts
 from cds_service.facts.medications import product_of
 from cds_service.facts.model import DATA_KEYS
-from cds_service.facts.orders import build_orders, screen_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.rules.scope import gated
 from cds_service.terminology import load_valuesets
@@ -151,7 +151,7 @@ def test_oid_coded_record_and_orders_open_the_scope_gate() -> None:
     facts = build_facts(record, c.terminology, c.facts.params, TODAY, frozenset(DATA_KEYS))
     assert [f.refs for f in facts.scope_conditions] == [("Condition/pain",)]
     mri = service_order("72141", "MRI cervical spine without contrast", system=OID[CPT])
-    orders = screen_orders([{"resource": mri}], None, c.index)
+    orders = tuple(order for order, *_ in screen([{"resource": mri}], None, c.index))
     assert orders[0].in_any("imaging-mri-cervical-spine") and gated(facts, orders) == orders
     no_pain = build_facts(select_record({"all": [patient(70)]}, c.index, "p1"), c.terminology, c.facts.params, TODAY,
                           frozenset(DATA_KEYS))  # fmt: skip
@@ -162,7 +162,7 @@ def test_order_reason_under_an_oid_puts_the_order_in_scope() -> None:
     """A draft order whose reasonCode is M54.2 under the ICD-10-CM OID has its reason in scope."""
     order = medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet")
     order["reasonCode"] = [concept(OID[ICD10CM], "M54.2", "Cervicalgia")]
-    (screened,) = screen_orders([{"resource": order}], None, content().index)
+    ((screened, *_),) = screen([{"resource": order}], None, content().index)
     assert screened.reason_in_scope
 
 
@@ -173,7 +173,7 @@ def test_product_under_rxnorm_oid_gives_the_strength_and_dose() -> None:
     assert product_of(c.terminology, [(SNOMED, "828320")]) is None
     order = medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet")
     order["medicationCodeableConcept"]["coding"][0]["system"] = VARIANTS[RXNORM][2]
-    (built,) = build_orders([{"resource": order}], None, c.index)
+    (built,) = validated_orders(screen([{"resource": order}], None, c.index), c.index)
     assert built.in_any("muscle-relaxants-beers")
     assert built.medication is not None and built.medication.dose.dose_mg == 5.0
 

@@ -13,7 +13,7 @@ import pytest
 from cds_service.facts.build import build_facts
 from cds_service.facts.medrefs import MedicationIndex, drug_concept, medication_concept, medication_ref, referenced
 from cds_service.facts.model import DATA_KEYS, PatientFacts
-from cds_service.facts.orders import build_orders, screen_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import Record, select_record
 from cds_service.fhir.client import entry_resources
 from cds_service.fixtures import prefetch_for
@@ -215,7 +215,7 @@ def test_draft_order_with_a_contained_medication_is_the_medication() -> None:
     """A draft naming cyclobenzaprine 5 mg by a contained Medication is a Beers relaxant at 5 mg x 3/day."""
     order = by_reference(medication_order("828320", "x", per_day=3), "#med")
     order["contained"] = [medication("med", CYCLOBENZAPRINE)]
-    (built,) = build_orders([{"resource": order}], None, content().index)
+    (built,) = validated_orders(screen([{"resource": order}], None, content().index), content().index)
     assert built.in_any("muscle-relaxants-beers") and built.display == CYCLOBENZAPRINE["text"]
     assert built.medication is not None
     assert built.medication.dose.dose_mg == 5.0 and built.medication.dose.doses_per_day == 3.0
@@ -226,9 +226,9 @@ def test_draft_order_resolves_through_the_medication_index() -> None:
     ingredient_only = medication("cbz", {"text": "Muscle relaxant tablet"},
                                  ingredient=[{"itemCodeableConcept": concept(RXNORM, "21949", "cyclobenzaprine")}])  # fmt: skip
     order = by_reference(medication_order("828320", "x"), "Medication/cbz")
-    (screened,) = screen_orders([{"resource": order}], None, content().index, MedicationIndex([ingredient_only]))
+    ((screened, *_),) = screen([{"resource": order}], None, content().index, MedicationIndex([ingredient_only]))
     assert screened.in_any("muscle-relaxants-beers")
-    (unknown,) = screen_orders([{"resource": order}], None, content().index)
+    ((unknown, *_),) = screen([{"resource": order}], None, content().index)
     assert not unknown.in_any("muscle-relaxants-beers")
 
 
@@ -237,7 +237,7 @@ def test_an_unresolved_draft_order_is_kept_without_a_made_up_medication() -> Non
     neither, it has no medication."""
     named = by_reference(medication_order("828320", "x", oid="m1"), "Medication/gone", "cyclobenzaprine 10 mg tab")
     bare = by_reference(medication_order("828320", "x", oid="m2"), "Medication/gone")
-    first, second = build_orders([{"resource": named}, {"resource": bare}], None, content().index)
+    first, second = validated_orders(screen([{"resource": named}, {"resource": bare}], None, content().index), content().index)
     assert first.display == "cyclobenzaprine 10 mg tab" and first.in_any("muscle-relaxants-beers")
     assert first.medication is not None
     assert second.ref == "MedicationRequest/m2" and second.display == "Medication/gone" and second.selected

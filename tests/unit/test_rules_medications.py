@@ -7,7 +7,7 @@ import pytest
 
 from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.facts.model import DATA_KEYS, OBSERVATIONS
-from cds_service.facts.orders import build_orders
+from cds_service.facts.orders import screen, validated_orders
 from cds_service.fhir.parse import model_class
 from cds_service.rules import REGISTRY
 from cds_service.rules.engine import evaluate
@@ -110,7 +110,7 @@ def test_limit_duration_suggestions_are_valid_updates() -> None:
 def test_text_only_orders_get_route_and_extended_release_from_their_words(text: str, route: str | None, extended: bool) -> None:
     """A medication order with no known product code takes route and ER/LA from dose-form words in its text."""
     raw = draft_order("MedicationRequest", "t1", medicationCodeableConcept={"text": text})
-    (built,) = build_orders([{"resource": raw}], None, med_content().index)
+    (built,) = validated_orders(screen([{"resource": raw}], None, med_content().index), med_content().index)
     assert built.medication is not None
     assert (built.medication.route, built.medication.extended_release) == (route, extended)
 
@@ -122,7 +122,7 @@ def test_product_codes_keep_the_product_route() -> None:
         "t2",
         medicationCodeableConcept={"coding": [{"system": RXNORM, "code": CYCLOBENZAPRINE_ER_15}], "text": "Amrix gel"},
     )
-    (built,) = build_orders([{"resource": raw}], None, med_content().index)
+    (built,) = validated_orders(screen([{"resource": raw}], None, med_content().index), med_content().index)
     assert built.medication is not None
     assert (built.medication.route, built.medication.extended_release) == ("oral", True)
 
