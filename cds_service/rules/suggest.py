@@ -12,7 +12,7 @@ from cds_service.facts import DraftOrder, PatientFacts
 from cds_service.ids import random_uuid
 from cds_service.pama import APPROPRIATE, with_rating
 from cds_service.rules.base import ActionSpec
-from cds_service.terminology.systems import CPT, LOINC, SNOMED, UCUM
+from cds_service.terminology.systems import CPT, LOINC, RXNORM, SNOMED, UCUM
 
 # What an order swapped for another keeps: who, for whom, why, and its draft state.
 SWAP_KEPT = ("resourceType", "id", "status", "intent", "subject", "encounter", "requester", "reasonCode", "reasonReference", "authoredOn")
@@ -32,7 +32,6 @@ ESI_IMAGE_GUIDED = {
     "code": "62321",
     "display": "Injection, interlaminar epidural, cervical or thoracic; with imaging guidance",
 }
-RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 # Alternatives to an oral NSAID: RxNorm products of the bundled table (terminology/data/rxnorm-products.tsv).
 DICLOFENAC_GEL = {"system": RXNORM, "code": "855633", "display": "Diclofenac Sodium 0.01 MG/MG Topical Gel"}
 ACETAMINOPHEN_500 = {"system": RXNORM, "code": "198440", "display": "Acetaminophen 500 MG Oral Tablet"}
