@@ -53,10 +53,10 @@ def card_rows(calls: Iterable[Call]) -> list[dict[str, Any]]:
             "indicator": indicator,
             "served_at": served_at,
             "content_version": content_version,
-            "card_version": version[0] if version else None,
+            "card_version": card_version,
         }
         for service_id, hook_instance, content_version, served_at, cards, _ in calls
-        for uuid, rule_id, indicator, *version in cards  # a version-less (older) tuple records no version
+        for uuid, rule_id, indicator, card_version in cards
     ]
 
 

@@ -86,7 +86,7 @@ class SlowStore(FeedbackStore):
 
 def submit(recorder: CardRecorder, n: int, prefix: str = "c") -> None:
     """One hook call's worth of ``n`` cards."""
-    shown = [(f"{prefix}{i}", "rule-a", "info") for i in range(n)]
+    shown = [(f"{prefix}{i}", "rule-a", "info", None) for i in range(n)]
     recorder.submit("svc", f"hi-{prefix}", "v1", shown, T0)
 
 
