@@ -13,6 +13,7 @@ CONSULT_URL = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
 RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
 APPROPRIATE, NOT_APPROPRIATE, NO_CRITERIA = "appropriate", "not-appropriate", "no-criteria-apply"
 RATINGS = (APPROPRIATE, NOT_APPROPRIATE, NO_CRITERIA)
+UNRATED = "unrated"  # the metric label of a spine imaging order that could not be rated
 
 
 def rating_extensions(value: str, consult: str | None = None) -> list[dict[str, Any]]:
@@ -33,4 +34,3 @@ def with_rating(resource: Mapping[str, Any], value: str, consult: str | None = N
     kept = [e for e in rated.get("extension") or [] if not (isinstance(e, dict) and e.get("url") in (RATING_URL, CONSULT_URL))]
     rated["extension"] = kept + rating_extensions(value, consult)
     return rated
-UNRATED = "unrated"  # the metric label of a spine imaging order that could not be rated
