@@ -11,7 +11,7 @@ from cds_service.facts.dates import first_date, period_end, period_start
 from cds_service.facts.dosage import dose_of
 from cds_service.facts.model import Medication
 from cds_service.fhir.parse import element
-from cds_service.terminology import Product, Terminology
+from cds_service.terminology import Terminology
 from cds_service.terminology.drugnames import is_extended_release, route_of
 
 _ACTIVE = {"active", "on-hold", "intended", "draft"}
@@ -25,12 +25,6 @@ def _add_days(start: date, days: float) -> date | None:
         return None
 
 
-def product_of(terminology: Terminology, codings: Sequence[Coding]) -> Product | None:
-    """The RxNorm product a medication's drug codings name (``medicationCodeableConcept`` or the
-    referenced Medication's code), if one is a product we know, under any name of RxNorm."""
-    return terminology.rxnorm.product_for(codings)
-
-
 def to_medication(
     terminology: Terminology,
     ref: str,
@@ -41,7 +35,7 @@ def to_medication(
     codings: Sequence[Coding],
 ) -> Medication:
     """The ``Medication`` fact of a validated medication resource whose drug has ``codings``."""
-    product = product_of(terminology, codings)
+    product = terminology.rxnorm.product_for(codings)  # the first known product, under any name of RxNorm
     strength = None
     if product is not None and len(product.ingredients) == 1 and product.strengths_mg:
         strength = product.strengths_mg[0]

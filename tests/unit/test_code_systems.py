@@ -11,7 +11,6 @@ import pytest
 
 from cds_service.content.lint_codes import code_problem
 from cds_service.facts.build import build_facts
-from cds_service.facts.medications import product_of
 from cds_service.facts.model import DATA_KEYS
 from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
@@ -169,8 +168,8 @@ def test_order_reason_under_an_oid_puts_the_order_in_scope() -> None:
 def test_product_under_rxnorm_oid_gives_the_strength_and_dose() -> None:
     """A product code under the RxNorm OID is the known product: the tablet dose reads as 5 mg."""
     c = content()
-    assert product_of(c.terminology, [(OID[RXNORM], "828320")]) == c.terminology.rxnorm.product("828320")
-    assert product_of(c.terminology, [(SNOMED, "828320")]) is None
+    assert c.terminology.rxnorm.product_for([(OID[RXNORM], "828320")]) == c.terminology.rxnorm.product("828320")
+    assert c.terminology.rxnorm.product_for([(SNOMED, "828320")]) is None
     order = medication_order("828320", "Cyclobenzaprine hydrochloride 5 MG Oral Tablet")
     order["medicationCodeableConcept"]["coding"][0]["system"] = VARIANTS[RXNORM][2]
     (built,) = validated_orders(screen([{"resource": order}], None, c.index), c.index)
