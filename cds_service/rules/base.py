@@ -84,11 +84,6 @@ class RuleSpec:
     valuesets: tuple[str, ...] = ()
     reassures: bool = False
 
-    @property
-    def params(self) -> tuple[str, ...]:
-        """The names of the params the rule reads (the fields of its params model)."""
-        return tuple(self.params_model.model_fields)
-
 
 REGISTRY: dict[str, RuleSpec] = {}
 
