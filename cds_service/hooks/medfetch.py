@@ -38,13 +38,13 @@ async def resolve_medications(
     """The Medications ``resources`` and the draft orders carry, and those they reference that
     could be read from the request's FHIR server in ``seconds``."""
     drafts = [e.get("resource") for e in draft_entries if isinstance(e, dict)]
-    index = MedicationIndex(*resources.values(), drafts)
+    sources: tuple[Iterable[Any], ...] = (*resources.values(), drafts)
+    index = MedicationIndex(*sources)
     base = request.fhir_server
     token = request.fhir_authorization.access_token if request.fhir_authorization is not None else None
     if client is None or base is None or not token:  # CDS Hooks: query only with both fhirServer and a token
         return index
     wanted: dict[str, None] = {}
-    sources: tuple[Iterable[Any], ...] = (*resources.values(), drafts)
     for items in sources:
         for raw in items:
             if type(raw) is dict and raw.get("resourceType") in MEDICATION_TYPES and (ref := referenced(raw)) is not None:
