@@ -265,8 +265,8 @@ def load_content(directory: Path) -> ContentSet:
     layout, layout_node = _shared(directory / LAYOUT_FILE, LayoutContent, errors)
     footer = note = None
     if layout is not None:
-        footer = _template(layout.detail_footer, FOOTER_NAMES, directory / LAYOUT_FILE, None, ("detail_footer",), errors)
         path = directory / LAYOUT_FILE
+        footer = _template(layout.detail_footer, FOOTER_NAMES, path, layout_node, ("detail_footer",), errors)
         note = _template(layout.uncertain_note, UNCERTAIN_NAMES, path, layout_node, ("uncertain_note",), errors)
     red_flag_text = _red_flag_terms(directory / TERMS_FILE, errors)
     labels: dict[str, Wording] = {}
