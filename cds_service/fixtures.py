@@ -66,8 +66,9 @@ def offset_days(today: date | None = None) -> int:
     return ((today or date.today()) - ANCHOR_DATE).days
 
 
-def _read(path: Path, today: date | None) -> Any:
-    return shift_dates(orjson.loads(path.read_bytes()), offset_days(today))
+def _read(path: Path, today: date | None) -> dict[str, Any]:
+    document: dict[str, Any] = shift_dates(orjson.loads(path.read_bytes()), offset_days(today))
+    return document
 
 
 def fixture_names(kind: str = PATIENTS, root: Path = FIXTURES_DIR) -> list[str]:
@@ -77,14 +78,12 @@ def fixture_names(kind: str = PATIENTS, root: Path = FIXTURES_DIR) -> list[str]:
 
 def load_patient(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture patient's Bundle (Patient first, then its resources), dates made current."""
-    bundle: dict[str, Any] = _read(root / PATIENTS / f"{name}.json", today)
-    return bundle
+    return _read(root / PATIENTS / f"{name}.json", today)
 
 
 def load_request(name: str, today: date | None = None, root: Path = FIXTURES_DIR) -> dict[str, Any]:
     """A fixture hook request (CDS Hooks JSON), dates made current."""
-    request: dict[str, Any] = _read(root / REQUESTS / f"{name}.json", today)
-    return request
+    return _read(root / REQUESTS / f"{name}.json", today)
 
 
 def bundle_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

@@ -14,7 +14,8 @@ imported again, in order, through `cds_service.terminology.importer` (the librar
 set already holds is not repeated, each source is recorded with its url, OID, version, the
 selection applied and the counts, and each include of its codes references it by ``valueSet``
 (``url|version``). The set's own version is raised as `importer.with_version` says (not at all when
-the compose is unchanged). The result is then loaded and checked as ``lint-cards`` would.
+the compose is unchanged). The result is loaded and checked as ``lint-cards`` would before it is
+written (``commands.valuesets.write_checked``): one that fails is left in ``<id>.json.rejected``.
 Running it twice on the same files gives the same value sets (apart from the import date).
 """
 
@@ -27,13 +28,12 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from cds_service.content.lint_codes import check_valueset_file
+from cds_service.commands.valuesets import write_checked
 from cds_service.content.loader import Problem, read_canonical_base
 from cds_service.terminology.importer import (
     Selection, dumps, merge, new_valueset, read_names, read_source, select, strip_imported, with_version,
 )
 from cds_service.terminology.systems import SNOMED
-from cds_service.terminology.valuesets import load_valueset_file
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -222,10 +222,7 @@ def build(vsac: Path, content: Path, today: date, names: dict[str, str]) -> list
             )  # fmt: skip
             sources.append(select(read_source(vsac / take.file), selection))
         merged, recorded, already = merge(data, sources, today)
-        path.write_text(dumps(with_version(before, merged)), encoding="utf-8")
-        load_valueset_file(path, base)
-        issues, _ = check_valueset_file(path)
-        problems += issues
+        problems += write_checked(path, dumps(with_version(before, merged)), base)
         added = ", ".join(f"{s.oid or s.url}: {s.codes}" for s in recorded)
         print(f"{recipe.valueset}: {added} ({already} already held)")
     return problems

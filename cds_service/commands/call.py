@@ -23,8 +23,9 @@ def call(
     from cds_service.settings import get_settings
 
     root = get_settings().fixtures_dir
-    if fixture not in fixture_names(REQUESTS, root):
-        typer.echo(f"no fixture request {fixture!r}; there are: {', '.join(fixture_names(REQUESTS, root))}", err=True)
+    names = fixture_names(REQUESTS, root)
+    if fixture not in names:
+        typer.echo(f"no fixture request {fixture!r}; there are: {', '.join(names)}", err=True)
         raise typer.Exit(2)
     body = hook_request(fixture, root=root)
     if request_only:

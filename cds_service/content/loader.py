@@ -244,20 +244,20 @@ def load_content(directory: Path) -> ContentSet:
     if not directory.is_dir():
         raise ContentError([Problem(str(directory), 0, "content directory not found")])
     info, _ = _shared(directory / CONTENT_FILE, ContentInfo, errors)
+    base = CanonicalBase(info.canonical_base) if info is not None else None
     terminology = None
-    if info is not None:  # value set urls are checked against the canonical base
+    if base is not None:  # value set urls are checked against the canonical base
         try:
-            terminology = load_terminology(directory, CanonicalBase(info.canonical_base))
+            terminology = load_terminology(directory, base)
         except TerminologyError as exc:
             errors.add(Path(exc.path), exc.line, exc.message)
     rules: dict[str, CompiledRule] = {}
-    for path in sorted(directory.glob("*.yaml")):
-        if path.name.startswith("_"):
-            continue
+    rule_files = [path for path in sorted(directory.glob("*.yaml")) if not path.name.startswith("_")]
+    for path in rule_files:
         compiled = _compile_rule(path, errors, terminology.valuesets if terminology is not None else None)
         if compiled is not None:
             rules[compiled.id] = compiled
-    present = {p.stem for p in directory.glob("*.yaml")}
+    present = {path.stem for path in rule_files}
     for rule_id in REGISTRY:
         if rule_id not in present:  # a deleted file must not silence a safety card: use `mode: off`
             errors.add(directory / f"{rule_id}.yaml", 0, f"rule '{rule_id}' has no content file (to stop it, keep the file with mode: off)")
@@ -265,8 +265,8 @@ def load_content(directory: Path) -> ContentSet:
     layout, layout_node = _shared(directory / LAYOUT_FILE, LayoutContent, errors)
     footer = note = None
     if layout is not None:
-        footer = _template(layout.detail_footer, FOOTER_NAMES, directory / LAYOUT_FILE, None, ("detail_footer",), errors)
         path = directory / LAYOUT_FILE
+        footer = _template(layout.detail_footer, FOOTER_NAMES, path, layout_node, ("detail_footer",), errors)
         note = _template(layout.uncertain_note, UNCERTAIN_NAMES, path, layout_node, ("uncertain_note",), errors)
     red_flag_text = _red_flag_terms(directory / TERMS_FILE, errors)
     labels: dict[str, Wording] = {}
@@ -276,7 +276,7 @@ def load_content(directory: Path) -> ContentSet:
             if compiled_label is not None:
                 labels[key] = compiled_label
     if (
-        errors.problems or info is None or terminology is None or facts is None or layout is None or footer is None
+        errors.problems or base is None or terminology is None or facts is None or layout is None or footer is None
         or note is None or red_flag_text is None
     ):  # fmt: skip
         raise ContentError(errors.problems or [Problem(str(directory), 0, "incomplete content")])
@@ -290,7 +290,7 @@ def load_content(directory: Path) -> ContentSet:
         terminology=terminology,
         index=CodeIndex(terminology, red_flag_text),
         version=_digest(content_files(directory)),
-        canonical_base=CanonicalBase(info.canonical_base),
+        canonical_base=base,
         directory=directory,
     )
 

@@ -65,26 +65,28 @@ def service_for(hook: str) -> ServiceDeclaration:
     raise ValueError(f"no service answers hook {hook!r}")
 
 
-def render_result(
-    content: ContentSet, found: Finding, age: int | None, base_url: str = PREVIEW_BASE_URL, referral_on: str | None = None
-) -> RuleResult:
-    """The finding's card, or the error that stopped it; the summary is kept untruncated."""
+def full_summary(content: ContentSet, found: Finding, age: int | None, referral_on: str | None = None) -> str:
+    """The finding's card summary as rendered before any truncation (lint checks its length)."""
     rule = content.rules[found.rule_id]
+    return " ".join(rule.summary.render(card_context(content, rule, found, age, referral_on)).split())
+
+
+def render_result(content: ContentSet, found: Finding, age: int | None) -> RuleResult:
+    """The finding's card, or the error that stopped it; the summary is kept untruncated."""
+    mode = content.rules[found.rule_id].content.mode
     try:
-        summary = " ".join(rule.summary.render(card_context(content, rule, found, age, referral_on)).split())
-        card = render_card(content, found, age, base_url, referral_on)
+        summary = full_summary(content, found, age)
+        card = render_card(content, found, age, PREVIEW_BASE_URL)
     except Exception as exc:  # a content tool reports template errors, it does not stop on them
-        return RuleResult(found, rule.content.mode, None, None, f"{type(exc).__name__}: {exc}")
-    return RuleResult(found, rule.content.mode, card, summary)
+        return RuleResult(found, mode, None, None, f"{type(exc).__name__}: {exc}")
+    return RuleResult(found, mode, card, summary)
 
 
-async def evaluate_body(
-    content: ContentSet, body: dict[str, Any], today: date | None = None, base_url: str = PREVIEW_BASE_URL
-) -> Evaluation:
+async def evaluate_body(content: ContentSet, body: dict[str, Any], today: date | None = None) -> Evaluation:
     """Every rule's result for one CDS Hooks request (prefetch only: no FHIR server is called),
     from the hook routes' own pipeline: shown cards in response order, then shadow, then broken."""
     request = CDSRequest.model_validate(body)
-    outcome = await handle_hook(service_for(request.hook), request, content, None, 1.0, base_url, today, render_shadow=True)
+    outcome = await handle_hook(service_for(request.hook), request, content, None, 1.0, PREVIEW_BASE_URL, today, render_shadow=True)
     results = tuple(_result(content, r, outcome.age) for r in outcome.results)
     return Evaluation(request.hook, outcome.age, results, dict(outcome.unavailable), dict(outcome.errors), outcome.ratings)
 
@@ -93,8 +95,7 @@ def _result(content: ContentSet, rendered: Rendered, age: int | None) -> RuleRes
     """The pipeline's card with its summary as rendered before any truncation (lint checks its length)."""
     if rendered.card is None:
         return RuleResult(rendered.finding, rendered.mode, None, None, rendered.error or "not rendered")
-    rule = content.rules[rendered.rule_id]
-    summary = " ".join(rule.summary.render(card_context(content, rule, rendered.finding, age, rendered.referral_on)).split())
+    summary = full_summary(content, rendered.finding, age, rendered.referral_on)
     return RuleResult(rendered.finding, rendered.mode, rendered.card, summary)
 
 

@@ -60,6 +60,11 @@ SOURCE_FIELDS: Mapping[str, tuple[str, bool]] = {
 Loc = tuple[str | int, ...]
 
 
+def _attribute(name: str) -> str:
+    """The `Source` attribute of a sub-extension (``from`` is a Python keyword: ``origin``)."""
+    return "origin" if name == "from" else name
+
+
 def source_extension(base: CanonicalBase) -> str:
     """The url of the extension that describes one source on a ValueSet."""
     return base.structure_definition("valueset-source")
@@ -98,7 +103,7 @@ class Source:
     def extension(self, base: CanonicalBase) -> dict[str, Any]:
         parts = []
         for name, (key, _) in SOURCE_FIELDS.items():
-            value = getattr(self, "origin" if name == "from" else name)
+            value = getattr(self, _attribute(name))
             if value is not None:
                 parts.append({"url": name, key: value})
         return {"url": source_extension(base), "extension": parts}
@@ -134,9 +139,9 @@ def read_sources(data: Mapping[str, Any]) -> Iterator[tuple[int, Source | str]]:
             if key not in part:
                 yield index, f"value set source part {name!r} needs {key}"
                 break
-            values["origin" if name == "from" else name] = part[key]
+            values[_attribute(name)] = part[key]
         else:
-            missing = [n for n, (_, required) in SOURCE_FIELDS.items() if required and ("origin" if n == "from" else n) not in values]
+            missing = [n for n, (_, required) in SOURCE_FIELDS.items() if required and _attribute(n) not in values]
             if missing:
                 yield index, f"value set source lacks {', '.join(missing)}"
             else:

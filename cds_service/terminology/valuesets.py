@@ -161,6 +161,10 @@ class _Compiler:
     def fail(self, loc: Sequence[str | int], message: str) -> TerminologyError:
         return TerminologyError(self.path, line_of(self.text, loc), message)
 
+    def invalid(self, loc: Sequence[str | int], message: str) -> TerminologyError:
+        """A FHIR validation failure at ``loc``, worded the same whichever check found it."""
+        return self.fail(loc, f"invalid ValueSet at {'.'.join(map(str, loc)) or '(root)'}: {message}")
+
     def compile(self) -> CompiledValueSet:
         data = self.data
         if not isinstance(data, dict) or data.get("resourceType") != "ValueSet":
@@ -213,7 +217,7 @@ class _Compiler:
         except pydantic.ValidationError as exc:
             error = exc.errors()[0]
             loc = [part for part in error["loc"] if isinstance(part, (str, int))]
-            raise self.fail(loc, f"invalid ValueSet at {'.'.join(map(str, loc)) or '(root)'}: {error['msg']}") from None
+            raise self.invalid(loc, error["msg"]) from None
 
     def shell_entry(self, part: str, index: int, entry: Any) -> Any:
         """``entry`` without its plain concepts (one is kept: an include needs a concept or a filter)."""
@@ -229,9 +233,9 @@ class _Compiler:
             return False
         code, display = concept.get("code"), concept.get("display", "-")
         if type(code) is not str or not _FHIR_CODE.fullmatch(code):
-            raise self.fail([*loc, "code"], f"invalid ValueSet at {'.'.join(map(str, (*loc, 'code')))}: code must be a non-empty FHIR code")
+            raise self.invalid([*loc, "code"], "code must be a non-empty FHIR code")
         if type(display) is not str or not display.strip():
-            raise self.fail([*loc, "display"], f"invalid ValueSet at {'.'.join(map(str, (*loc, 'display')))}: display must be a non-empty string")
+            raise self.invalid([*loc, "display"], "display must be a non-empty string")
         return True
 
     def members(

@@ -73,6 +73,15 @@ def test_a_fact_label_error_is_located_in_the_shared_facts_file(cards: Path) -> 
     assert errors and errors[0].line == line and "labels.pain" in errors[0].message
 
 
+def test_a_footer_placeholder_error_is_located_at_its_line_in_the_layout_file(cards: Path) -> None:
+    """An unknown placeholder in the detail footer is reported in _layout.yaml at the footer's line."""
+    path = cards / "_layout.yaml"
+    replace_in(path, "**Orders:** {{ order_list }}", "**Orders:** {{ order_lsit }}")
+    report = lint_content(cards, FIXTURES)
+    errors = [i for i in report.errors if i.file == str(path)]
+    assert errors and errors[0].line == line_of_key(path, "detail_footer:") and "order_lsit" in errors[0].message
+
+
 def test_schema_errors_are_reported_by_the_loader_with_file_and_line(cards: Path) -> None:
     """A file the loader rejects stops the render checks and is reported at the offending line."""
     path = cards / IMAGING
