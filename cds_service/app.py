@@ -26,6 +26,7 @@ from cds_service.fhir.client import create_http_client
 from cds_service.health import metrics_router
 from cds_service.health import router as health_router
 from cds_service.hooks.routes import router as hooks_router
+from cds_service.hooks.routes import serve_hook_calls
 from cds_service.observability.fhir import InstrumentedFhirClient
 from cds_service.observability.metrics import Metrics, serve_metrics
 from cds_service.observability.middleware import RequestObserver
@@ -119,7 +120,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.authenticator = build_authenticator(settings)  # bad auth config stops start-up
     install_error_handlers(app)
     app.add_exception_handler(AuthError, auth_error_handler)
-    app.include_router(hooks_router)  # first: routes are matched in order, and hook calls are the traffic
+    serve_hook_calls(app.router)  # first: routes are matched in order, and hook calls are the traffic
+    app.include_router(hooks_router)
     app.include_router(health_router)
     if settings.metrics_port is None and not settings.production:  # else on its own port (serve_metrics)
         app.include_router(metrics_router)
