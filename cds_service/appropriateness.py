@@ -19,6 +19,7 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -33,6 +34,11 @@ from cds_service.rules.base import Finding
 from cds_service.rules.imaging import RED_FLAG_DATA
 from cds_service.rules.scope import SPINE_IMAGING, gated
 
+
+_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
+# RFC 4122 version 5: the version nibble is 5 and the variant bits are 10.
+_UUID_FIXED_BITS = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID_VERSION_5 = (0x5000 << 64) | (0x8000 << 48)
 
 IMAGING_RULE = "imaging-without-red-flags"
 MODALITY_RULE = "imaging-modality"
@@ -49,8 +55,11 @@ class Rating:
 
 
 def consult_id(hook_instance: object) -> str:
-    """The decision-support session id of a call: derived from its hookInstance, so a resent call keeps it."""
-    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'cds-rating:{hook_instance}')}"
+    """The decision-support session id of a call: derived from its hookInstance, so a resent call keeps it
+    (``uuid.uuid5`` under the URL namespace, built without the ``UUID`` object it would only format)."""
+    digest = hashlib.sha1(_URL_NAMESPACE + f"cds-rating:{hook_instance}".encode()).digest()
+    value = "%032x" % (int.from_bytes(digest[:16], "big") & _UUID_FIXED_BITS | _UUID_VERSION_5)
+    return f"urn:uuid:{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
 
 
 def rate(
@@ -82,16 +91,18 @@ def rate(
 
 def rate_call(
     content: ContentSet, facts: PatientFacts, orders: tuple[DraftOrder, ...], findings: Iterable[Finding], hook_instance: object
-) -> tuple[tuple[Rating, ...], list[dict[str, Any]]]:
-    """A call's ratings and their system actions (none when no spine imaging order was evaluated)."""
+) -> tuple[tuple[Rating, ...], list[dict[str, Any]], str | None]:
+    """A call's ratings, their system actions (none when no spine imaging order was evaluated) and
+    the session id the actions carry (None without actions)."""
     if not orders:
-        return (), []
+        return (), [], None
     rule = content.rules.get(IMAGING_RULE)
     active = rule is not None and rule.content.mode == "active" and IMAGING_RULE in content.rule_params
     ratings = tuple(rate(facts, orders, findings, active))
     if all(r.value is None for r in ratings):  # no action: no session id to derive
-        return ratings, []
-    return ratings, system_actions(ratings, consult_id(hook_instance), content.layout.rating_action)
+        return ratings, [], None
+    consult = consult_id(hook_instance)
+    return ratings, system_actions(ratings, consult, content.layout.rating_action), consult
 
 
 def system_actions(ratings: Iterable[Rating], consult: str, description: str) -> list[dict[str, Any]]:

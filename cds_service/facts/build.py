@@ -53,7 +53,7 @@ def stated_celsius(raw: dict[str, Any]) -> float | None:
     value, code, unit = quantity.get("value"), quantity.get("code"), quantity.get("unit")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         return None
-    if not all(v is None or type(v) is str for v in (code, unit)):
+    if not ((code is None or type(code) is str) and (unit is None or type(unit) is str)):
         return None
     return celsius_of(float(value), code or unit)
 
@@ -224,9 +224,9 @@ class FactRules:
         """Usable results with a value, dated within ``days``, newest first (ties in record order);
         validated one by one as the caller reads on, except those ``passed_over`` (never used)."""
         window = dated_within(self.record.candidates_in(OBSERVATION, valueset), self.today, days)
+        if passed_over is not None:  # never used, so never sorted either
+            window = [e for e in window if not passed_over(e)]
         for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
-            if passed_over is not None and passed_over(entry):
-                continue
             if entry.usable:
                 value, unit = observation_value(entry)
                 if value is not None:

@@ -68,11 +68,11 @@ def stated_date(raw: Mapping[str, Any]) -> date | None | object:
             continue
         if type(value) is not str:
             return UNSURE
-        found = as_date(value)
-        if found is not None:
-            return found
-        if len(value) >= 10:
-            return UNSURE  # not a date: the entry fails validation, which is the model's to say
+        if len(value) >= 10:  # what ``as_date`` reads of a string
+            try:
+                return date.fromisoformat(value[:10])
+            except ValueError:
+                return UNSURE  # not a date: the entry fails validation, which is the model's to say
     return None
 
 

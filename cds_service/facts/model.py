@@ -180,7 +180,7 @@ class PatientFacts:
 
     def has(self, *keys: str) -> bool:
         """Whether every data key could be read (a rule needing missing data stays silent)."""
-        return all(k in self.available for k in keys)
+        return self.available.issuperset(keys)
 
     @property
     def pain_days(self) -> int | None:

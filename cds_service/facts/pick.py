@@ -39,6 +39,8 @@ def first_dated(entries: Iterable[Entry], accept: Callable[[Entry], bool], newes
     """The oldest (or newest) accepted entry, undated ones last, ties in record order; entries are
     validated (by ``accept``) in that order until one is accepted."""
     keyed = [(e.date_key, e) for e in entries]
+    if not keyed:
+        return None
     if newest:
         keyed.sort(key=lambda k: k[0] or date.min, reverse=True)
     else:

@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from cds_service.facts.codes import CONCEPTS_KEPT, CodeIndex, raw_codings, raw_text
-from cds_service.facts.dates import UNSURE, as_date, first_date, period_end, period_start, stated_date
+from cds_service.facts.dates import UNSURE, WHEN_ELEMENTS, as_date, first_date, period_end, period_start, stated_date
 from cds_service.facts.medrefs import MedicationIndex, drug_concept
 from cds_service.facts.model import RED_FLAG_SETS
 from cds_service.fhir.parse import element, parse_resource
@@ -40,7 +40,9 @@ _CODE_FIELD = {
     "MedicationStatement": "medicationCodeableConcept",
 }
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
-Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text, names a red flag
+# Per coded type: its code field and its kind of concept (0 other, 1 medication, 2 condition).
+_CODED = {t: (f, 1 if t in MEDICATION_TYPES else 2 if t == "Condition" else 0) for t, f in _CODE_FIELD.items()}
+Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text (stripped), names a red flag
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -104,7 +106,11 @@ class Entry:
     @property
     def usable(self) -> bool:
         # An entry whose JSON states a void status is unusable whether or not it validates: not validated.
-        return not self.stated_void and self.valid and not self.void
+        memo = self._memo
+        found: bool | None = memo.get("usable")
+        if found is None:
+            found = memo["usable"] = not self.stated_void and self.valid and not self.void
+        return found
 
     @property
     def stated_void(self) -> bool:
@@ -157,27 +163,20 @@ class Entry:
 
     @property
     def when(self) -> date | None:
-        """The entry's clinical date: onset, performed, effective, authored or started."""
+        """The entry's clinical date: onset, performed, effective, authored or started (``WHEN_ELEMENTS``,
+        in order: the first that holds a date)."""
         memo = self._memo
         if "when" in memo:
             return memo["when"]  # type: ignore[no-any-return]
         m = self.model
-        memo["when"] = found = first_date(
-            element(m, "onsetDateTime"),
-            period_start(element(m, "onsetPeriod")),
-            element(m, "performedDateTime"),
-            period_start(element(m, "performedPeriod")),
-            element(m, "effectiveDateTime"),
-            period_start(element(m, "effectivePeriod")),
-            element(m, "effectiveInstant"),
-            element(m, "occurrenceDateTime"),
-            period_start(element(m, "occurrencePeriod")),
-            element(m, "started"),
-            element(m, "authoredOn"),
-            element(m, "recordedDate"),
-            element(m, "issued"),
-            element(m, "dateAsserted"),
-        )
+        found = None
+        for name, is_period in WHEN_ELEMENTS:
+            value = element(m, name)
+            if value is not None:
+                found = period_start(value) if is_period else as_date(value)
+                if found is not None:
+                    break
+        memo["when"] = found
         return found
 
     @property
@@ -215,9 +214,14 @@ class Record:
     unrecognised: tuple[Entry, ...] = ()
 
     def __post_init__(self) -> None:
+        by_set = self._by_set
         for position, entry in enumerate(self.candidates):
             for vs_id in entry.valuesets:
-                self._by_set.setdefault(vs_id, []).append(position)
+                found = by_set.get(vs_id)
+                if found is None:
+                    by_set[vs_id] = [position]
+                else:
+                    found.append(position)
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -230,10 +234,16 @@ class Record:
 
     def candidates_in(self, types: tuple[str, ...], *valuesets: str) -> list[Entry]:
         """Entries of ``types`` in any of ``valuesets``, in record order, not validated."""
-        lists = [self._by_set[vs] for vs in valuesets if vs in self._by_set]
-        if not lists:
-            return []
-        positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
+        by_set = self._by_set
+        if len(valuesets) == 1:
+            positions = by_set.get(valuesets[0])
+            if positions is None:
+                return []
+        else:
+            lists = [by_set[vs] for vs in valuesets if vs in by_set]
+            if not lists:
+                return []
+            positions = lists[0] if len(lists) == 1 else sorted(set().union(*lists))
         entries = self.candidates
         return [entries[i] for i in positions if entries[i].resource_type in types]
 
@@ -270,21 +280,19 @@ def select_record(
             if type(raw) is not dict and not isinstance(raw, dict):
                 continue
             resource_type: Any = raw.get("resourceType")
-            if resource_type == "Patient":
-                if patient is None and raw.get("id") == patient_id:
+            coded = _CODED.get(resource_type) if type(resource_type) is str else None
+            if coded is None:
+                if resource_type == "Patient" and patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
                 continue
-            code_field = _CODE_FIELD.get(resource_type) if type(resource_type) is str else None
-            if code_field is None:
-                continue
+            code_field, kind = coded
             concept = raw.get(code_field)
-            is_medication = resource_type in MEDICATION_TYPES
+            is_medication = kind == 1
             if concept is None and is_medication:
                 concept, missing = drug_concept(raw, medications)
                 status = raw.get("status")
                 if missing is not None and not (type(status) is str and status in _VOID):  # entered-in-error says nothing
                     unresolved.append((f"{resource_type}/{raw.get('id') or '?'}", concept["text"] if concept else ""))
-            kind = 1 if is_medication else 2 if resource_type == "Condition" else 0
             seen = concepts[kind]
             try:
                 key: bytes | None = orjson.dumps(concept)
@@ -301,7 +309,7 @@ def select_record(
             if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 entry = Entry(
-                    ref, resource_type, valuesets, text.strip() or ref, raw, ingredients,
+                    ref, resource_type, valuesets, text or ref, raw, ingredients,
                     by_ref.get(ref) if valuesets else None, memo, drug=concept if is_medication else None,
                 )  # fmt: skip
                 if valuesets:
@@ -326,7 +334,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
         valuesets, ingredients = index.of_codings(codings), frozenset()
         text = raw_text(concept) if valuesets else ""
     unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept)
-    return valuesets, ingredients, text, unread
+    return valuesets, ingredients, text.strip(), unread
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

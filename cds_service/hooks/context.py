@@ -10,7 +10,7 @@ from pydantic import Field, ValidationError, field_validator
 from cds_service.errors import InvalidRequest, issues_from_validation
 from cds_service.protocol.models import WireModel
 
-_REF = r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$"
+_REF = re.compile(r"^[A-Za-z]+/[A-Za-z0-9\-.]{1,64}$")
 
 
 class DraftOrdersBundle(WireModel):
@@ -34,7 +34,7 @@ class OrderSelectContext(OrderSignContext):
     @classmethod
     def _references(cls, value: list[str]) -> list[str]:
         for item in value:
-            if not re.match(_REF, item):
+            if not _REF.match(item):
                 raise ValueError("each selection is a relative reference Type/id")
         return value
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from cds_service.appropriateness import consult_id, rate_call, stamp_consult
+from cds_service.appropriateness import rate_call, stamp_consult
 from cds_service.protocol.configuration import configuration
 from cds_service.content.loader import ContentSet
 from cds_service.content.outcome import Outcome, render_findings
@@ -130,9 +130,11 @@ async def handle_hook(
     repeats: list[str] = []
     if seen is not None and shown:
         shown, repeats = seen.filter(service.hook, str(request.context.get("patientId")), shown)
-    ratings, actions = rate_call(content, facts, evaluated.orders if config.ratings else (), evaluated.findings, request.hook_instance)
-    if actions:
-        stamp_consult((c for _, c in shown), consult_id(request.hook_instance))
+    ratings, actions, consult = rate_call(
+        content, facts, evaluated.orders if config.ratings else (), evaluated.findings, request.hook_instance
+    )
+    if consult is not None:  # the actions' session id, on the rated resources the cards suggest too
+        stamp_consult((c for _, c in shown), consult)
     if log.isEnabledFor(logging.DEBUG):  # the access line (observability/middleware.py) says the same at INFO
         log.debug(
             "hook evaluated",

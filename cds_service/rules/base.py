@@ -21,7 +21,7 @@ from cds_service.facts import DraftOrder, Fact, PatientFacts
 from cds_service.rules.params import NoParams
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # read, never changed (one per rule per call): built faster than a frozen one
 class RuleInput:
     facts: PatientFacts
     orders: tuple[DraftOrder, ...]  # the orders this hook evaluates (selected, or all at signing)
@@ -29,10 +29,10 @@ class RuleInput:
     params: Mapping[str, Any]
 
     def triggering(self, *valuesets: str) -> tuple[DraftOrder, ...]:
-        return tuple(o for o in self.orders if o.in_any(*valuesets))
+        return tuple([o for o in self.orders if not o.valuesets.isdisjoint(valuesets)])  # o.in_any, inlined
 
     def drafted(self, *valuesets: str) -> tuple[DraftOrder, ...]:
-        return tuple(o for o in self.all_orders if o.in_any(*valuesets))
+        return tuple([o for o in self.all_orders if not o.valuesets.isdisjoint(valuesets)])
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,8 @@ DRAFT_ORDER = "draft-order"
 
 def ordered(data: RuleInput, *valuesets: str, routes: Routes | None = None) -> tuple[DraftOrder, ...]:
     """Evaluated medication orders in the drug value sets (and, if given, by one of ``routes``)."""
-    return tuple(
-        o
-        for o in data.triggering(*valuesets)
-        if o.medication is not None and (routes is None or o.medication.route in routes)
-    )
+    found = data.triggering(*valuesets)
+    return tuple([o for o in found if o.medication is not None and (routes is None or o.medication.route in routes)])
 
 
 def draft_refs(data: RuleInput) -> frozenset[str]:

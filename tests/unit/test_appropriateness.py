@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from cds_service.appropriateness import rate
+import uuid
+
+from cds_service.appropriateness import consult_id, rate, rate_call
 from cds_service.facts.model import DATA_KEYS, OBSERVATIONS
+from cds_service.pama import CONSULT_URL
 from cds_service.rules.base import Finding
-from tests.unit.rules_support import fact, facts, flag, order, pain
+from tests.unit.rules_support import content, fact, facts, flag, order, pain
 
 MRI = order("mri", "imaging-mri-cervical-spine")
 HEAD_CT = order("ct", "imaging-ct-head")
@@ -45,3 +48,21 @@ def test_a_study_the_modality_card_replaces_is_not_rated() -> None:
 def test_only_spine_imaging_is_rated() -> None:
     """Orders outside the cervical and thoracic imaging value sets are not rated."""
     assert rating(facts(pain=pain(10)), orders=(HEAD_CT,)) == []
+
+
+def test_the_consult_id_is_the_version_5_uuid_of_the_hook_instance() -> None:
+    """A call's session id is ``uuid5(NAMESPACE_URL, "cds-rating:<hookInstance>")`` as a URN, for any hookInstance."""
+    for hook_instance in (uuid.UUID(int=0), uuid.UUID(int=2**128 - 1), uuid.uuid4(), "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea", "é"):
+        assert consult_id(hook_instance) == f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'cds-rating:{hook_instance}')}"
+
+
+def test_rate_call_gives_the_session_id_its_actions_carry() -> None:
+    """A rated order's action carries the session id rate_call returns; with no action there is no session id."""
+    hook_instance = uuid.uuid4()
+    patient = facts(pain=pain(10), red_flags=(flag("malignancy", fact("malignancy")),))
+    ratings, actions, consult = rate_call(content(), patient, (MRI,), (), hook_instance)
+    assert [r.value for r in ratings] == ["appropriate"] and consult == consult_id(hook_instance)
+    (action,) = actions
+    assert [e["valueUri"] for e in action["resource"]["extension"] if e["url"] == CONSULT_URL] == [consult]
+    assert rate_call(content(), patient, (HEAD_CT,), (), hook_instance) == ((), [], None)
+    assert rate_call(content(), patient, (), (), hook_instance) == ((), [], None)
