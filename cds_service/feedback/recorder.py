@@ -3,7 +3,7 @@
 A hook response never waits for the database, nor for a thread: ``submit`` appends one tuple per
 hook call to an in-memory queue and returns. One writer task wakes every ``flush_seconds`` (or at
 once when ``batch_size`` cards are waiting), builds the rows and stores one batch per wake-up in a
-worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_card_rows``). Nothing
+worker thread, with multi-row ``INSERT`` statements (``FeedbackStore.record_calls``). Nothing
 is lost silently: a full queue or a failed write (after one retry) is logged as an error with the
 number of cards lost, and counted; shutdown waits (bounded) for the queue to drain. A process
 killed outright loses what was waiting: with a ``Ledger`` the totals are kept on disk each tick and
@@ -224,10 +224,6 @@ class CardRecorder:
             size += len(call[4]) + len(call[5])
         return batch
 
-    def _store(self, rows: list[dict[str, Any]], ratings: list[dict[str, Any]]) -> None:
-        self.store.record_card_rows(rows)
-        self.store.record_rating_rows(ratings)
-
     async def _write(self, batch: list[Call]) -> None:
         rows = card_rows(batch)
         ratings = rating_rows(batch)
@@ -235,7 +231,7 @@ class CardRecorder:
         try:
             for attempt in (1, 2):
                 try:
-                    await anyio.to_thread.run_sync(self._store, rows, ratings)
+                    await anyio.to_thread.run_sync(self.store.record_calls, rows, ratings)
                 except Exception as exc:  # noqa: BLE001 - any database failure: log, retry once, count
                     if attempt == 2:
                         done = True

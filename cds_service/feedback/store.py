@@ -138,13 +138,18 @@ class FeedbackStore:
         self.record_card_rows([asdict(c) for c in cards])  # the fields are the table's columns
 
     def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store ``served_cards`` rows in one transaction, up to ``CARD_ROWS_PER_STATEMENT`` rows per
-        ``INSERT … VALUES (…), (…) ON CONFLICT DO NOTHING``; a stored card uuid is left as it is.
+        """Store ``served_cards`` rows in one transaction (see ``record_calls``)."""
+        self.record_calls(rows, ())
 
-        Multi-row statements rather than an executemany: the database driver lets go of the GIL
-        around every statement it runs, and row by row from the writer thread that is one wait
-        for the event loop's thread per card — the hook calls' time, under load."""
-        if not rows:
+    def record_calls(self, rows: Sequence[Mapping[str, Any]], ratings: Sequence[Mapping[str, Any]]) -> None:
+        """Store a batch of calls — ``served_cards`` rows and ``imaging_ratings`` rows — in one
+        transaction: all of it or none (a retry stores it all again; stored rows are left as they are).
+
+        Cards go up to ``CARD_ROWS_PER_STATEMENT`` rows per ``INSERT … VALUES (…), (…) ON CONFLICT DO
+        NOTHING``, not an executemany: the database driver lets go of the GIL around every statement
+        it runs, and row by row from the writer thread that is one wait for the event loop's thread
+        per card — the hook calls' time, under load."""
+        if not rows and not ratings:
             return
         processors = self._card_processors
         names = schema.served_cards.columns.keys()
@@ -157,6 +162,8 @@ class FeedbackStore:
                     for value, process in zip((row[name] for name in names), processors)
                 ]
                 conn.exec_driver_sql(self._card_statement(len(chunk)), tuple(values))
+            if ratings:
+                conn.execute(insert_ignore(self.engine, schema.imaging_ratings), list(ratings))
 
     def _card_statement(self, count: int) -> str:
         """The driver SQL inserting ``count`` served cards (built once per count)."""
@@ -172,12 +179,6 @@ class FeedbackStore:
                 f"VALUES {', '.join([row] * count)} ON CONFLICT DO NOTHING"
             )
         return statement
-
-    def record_rating_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Store ``imaging_ratings`` rows; a (hook instance, order) already stored is left as it is."""
-        if rows:
-            with self.engine.begin() as conn:
-                conn.execute(insert_ignore(self.engine, schema.imaging_ratings), list(rows))
 
     def record_feedback(
         self, service_id: str, items: Iterable[FeedbackRecord], received_at: datetime | None = None

@@ -187,7 +187,7 @@ def test_database_failure_on_card_recording_keeps_the_hook_response(
     def fail(*_: Any) -> None:
         raise ConnectionError("database is down")
 
-    monkeypatch.setattr(store, "record_card_rows", fail)
+    monkeypatch.setattr(store, "record_calls", fail)
     with caplog.at_level(logging.ERROR, logger="cds_service.feedback.recorder"):
         response = client.post(SERVICE, json=mri_request())
         flush(client)

@@ -40,11 +40,11 @@ class FailingStore(FeedbackStore):
         super().__init__(inner.engine)
         self.failures = failures
 
-    def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_calls(self, rows: Sequence[Mapping[str, Any]], ratings: Sequence[Mapping[str, Any]]) -> None:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("database went away")
-        super().record_card_rows(rows)
+        super().record_calls(rows, ratings)
 
 
 class ManualTicks:
@@ -77,11 +77,11 @@ class SlowStore(FeedbackStore):
         self.writing = threading.Event()
         self.starts = 0
 
-    def record_card_rows(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_calls(self, rows: Sequence[Mapping[str, Any]], ratings: Sequence[Mapping[str, Any]]) -> None:
         self.starts += 1
         self.writing.set()
         time.sleep(self.seconds)
-        super().record_card_rows(rows)
+        super().record_calls(rows, ratings)
 
 
 def submit(recorder: CardRecorder, n: int, prefix: str = "c") -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -161,3 +162,21 @@ def test_workers_migrating_one_sqlite_file_together_all_start(tmp_path: Path) ->
     finally:
         for store in stores:
             store.close()
+
+
+def test_a_batch_of_cards_and_ratings_is_stored_whole_or_not_at_all(store: FeedbackStore) -> None:
+    """When a batch's rating rows fail to store, its card rows are not stored either; a retry stores both."""
+    rating = {"hook_instance": "hi-1", "order_ref": "ServiceRequest/o1", "service_id": "neck-pain-order-select",
+              "rating": "not-appropriate", "rated_at": T0, "content_version": "abc123"}  # fmt: skip
+    cards = [asdict(card("c-1"))]
+    with pytest.raises(Exception):  # noqa: B017 - whatever the database says of a rating row without its rating
+        store.record_calls(cards, [{**rating, "rating": None}])
+
+    def counts() -> tuple[int, int]:
+        with store.engine.connect() as conn:
+            return (len(conn.execute(select(schema.served_cards)).all()), len(conn.execute(select(schema.imaging_ratings)).all()))
+
+    assert counts() == (0, 0)
+    store.record_calls(cards, [rating])
+    store.record_calls(cards, [rating])  # again, as a retry after an unconfirmed write would
+    assert counts() == (1, 1)
