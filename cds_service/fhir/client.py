@@ -14,9 +14,10 @@ never a URL with its query string, an id or a token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 import httpcore
@@ -58,6 +59,20 @@ def create_http_client(settings: Settings) -> httpx.AsyncClient:
         follow_redirects=False,
         headers={"Accept": FHIR_JSON, "Accept-Encoding": ACCEPT_ENCODING},
     )
+
+
+async def settle(tasks: Collection[asyncio.Task[Any]], seconds: float) -> None:
+    """Let ``tasks`` (FHIR reads) run for up to ``seconds``, then cancel those still running and wait
+    for them to end. With no time left (``seconds`` ≤ 0) none starts: each is cancelled before its
+    first step, so no request goes out. Afterwards every task is done: its result, its error, or
+    cancelled (out of time)."""
+    try:
+        if seconds > 0:
+            await asyncio.wait(tasks, timeout=seconds)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:

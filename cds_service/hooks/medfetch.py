@@ -19,7 +19,7 @@ from typing import Any
 
 from cds_service.facts.medrefs import MedicationIndex, referenced
 from cds_service.facts.record import MEDICATION_TYPES
-from cds_service.fhir.client import FhirClient
+from cds_service.fhir.client import FhirClient, settle
 from cds_service.fhir.errors import FhirError
 from cds_service.protocol.models import CDSRequest
 
@@ -54,13 +54,7 @@ async def resolve_medications(
         return index
     reads, skipped = missing[:MAX_MEDICATION_READS], len(missing) - MAX_MEDICATION_READS
     tasks = [asyncio.create_task(client.read(base, ref, token)) for ref in reads]
-    try:
-        if seconds > 0:
-            await asyncio.wait(tasks, timeout=seconds)
-    finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    await settle(tasks, seconds)
     fetched: dict[str, dict[str, Any]] = {}
     failed: Counter[str] = Counter()
     for ref, task in zip(reads, tasks, strict=True):

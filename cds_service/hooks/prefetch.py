@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.fhir.client import FhirClient, entry_resources, next_link
+from cds_service.fhir.client import FhirClient, entry_resources, next_link, settle
 from cds_service.fhir.errors import FhirError, FhirNotFound
 from cds_service.protocol.models import CDSRequest
 
@@ -167,12 +167,7 @@ async def resolve_prefetch(
             else:
                 coro = client.follow_next(base, item, token, pages[key])
             tasks[key] = asyncio.create_task(coro)
-        try:
-            await asyncio.wait(tasks.values(), timeout=deadline_seconds)
-        finally:
-            for task in tasks.values():
-                task.cancel()
-            await asyncio.gather(*tasks.values(), return_exceptions=True)
+        await settle(list(tasks.values()), deadline_seconds)
 
     for key, task in tasks.items():
         error = None if task.cancelled() else task.exception()
