@@ -272,7 +272,7 @@ def select_record(
             resource_type: Any = raw.get("resourceType")
             if resource_type == "Patient":
                 if patient is None and raw.get("id") == patient_id:
-                    patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
+                    patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS, memo)
                 continue
             code_field = _CODE_FIELD.get(resource_type) if type(resource_type) is str else None
             if code_field is None:
