@@ -283,7 +283,7 @@ def select_record(
             coded = _CODED.get(resource_type) if type(resource_type) is str else None
             if coded is None:
                 if resource_type == "Patient" and patient is None and raw.get("id") == patient_id:
-                    patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS)
+                    patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS, memo)
                 continue
             code_field, kind = coded
             concept = raw.get(code_field)

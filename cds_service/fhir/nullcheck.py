@@ -31,6 +31,7 @@ _NAME = "reject_null_complex_elements"
 # ``install`` leaves the library as it is (tests/unit/test_fhir_nullcheck.py fails to say so).
 library_check = getattr(fhirabstractmodel.FHIRAbstractModel.__dict__.get(_NAME), "__func__", None)
 _CHECKED: dict[type, tuple[tuple[str, str | None], ...]] = {}
+_KEYS: dict[type, frozenset[str]] = {}
 _is_list_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_list_type", lambda field: False)
 _is_primitive_type: Callable[[Any], bool] = getattr(fhirabstractmodel, "is_primitive_type", lambda field: False)
 
@@ -50,18 +51,29 @@ def checked_fields(cls: Any) -> tuple[tuple[str, str | None], ...]:
     return fields
 
 
+def checked_keys(cls: Any) -> frozenset[str]:
+    """The keys under which data may hold a checked field: each one's name and alias (cached per model class)."""
+    keys = _KEYS.get(cls)
+    if keys is None:
+        keys = _KEYS[cls] = frozenset(key for name, alias in checked_fields(cls) for key in (name, alias) if key)
+    return keys
+
+
 def fast_check(cls: Any, data: Any) -> Any:
     """``library_check(cls, data)``: ``data`` when no checked list holds a null, else the library's error."""
     if not isinstance(data, dict):
         return data
-    for name, alias in checked_fields(cls):
-        value = data.get(alias if alias and alias in data else name)
-        # ``in`` tests identity first: a null is always found; anything else it matches is
-        # only handed to the library's check, which decides.
-        if isinstance(value, list) and None in value:
-            return library_check(cls, data) if library_check is not None else data  # raises the library's own ValidationError
+    keys = checked_keys(cls)
+    if keys.isdisjoint(data):  # the usual case: data (a few keys) holds no checked field
+        return data
+    for key in data:
+        # ``in`` tests identity first: a null is always found; anything else it matches (or a checked
+        # field under both its name and alias) is only handed to the library's check, which decides.
+        if key in keys:
+            value = data[key]
+            if isinstance(value, list) and None in value:
+                return library_check(cls, data) if library_check is not None else data  # raises the library's own ValidationError
     return data
-
 
 
 def install() -> bool:

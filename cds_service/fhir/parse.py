@@ -13,10 +13,12 @@ identifiers, meta, extensions, encounter …) need not be parsed into models at 
 With a ``memo`` (one dict per request), each distinct complex element value — the subject
 reference every resource repeats, the same lab code on every eGFR, the same dosage on every
 refill — is validated once with its field's type and the model shared; the resource is then
-validated around those models. The last ``ELEMENTS_MAX`` element models are also kept per process,
-keyed by type, element and exact bytes: the codes, statuses and categories of one patient's record
-recur in the next one's. Any failure falls back to the plain pass, so what is accepted,
-repaired or rejected is exactly what plain validation decides.
+validated around those models by the model's own validator (as ``cls(**data)`` runs it, without
+the Python ``__init__`` frames around it; a shared model is taken as itself, see ``modelclass``).
+The last ``ELEMENTS_MAX`` element models are also kept per process, keyed by type, element and
+exact bytes: the codes, statuses and categories of one patient's record recur in the next one's.
+Any failure falls back to the plain pass, so what is accepted, repaired or rejected is exactly
+what plain validation decides (tests/unit/test_validation_equivalence.py holds it to the library's).
 
 Each process keeps the models of the last ``VALIDATED_MAX`` resources that validated, keyed by the
 exact JSON bytes of what was validated (the projection, ``resourceType`` and ``id`` included): an
@@ -35,6 +37,7 @@ from typing import Any
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
+from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,8 @@ log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
-_ADAPTERS: dict[tuple[str, str], TypeAdapter[Any] | None] = {}
+_ADAPTERS: dict[str, dict[str, TypeAdapter[Any] | None]] = {}
+_DIRECT: dict[type, bool] = {}
 VALIDATED_MAX = 256  # resource models kept per process (least recently used first out): ~5 MB, 3 ms per full GC
 _VALIDATED: dict[bytes, Any] = {}
 ELEMENTS_MAX = 512  # element values (with their type and element name) kept per process, likewise
@@ -115,47 +119,99 @@ def _as_lists(raw: dict[str, Any], resource_type: str) -> dict[str, Any]:
     return {**raw, **wrapped} if wrapped else raw
 
 
+def _adapters(resource_type: str) -> dict[str, TypeAdapter[Any] | None]:
+    """The element validators of a type made so far, by element name (see ``_adapter``)."""
+    adapters = _ADAPTERS.get(resource_type)
+    if adapters is None:
+        adapters = _ADAPTERS[resource_type] = {}
+    return adapters
+
+
 def _adapter(resource_type: str, element: str) -> TypeAdapter[Any] | None:
     """A validator for one top-level element of a type, as the model validates it (cached)."""
-    key = (resource_type, element)
-    if key not in _ADAPTERS:
+    adapters = _adapters(resource_type)
+    if element not in adapters:
         fields = model_class(resource_type).model_fields
         info = next((i for name, i in fields.items() if (i.alias or name) == element), None)
-        _ADAPTERS[key] = TypeAdapter(info.annotation) if info is not None else None
-    return _ADAPTERS[key]
+        adapters[element] = TypeAdapter(info.annotation) if info is not None else None
+    return adapters[element]
 
 
-def _with_element_models(raw: dict[str, Any], resource_type: str, memo: dict[Any, Any]) -> dict[str, Any]:
-    """``raw`` with each complex element replaced by its validated model(s), validated once per memo."""
-    out = {}
+def _direct(cls: Any, resource_type: str) -> bool:
+    """Whether ``cls(**data)`` for ``data`` of this resource type is the library's ``__init__`` as this
+    module knows it: the model's validator run on ``data`` without ``resourceType`` (cached per class)."""
+    direct = _DIRECT.get(cls)
+    if direct is None:
+        direct = _DIRECT[cls] = (
+            cls.__init__ is FHIRAbstractModel.__init__
+            and cls.__resource_type__ == resource_type
+            and "resourceType" not in cls.model_fields
+            and "resource_type" not in cls.model_fields
+        )
+    return direct
+
+
+def _with_element_models(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any, Any]) -> Any | None:
+    """The model of ``raw`` with each complex element validated once per memo, and the resource then
+    validated around those models; None when the plain pass is to decide.
+
+    Top-level single objects where the type wants a list are wrapped, as ``_as_lists`` does. The
+    resource is built as ``cls(**data)`` builds it — the model's own validator run on ``data``
+    without ``resourceType`` — without the two Python ``__init__`` frames around that call, of
+    which the library's only pops ``resourceType`` and checks it: the caller has checked the class
+    (``_direct``), that ``resourceType`` is its type and that there is no ``resource_type`` key.
+    """
+    lists = list_elements(resource_type)
+    adapters = _adapters(resource_type)
+    values = {}
     for key, value in raw.items():
-        if type(value) is dict or (type(value) is list and value and type(value[0]) is dict):
+        kind = type(value)
+        if kind is dict:
+            if key in lists:
+                value = [value]
+        elif kind is not list or not value or type(value[0]) is not dict:
+            if key != "resourceType":
+                values[key] = value
+            continue
+        adapter = adapters[key] if key in adapters else _adapter(resource_type, key)
+        if adapter is not None:  # else not an element of this type: the model rejects it
             memo_key = (resource_type, key, orjson.dumps(value))
             found = memo.get(memo_key)
             if found is None:
-                adapter = _adapter(resource_type, key)
-                if adapter is None:  # not an element of this type: the model rejects it
-                    out[key] = value
-                    continue
                 found = memo[memo_key] = _element(memo_key, adapter, value)
-            out[key] = found
-        else:
-            out[key] = value
-    return out
+            value = found
+        values[key] = value
+    model = cls.__new__(cls)
+    # ``BaseModel.__init__`` keeps the instance it validated into; a model validator returning
+    # another object (none of these models has one) is left to the plain pass.
+    return model if cls.__pydantic_validator__.validate_python(values, self_instance=model) is model else None
 
 
 def _element(key: tuple[str, str, bytes], adapter: TypeAdapter[Any], value: Any) -> Any:
-    """The validated model(s) of one element value: kept per process (``ELEMENTS_MAX``, least recently
-    used first out), since the same codes, statuses and categories recur in every patient's record."""
-    with _KEEPING:
-        found = _ELEMENTS.pop(key, None)
+    """The validated model(s) of one element value: kept per process (``ELEMENTS_MAX``), since the
+    same codes, statuses and categories recur in every patient's record."""
+    found = _recall(_ELEMENTS, key)
     if found is None:
         found = adapter.validate_python(value)  # a failure raises: nothing is kept
-    with _KEEPING:
-        while len(_ELEMENTS) >= ELEMENTS_MAX:
-            del _ELEMENTS[next(iter(_ELEMENTS))]
-        _ELEMENTS[key] = found
+        _keep(_ELEMENTS, key, found, ELEMENTS_MAX)
     return found
+
+
+def _recall(kept: dict[Any, Any], key: Any) -> Any | None:
+    """The value kept under ``key`` in one of the per-process caches, now its most recently used; None if not kept."""
+    with _KEEPING:
+        found = kept.pop(key, None)
+        if found is not None:
+            kept[key] = found
+    return found
+
+
+def _keep(kept: dict[Any, Any], key: Any, value: Any, size: int) -> None:
+    """Keep ``value`` under ``key`` as the most recently used, the least recently used out past ``size``."""
+    with _KEEPING:
+        while len(kept) >= size:
+            del kept[next(iter(kept))]
+        kept[key] = value
 
 
 def parse_resource(
@@ -186,16 +242,11 @@ def parse_resource(
         key = orjson.dumps(raw, option=_JSON_ONLY)
     except TypeError:  # not plain JSON (dates, dataclasses … from Python callers): validated, never kept
         return _validated(raw, resource_type, cls, memo)
-    with _KEEPING:
-        model = _VALIDATED.pop(key, None)
+    model = _recall(_VALIDATED, key)
     if model is None:
         model = _validated(raw, resource_type, cls, memo)
-        if model is None:
-            return None
-    with _KEEPING:
-        while len(_VALIDATED) >= VALIDATED_MAX:
-            del _VALIDATED[next(iter(_VALIDATED))]
-        _VALIDATED[key] = model  # (again) the most recently used
+        if model is not None:
+            _keep(_VALIDATED, key, model, VALIDATED_MAX)
     return model
 
 
@@ -208,14 +259,14 @@ def clear_validated() -> None:
 
 def _validated(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any, Any] | None) -> Any | None:
     """``parse_resource`` on the projected ``raw``, without the kept models."""
-    raw = _as_lists(raw, resource_type)
-    if memo is not None:
+    if memo is not None and _direct(cls, resource_type) and "resource_type" not in raw:
         try:
-            # cls(**data) is what model_validate does for these models (they define __init__),
-            # minus one validator round trip: the model validators run once, not twice.
-            return cls(**_with_element_models(raw, resource_type, memo))
+            model = _with_element_models(raw, resource_type, cls, memo)
         except (ValidationError, TypeError):  # TypeError: not JSON, only when called with Python objects
-            pass  # the plain pass below decides: it repairs what it can and logs what it cannot
+            model = None  # the plain pass below decides: it repairs what it can and logs what it cannot
+        if model is not None:
+            return model
+    raw = _as_lists(raw, resource_type)
     try:
         return cls.model_validate(raw)
     except ValidationError as first:

@@ -108,3 +108,13 @@ def test_service_start_logs_the_null_check_state(tmp_path: Path, caplog: pytest.
         pass
     (started,) = [r for r in caplog.records if r.getMessage() == "service started"]
     assert started.fhir_null_check == "fast" and started.levelno == logging.INFO  # type: ignore[attr-defined]
+
+
+def test_only_data_without_checked_fields_skips_the_search() -> None:
+    """Data holding no checked field is kept as it is; a null in a checked list is rejected among any other elements."""
+    cls = get_fhir_model_class("Condition")
+    plain = {"id": "c1", "code": {"text": "x"}, "onsetDateTime": "2020-01-01", "recordedDate": "2020-01-02"}
+    assert fast_check(cls, plain) is plain
+    for data in ({**plain, "category": [{"text": "y"}, None]}, {"bodySite": [None], **plain}):
+        assert _outcome(fast_check, cls, data) == _outcome(library_check, cls, data)
+        assert _outcome(fast_check, cls, data)[0] == "rejected"

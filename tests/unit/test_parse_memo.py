@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from cds_service.facts.record import READ_ELEMENTS
-from cds_service.fhir.parse import clear_validated, parse_resource
+from cds_service.fhir.parse import clear_validated, model_class, parse_resource
 from cds_service.fixtures import bundle_resources, fixture_names, load_patient
 from tests.conftest import condition, medication_order
 
@@ -59,3 +59,16 @@ def test_invalid_and_repairable_elements_are_decided_as_without_a_memo() -> None
         assert parse_resource(copy.deepcopy(bad), ("Condition",), READ_ELEMENTS, memo) is None
         repaired = parse_resource(copy.deepcopy(sloppy), ("Condition",), READ_ELEMENTS, memo)
         assert repaired is not None and repaired.code.coding[0].code == "M54.2"
+
+
+def test_valid_resources_are_built_by_the_memo_pass_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each valid fixture resource validates with a memo without the plain pass (the library's ``model_validate``) running."""
+    plain: list[str] = []
+    for name in ("Condition", "MedicationRequest", "Observation", "Procedure", "ServiceRequest", "Patient"):
+        cls = model_class(name)
+        monkeypatch.setattr(cls, "model_validate", classmethod(lambda cls, raw, *a, **k: plain.append(raw["resourceType"])))
+    memo: dict = {}
+    resources = _fixture_resources() + [condition("M54.2", "Cervicalgia", 3), medication_order("197806", "Ibuprofen 600 MG Oral Tablet")]
+    models = [parse_resource(raw, (raw["resourceType"],), READ_ELEMENTS, memo) for raw in resources]
+    assert all(model is not None for model in models) and plain == []
+    assert {type(model).__name__ for model in models} >= {"Condition", "MedicationRequest", "Observation"}
