@@ -65,7 +65,8 @@ def render_findings(
             broken.append(Rendered(found, mode, None, f"{type(exc).__name__}: {exc}", referral_on))
             continue
         (shadow if mode == "shadow" else shown).append(Rendered(found, mode, card, None, referral_on))
-    shown.sort(key=lambda r: -INDICATOR_RANK[r.card.indicator] if r.card else 0)  # critical, warning, info
+    if len(shown) > 1:
+        shown.sort(key=lambda r: -INDICATOR_RANK[r.card.indicator] if r.card else 0)  # critical, warning, info
     return shown + shadow + broken
 
 

@@ -36,12 +36,13 @@ def _without_referral(content: ContentSet, finding: Finding) -> Finding:
     keys = content.rules[finding.rule_id].content.suggestions
     kept: list[SuggestionSpec] = []
     for spec in finding.suggestions:
-        actions = tuple(a for a in spec.actions if a.key != REFERRAL_ACTION)
+        actions = tuple([a for a in spec.actions if a.key != REFERRAL_ACTION])
         if not actions:
             continue
-        if len(actions) < len(spec.actions) and PLAIN_REMOVE in keys:
-            spec = replace(spec, key=PLAIN_REMOVE)
-        kept.append(replace(spec, actions=actions))
+        if len(actions) == len(spec.actions):
+            kept.append(spec)  # no referral in it: kept as it is
+        else:
+            kept.append(replace(spec, key=PLAIN_REMOVE, actions=actions) if PLAIN_REMOVE in keys else replace(spec, actions=actions))
     return replace(finding, suggestions=tuple(kept))
 
 

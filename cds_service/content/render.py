@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, cast
 
 from jinja2 import Template
@@ -87,7 +88,12 @@ def card_context(
     for reason in finding.reasons:
         spec = rule.content.reasons[reason.key]
         entry = {"key": reason.key, "indicator": spec.indicator, **reason.data}
-        entry["text"] = Markdown(render(rule.reasons[reason.key], {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator}).strip())
+        template = rule.reasons[reason.key]
+        if type(template) is StaticText:  # its text, without a copy of the card's values made for it
+            text = template.text
+        else:
+            text = render(template, {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator})
+        entry["text"] = Markdown(text.strip())
         reasons.append(entry)
     ctx["reasons"] = reasons
     ctx["reason"] = {r["key"]: r for r in reasons}
@@ -97,6 +103,8 @@ def card_context(
 
 def uncertain_counts(uncertain: Iterable[Fact]) -> dict[str, int]:
     """How many distinct record entries were not read or recognised, per kind (conditions, medications)."""
+    if not uncertain:
+        return {"conditions": 0, "medications": 0}
     refs = dict.fromkeys(ref for f in uncertain for ref in f.refs)
     conditions = sum(1 for ref in refs if ref.startswith("Condition/"))
     return {"conditions": conditions, "medications": len(refs) - conditions}
@@ -155,13 +163,13 @@ class Cited:
 def cited(content: ContentSet, rule: CompiledRule, finding: Finding, base_url: str) -> Cited:
     """The card's source (with its topic, the rule's code), override reasons and links, built on
     the first card of the rule with this base URL and these reasons, then taken from the rule."""
-    topic_system = base_url + content.layout.rule_system_path
-    override_system = base_url + content.layout.override_reason_system_path
-    key = (topic_system, override_system, tuple(r.key for r in finding.reasons))
+    key = (base_url, tuple([r.key for r in finding.reasons]))
     found: Cited | None = rule.cited.get(key)
     if found is None:
         if len(rule.cited) >= CITED_MAX:
             rule.cited.clear()
+        topic_system = base_url + content.layout.rule_system_path
+        override_system = base_url + content.layout.override_reason_system_path
         source, links = citations(rule, finding)
         found = rule.cited[key] = Cited(
             source=Source(
@@ -199,19 +207,21 @@ def citations(rule: CompiledRule, finding: Finding) -> tuple[SourceContent, list
 
 
 def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestion:
-    values = {**ctx, "order": None, "days": None}  # what a suggestion's label sees
     actions = []
     for action in spec.actions:
         template = rule.actions.get((spec.key, action.key))
-        if template is None:
-            description = action.key
-        elif type(template) is StaticText:
-            description = template.text.strip()
-        else:
-            description = render(template, {**values, **action.data}).strip()
+        description = action.key if template is None else _suggestion_text(template, ctx, action.data)
         actions.append(
             Action(type=action.type, description=description, resource=action.resource, resource_id=action.resource_id)
         )
-    label = render(rule.labels[spec.key], values).strip()
+    label = _suggestion_text(rule.labels[spec.key], ctx)
     recommended = True if spec.recommended else None
     return Suggestion(label=label, uuid=random_uuid(), is_recommended=recommended, actions=actions)
+
+
+def _suggestion_text(template: Wording, ctx: dict[str, Any], data: Mapping[str, Any] = MappingProxyType({})) -> str:
+    """A suggestion's label or action description: what the card's templates see, with ``order``
+    and ``days`` (None unless ``data`` has them); static wording is its text, no values copied."""
+    if type(template) is StaticText:
+        return template.text.strip()
+    return render(template, {**ctx, "order": None, "days": None, **data}).strip()

@@ -147,9 +147,11 @@ async def handle_hook(
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             },
         )
-    response = CDSResponse(cards=[c for _, c in shown])
+    cards = [c for _, c in shown]
     if actions:  # CDS Hooks 2.0 place, and the pre-2.0 one older clients (the Sandbox's PAMA tab) read
-        response = CDSResponse(cards=response.cards, system_actions=actions, extension={"systemActions": actions})
+        response = CDSResponse(cards=cards, system_actions=actions, extension={"systemActions": actions})
+    else:
+        response = CDSResponse(cards=cards)
     return Outcome(
         response,
         shown,

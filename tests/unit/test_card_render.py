@@ -3,15 +3,17 @@ follow the content set and base URL they were built for."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from itertools import permutations
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
 from cds_service.content.loader import CompiledRule, ContentSet, load_content
 from cds_service.content.render import card_context, citations, cited, render, render_card
-from cds_service.content.templates import Markdown, compile_wording
+from cds_service.content.templates import ENV, PLAIN_ENV, Markdown, StaticText, compile_wording
 from cds_service.preview.samples import inconclusive, render_sample, sample_findings
 from cds_service.preview.simulate import PREVIEW_BASE_URL
 from cds_service.protocol.models import Card, Coding, Link, Source
@@ -122,3 +124,38 @@ def test_render_leaves_its_values_unchanged() -> None:
     values = {"x": "given"}
     assert render(compile_wording("{% set x = 'set' %}{{ x }}"), values) == "set"
     assert values == {"x": "given"}
+
+
+def as_templates(rule: CompiledRule) -> CompiledRule:
+    """``rule`` with each reason text, suggestion label and action description compiled as a Jinja template, static or not."""
+    card = rule.content
+    return replace(
+        rule,
+        reasons={k: ENV.from_string(r.text) for k, r in card.reasons.items()},
+        labels={k: PLAIN_ENV.from_string(s.label) for k, s in card.suggestions.items()},
+        actions={(k, a): PLAIN_ENV.from_string(text) for k, s in card.suggestions.items() for a, text in s.actions.items()},
+    )
+
+
+def without_ids(card: Card) -> dict[str, Any]:
+    """The card's JSON without its random ids (the card's and its suggestions')."""
+    wire = card.to_wire()
+    del wire["uuid"]
+    for suggestion in wire.get("suggestions", ()):
+        del suggestion["uuid"]
+    return wire
+
+
+@pytest.mark.parametrize("rule_id", sorted(content().rules))
+def test_static_wording_renders_as_its_template(rule_id: str) -> None:
+    """Every rule's sample card is the same whether its static reason, label and action wording is taken as text or rendered by Jinja."""
+    static = [w for r in content().rules.values() for w in (*r.reasons.values(), *r.labels.values(), *r.actions.values()) if type(w) is StaticText]
+    assert static  # the bundled content has static wording for the test to compare
+    rule = content().rules[rule_id]
+    templated = replace(content(), rules={**content().rules, rule_id: as_templates(rule)})
+    for finding in sample_findings(rule):
+        result, expected = render_sample(content(), finding), render_sample(templated, finding)
+        if inconclusive(result):
+            continue
+        assert result.card is not None and expected.card is not None, result.error
+        assert without_ids(result.card) == without_ids(expected.card)

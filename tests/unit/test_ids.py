@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import uuid
 
+import pytest
+
 from cds_service import ids
 
 from cds_service.ids import random_uuid
@@ -47,3 +49,14 @@ def test_forked_child_draws_other_ids_than_its_parent() -> None:
     parent = "".join(random_uuid() for _ in range(4))
     assert len(child) == len(parent) == 4 * 36
     assert child != parent
+
+
+def test_ids_are_the_uuids_of_the_random_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each id of a pool is ``uuid.UUID(bytes=..., version=4)`` of one 16-byte block of the bytes read, each block used once."""
+    random = bytes(range(256)) * (ids.POOL_BYTES // 256)
+    monkeypatch.setattr(ids.os, "urandom", lambda size: random[:size])
+    ids._forget_pool()
+    drawn = [random_uuid() for _ in range(ids.POOL_BYTES // 16)]
+    blocks = [random[start : start + 16] for start in range(0, ids.POOL_BYTES, 16)]
+    assert sorted(drawn) == sorted(str(uuid.UUID(bytes=block, version=4)) for block in blocks)
+    ids._forget_pool()

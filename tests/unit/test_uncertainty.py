@@ -260,3 +260,8 @@ def test_terms_are_whole_words_and_content(tmp_path: Path) -> None:
     assert names("FROBNOMA of the neck")
     assert not names("frobnomas") and not names("cancer")
 
+
+
+def test_uncertain_counts_of_nothing_uncertain() -> None:
+    """A record with nothing unread or unrecognised counts zero of each kind, so no card says anything could not be read."""
+    assert uncertain_counts(()) == {"conditions": 0, "medications": 0}
