@@ -19,7 +19,6 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -34,11 +33,6 @@ from cds_service.rules.base import Finding
 from cds_service.rules.imaging import RED_FLAG_DATA
 from cds_service.rules.scope import SPINE_IMAGING, gated
 
-
-_URL_NAMESPACE = uuid.NAMESPACE_URL.bytes
-# RFC 4122 version 5: the version nibble is 5 and the variant bits are 10.
-_UUID_FIXED_BITS = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID_VERSION_5 = (0x5000 << 64) | (0x8000 << 48)
 
 IMAGING_RULE = "imaging-without-red-flags"
 MODALITY_RULE = "imaging-modality"
@@ -55,11 +49,8 @@ class Rating:
 
 
 def consult_id(hook_instance: object) -> str:
-    """The decision-support session id of a call: derived from its hookInstance, so a resent call keeps it
-    (``uuid.uuid5`` under the URL namespace, built without the ``UUID`` object it would only format)."""
-    digest = hashlib.sha1(_URL_NAMESPACE + f"cds-rating:{hook_instance}".encode()).digest()
-    value = "%032x" % (int.from_bytes(digest[:16], "big") & _UUID_FIXED_BITS | _UUID_VERSION_5)
-    return f"urn:uuid:{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    """The decision-support session id of a call: derived from its hookInstance, so a resent call keeps it."""
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, f'cds-rating:{hook_instance}')}"
 
 
 def rate(

@@ -25,16 +25,20 @@ from cds_service.rules.base import Finding
 
 log = logging.getLogger(__name__)
 SUMMARY_MAX = 139
+_SUGGESTION_VALUES = MappingProxyType({"order": None, "days": None})  # what a suggestion's wording sees besides the card's
 CITED_MAX = 256  # cached citation parts per rule (base URLs × reason sets); past it the cache starts afresh
 
 
-def render(template: Wording, values: dict[str, Any]) -> str:
-    """``template.render(values)``, with ``values`` itself as the template's context: no copy of it
-    merged with Jinja's globals, which no card template can read (the loader rejects every name but
-    the template's own, ``templates.CARD_NAMES`` and the like). A card renders about ten templates,
-    so this is a good part of rendering time; static wording is its text."""
+def render(template: Wording, values: dict[str, Any], extra: Mapping[str, Any] | None = None) -> str:
+    """``template.render({**values, **extra})``, with that dict itself as the template's context: no
+    copy of it merged with Jinja's globals, which no card template can read (the loader rejects every
+    name but the template's own, ``templates.CARD_NAMES`` and the like). A card renders about ten
+    templates, so this is a good part of rendering time; static wording is its text, and no values
+    are merged for it."""
     if type(template) is StaticText:
         return template.text
+    if extra:
+        values = {**values, **extra}
     template = cast(Template, template)
     env = template.environment
     context = env.context_class(env, values, template.name, template.blocks)  # Jinja never writes to it
@@ -88,12 +92,8 @@ def card_context(
     for reason in finding.reasons:
         spec = rule.content.reasons[reason.key]
         entry = {"key": reason.key, "indicator": spec.indicator, **reason.data}
-        template = rule.reasons[reason.key]
-        if type(template) is StaticText:  # its text, without a copy of the card's values made for it
-            text = template.text
-        else:
-            text = render(template, {**ctx, "reasons": [], "reason": entry, "indicator": spec.indicator})
-        entry["text"] = Markdown(text.strip())
+        extra = {"reasons": [], "reason": entry, "indicator": spec.indicator}
+        entry["text"] = Markdown(render(rule.reasons[reason.key], ctx, extra).strip())
         reasons.append(entry)
     ctx["reasons"] = reasons
     ctx["reason"] = {r["key"]: r for r in reasons}
@@ -210,18 +210,11 @@ def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestio
     actions = []
     for action in spec.actions:
         template = rule.actions.get((spec.key, action.key))
-        description = action.key if template is None else _suggestion_text(template, ctx, action.data)
+        description = action.key if template is None else render(template, ctx, {**_SUGGESTION_VALUES, **action.data}).strip()
         actions.append(
             Action(type=action.type, description=description, resource=action.resource, resource_id=action.resource_id)
         )
-    label = _suggestion_text(rule.labels[spec.key], ctx)
+    label = render(rule.labels[spec.key], ctx, _SUGGESTION_VALUES).strip()
     recommended = True if spec.recommended else None
     return Suggestion(label=label, uuid=random_uuid(), is_recommended=recommended, actions=actions)
 
-
-def _suggestion_text(template: Wording, ctx: dict[str, Any], data: Mapping[str, Any] = MappingProxyType({})) -> str:
-    """A suggestion's label or action description: what the card's templates see, with ``order``
-    and ``days`` (None unless ``data`` has them); static wording is its text, no values copied."""
-    if type(template) is StaticText:
-        return template.text.strip()
-    return render(template, {**ctx, "order": None, "days": None, **data}).strip()
