@@ -68,7 +68,8 @@ def build_facts(
     record: Record, terminology: Terminology, params: FactParams, today: date, available: frozenset[str]
 ) -> PatientFacts:
     """Every fact rules.md defines, each keeping the references that prove it; computed when read."""
-    return LazyFacts(today, available, FactRules(record, terminology, params, today).compute)
+    rules = FactRules(record, terminology, params, today)
+    return LazyFacts(today, available, rules.compute, rules.active_meds)
 
 
 class FactRules:
@@ -250,6 +251,11 @@ class FactRules:
 
     def medications(self, facts: PatientFacts) -> tuple[Medication, ...]:
         return tuple(self._meds(e for e in self.record.candidates if e.resource_type in MEDICATION_TYPES))
+
+    def active_meds(self, valuesets: tuple[str, ...]) -> tuple[Medication, ...]:
+        """``PatientFacts.active_in``: the active ``medications`` in any of ``valuesets`` (record order),
+        of which only the entries in those sets are validated."""
+        return tuple(m for m in self._meds_in(*valuesets) if m.active)
 
     def _recent(self, sets: tuple[str, ...], days: int, key: str) -> Fact | None:
         for med in self._meds_in(*sets):

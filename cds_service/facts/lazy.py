@@ -8,6 +8,10 @@ ordinary (frozen) ``PatientFacts``: equality, ``repr`` and ``has`` work as there
 
 ``compute`` receives the facts object instead of holding it, so no reference cycle keeps a
 request's record alive after the request (the collector runs rarely, see ``app.GC_THRESHOLDS``).
+
+``active_in`` (the medications on record in some drug value sets) reads only the entries in those
+sets (``active_meds``) until every medication has been read for another reason: a rule about an
+NSAID order validates the record's anticoagulants, not its opioids.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ from dataclasses import fields
 from datetime import date
 from typing import Any
 
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import Medication, PatientFacts
 
 Compute = Callable[[str, "LazyFacts"], Any]
+ActiveMeds = Callable[[tuple[str, ...]], tuple[Medication, ...]]
 
 
 class _OnFirstRead:
@@ -42,8 +47,18 @@ class _OnFirstRead:
 class LazyFacts(PatientFacts):
     """The facts of one request, each computed from the record when first read."""
 
-    def __init__(self, today: date, available: frozenset[str], compute: Compute) -> None:  # noqa: D107
-        self.__dict__.update(today=today, available=available, _compute=compute)
+    def __init__(
+        self, today: date, available: frozenset[str], compute: Compute, active_meds: ActiveMeds | None = None
+    ) -> None:  # noqa: D107
+        self.__dict__.update(today=today, available=available, _compute=compute, _active_meds=active_meds)
+
+    def active_in(self, *valuesets: str) -> tuple[Medication, ...]:
+        """As ``PatientFacts.active_in``, validating only the record's entries in ``valuesets``."""
+        active_meds = self.__dict__["_active_meds"]
+        if active_meds is None or "medications" in self.__dict__:
+            return super().active_in(*valuesets)
+        found: tuple[Medication, ...] = active_meds(valuesets)
+        return found
 
 
 LAZY_FIELDS = tuple(f.name for f in fields(PatientFacts) if f.name not in ("today", "available"))

@@ -360,3 +360,32 @@ def test_add_months_clamps_to_month_end(start: date, months: int, expected: date
 def test_whole_months(start: date, end: date, months: int) -> None:
     """Whole calendar months elapsed between two dates."""
     assert whole_months(start, end) == months
+
+
+# --------------------------------------------------------------------------- medications by value set
+
+
+def med_request(code: str, display: str, mid: str) -> dict[str, Any]:
+    return {"resourceType": "MedicationRequest", "id": mid, "status": "active", "intent": "order", "subject": SUBJECT,
+            "medicationCodeableConcept": concept(code, RXNORM, display), "authoredOn": ago(20)}
+
+
+MEDS = (
+    med_request("1049621", "Oxycodone Hydrochloride 5 MG Oral Tablet", "oxy"),
+    med_request("197806", "Ibuprofen 600 MG Oral Tablet", "ibu"),
+    med_request("313782", "Acetaminophen 325 MG Oral Tablet", "apap"),
+)
+
+
+def test_active_in_reads_only_the_asked_value_sets() -> None:
+    """active_in validates only the entries in the value sets asked for, and answers as every medication read would."""
+    c = content()
+    record = select_record({"all": [patient(), *MEDS]}, c.index, "p1")
+    facts = build_facts(record, c.terminology, c.facts.params, TODAY, frozenset(DATA_KEYS))
+    assert [m.ref for m in facts.active_in("nsaids", "acetaminophen")] == ["MedicationRequest/ibu", "MedicationRequest/apap"]
+    assert [e.ref for e in record.candidates if "model" in e._memo] == ["MedicationRequest/ibu", "MedicationRequest/apap"]
+    full = build(*MEDS)
+    for sets in (("nsaids",), ("opioids",), ("acetaminophen", "opioids"), ("anticoagulants",)):
+        expected = tuple(m for m in full.medications if m.active and m.in_any(*sets))
+        assert facts.active_in(*sets) == expected == full.active_in(*sets)
+    assert [m.ref for m in facts.active_in("opioids")] == ["MedicationRequest/oxy"]
