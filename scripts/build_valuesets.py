@@ -9,9 +9,9 @@ used only to name the members of cached VSAC expansions that have no display, so
 be filtered by drug name (members it cannot name are left out where a filter needs the name).
 
 Each bundled value set below loses every include imported earlier and gets the listed sources
-imported again, in order, by `cds_service.terminology.importer.import_into` (the library behind
-``cds-service valuesets import``) with ``replace_imported``; a set that does not exist yet is
-created with the recipe's title: hand-added codes (verification marks v/s/u) are kept, a code a
+imported again, in order, by `cds_service.terminology.importer.import_into` with
+``replace_imported`` (the library behind ``cds-service valuesets import``; a set that does not
+exist yet is created with the recipe's title): hand-added codes (verification marks v/s/u) are kept, a code a
 set already holds is not repeated, each source is recorded with its url, OID, version, the
 selection applied and the counts, and each include of its codes references it by ``valueSet``
 (``url|version``). The set's own version is raised as `importer.with_version` says (not at all when
@@ -205,8 +205,8 @@ def build(vsac: Path, content: Path, today: date, names: dict[str, str]) -> list
     """Rebuild every recipe's value set in ``content/valuesets``; the problems found."""
     problems: list[Problem] = []
     base = read_canonical_base(content)
+    directory = content / "valuesets"
     for recipe in RECIPES:
-        directory = content / "valuesets"
         title = None if (directory / f"{recipe.valueset}.json").exists() else recipe.title or recipe.valueset
         sources = []
         for take in recipe.takes:
