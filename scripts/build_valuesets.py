@@ -9,8 +9,9 @@ used only to name the members of cached VSAC expansions that have no display, so
 be filtered by drug name (members it cannot name are left out where a filter needs the name).
 
 Each bundled value set below loses every include imported earlier and gets the listed sources
-imported again, in order, through `cds_service.terminology.importer` (the library behind
-``cds-service valuesets import``): hand-added codes (verification marks v/s/u) are kept, a code a
+imported again, in order, by `cds_service.terminology.importer.import_into` with
+``replace_imported`` (the library behind ``cds-service valuesets import``; a set that does not
+exist yet is created with the recipe's title): hand-added codes (verification marks v/s/u) are kept, a code a
 set already holds is not repeated, each source is recorded with its url, OID, version, the
 selection applied and the counts, and each include of its codes references it by ``valueSet``
 (``url|version``). The set's own version is raised as `importer.with_version` says (not at all when
@@ -22,7 +23,6 @@ Running it twice on the same files gives the same value sets (apart from the imp
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from datetime import date
@@ -30,9 +30,7 @@ from pathlib import Path
 
 from cds_service.commands.valuesets import write_checked
 from cds_service.content.loader import Problem, read_canonical_base
-from cds_service.terminology.importer import (
-    Selection, dumps, merge, new_valueset, read_names, read_source, select, strip_imported, with_version,
-)
+from cds_service.terminology.importer import Selection, import_into, read_names, read_source, select
 from cds_service.terminology.systems import SNOMED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -207,13 +205,9 @@ def build(vsac: Path, content: Path, today: date, names: dict[str, str]) -> list
     """Rebuild every recipe's value set in ``content/valuesets``; the problems found."""
     problems: list[Problem] = []
     base = read_canonical_base(content)
+    directory = content / "valuesets"
     for recipe in RECIPES:
-        path = content / "valuesets" / f"{recipe.valueset}.json"
-        before = json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
-        if before is not None:
-            data = strip_imported(before)
-        else:
-            data = new_valueset(recipe.valueset, recipe.title or recipe.valueset, base, recipe.description)
+        title = None if (directory / f"{recipe.valueset}.json").exists() else recipe.title or recipe.valueset
         sources = []
         for take in recipe.takes:
             selection = Selection(
@@ -221,10 +215,13 @@ def build(vsac: Path, content: Path, today: date, names: dict[str, str]) -> list
                 names=names if take.named else {}, systems=frozenset(take.systems) if take.systems is not None else None,
             )  # fmt: skip
             sources.append(select(read_source(vsac / take.file), selection))
-        merged, recorded, already = merge(data, sources, today)
-        problems += write_checked(path, dumps(with_version(before, merged)), base)
-        added = ", ".join(f"{s.oid or s.url}: {s.codes}" for s in recorded)
-        print(f"{recipe.valueset}: {added} ({already} already held)")
+        result = import_into(
+            directory, recipe.valueset, sources, today,
+            title=title, description=recipe.description, base=base, replace_imported=True,
+        )  # fmt: skip
+        problems += write_checked(result.path, result.text, base)
+        added = ", ".join(f"{s.oid or s.url}: {s.codes}" for s in result.sources)
+        print(f"{recipe.valueset}: {added} ({result.already} already held)")
     return problems
 
 

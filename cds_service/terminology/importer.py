@@ -392,10 +392,12 @@ def _codes(data: Mapping[str, Any]) -> set[tuple[str, str, str, str]]:
 def import_into(
     directory: Path, valueset_id: str, sources: Sequence[SourceSet], today: date, *,
     title: str | None = None, description: str | None = None, base: CanonicalBase = DEFAULT_CANONICAL,
+    replace_imported: bool = False,
 ) -> ImportResult:  # fmt: skip
     """``sources`` merged into ``directory/<valueset_id>.json``, or a new value set with ``title``
     when ``title`` is given (then the file must not exist yet; its url is under ``base``), versioned
-    by `with_version`. Nothing is written: see `ImportResult`."""
+    by `with_version`. With ``replace_imported`` the existing set first loses every imported include
+    and source (`strip_imported`), not only those of ``sources``. Nothing is written: see `ImportResult`."""
     path = Path(directory) / f"{valueset_id}.json"
     before: dict[str, Any] | None = None
     if title is not None:
@@ -409,6 +411,8 @@ def import_into(
             data = before = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise SourceError(path, 0, f"cannot read the value set to merge into: {exc}") from None
+        if replace_imported:
+            data = strip_imported(before)
     merged, recorded, already = merge(data, sources, today)
     return ImportResult(path, dumps(with_version(before, merged)), recorded, already)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
+import sys
 from dataclasses import replace
 from datetime import date
 from pathlib import Path
@@ -146,8 +148,8 @@ def test_the_version_rises_with_what_an_import_changes(content: Path) -> None:
     directory = content / "valuesets"
     few = select(source, Selection(codes=frozenset(m.code for m in source.members[:2])))
 
-    def version(*sources: Any, **new: str) -> str:
-        return str(_write(import_into(directory, "hf", list(sources), TODAY, **new))["version"])
+    def version(*sources: Any, title: str | None = None) -> str:
+        return str(_write(import_into(directory, "hf", list(sources), TODAY, title=title))["version"])
 
     assert version(few, title="Heart failure") == "1.0.0"
     assert version(few) == "1.0.0"
@@ -207,3 +209,35 @@ def test_cli_rejects_bad_options_before_writing(content: Path, options: list[str
     result = CliRunner().invoke(app, ["valuesets", "import", str(DATA / "heart-failure-sct.expansion.json"), *options,
                                       "--content-dir", str(content)])  # fmt: skip
     assert result.exit_code == 2 and list((content / "valuesets").iterdir()) == []
+
+
+def test_build_script_rebuilds_and_creates_value_sets_from_a_vsac_directory(
+    content: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``scripts/build_valuesets.py`` drops every earlier import of a set (2.24 is not in its recipe any more),
+    keeps hand-added codes, imports the recipe's sources again and creates a missing set with its title."""
+    spec = importlib.util.spec_from_file_location("build_valuesets", BUNDLED.parents[1] / "scripts" / "build_valuesets.py")
+    assert spec is not None and spec.loader is not None
+    script = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, spec.name, script)  # its dataclasses look their module up
+    spec.loader.exec_module(script)
+    vsac = tmp_path / "vsac"
+    vsac.mkdir()
+    shutil.copy(DATA / "heart-failure-sct.expansion.json", vsac / "2.16.840.1.113883.3.526.2.25.json")
+    shutil.copy(BUNDLED / "heart-failure.json", content / "valuesets" / "heart-failure.json")
+    take = script.Take("2.16.840.1.113883.3.526.2.25.json")
+    monkeypatch.setattr(script, "RECIPES", (
+        script.Recipe("heart-failure", (take,)), script.Recipe("hf-new", (take,), "New heart failure", "From 2.25."),
+    ))  # fmt: skip
+    assert script.main([str(vsac), "--content-dir", str(content), "--date", "2026-03-01"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "heart-failure: urn:oid:2.16.840.1.113883.3.526.2.25: 6 (0 already held)",
+        "hf-new: urn:oid:2.16.840.1.113883.3.526.2.25: 6 (0 already held)",
+    ]
+    rebuilt = json.loads((content / "valuesets" / "heart-failure.json").read_text())
+    assert list(_sources(rebuilt)) == [HF_URL] and _sources(rebuilt)[HF_URL].imported == "2026-03-01"
+    assert [include_source(i) for i in rebuilt["compose"]["include"]] == [None, None, f"{HF_URL}|20230210"]
+    assert rebuilt["version"] == "2.0.0"  # the 77 earlier SNOMED CT codes and 2.24's codes left
+    created = json.loads((content / "valuesets" / "hf-new.json").read_text())
+    assert (created["title"], created["description"], created["version"]) == ("New heart failure", "From 2.25.", "1.0.0")
+    assert load_valuesets(content / "valuesets").keys() == {"heart-failure", "hf-new"}
