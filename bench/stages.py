@@ -1,11 +1,16 @@
 """Where one hook call's time goes, stage by stage, in-process and without a profiler.
 
     python -m bench.stages [--size 150] [--calls 500]
+    python -m bench.stages --body synthea-median-opioid [--calls 500]
 
 Runs the steps of ``hooks.handler.find`` and ``handle_hook`` one after another on the benchmark's
-record (``bench/records.py``), timing each with ``perf_counter``, after the same garbage-collector
-tuning as the running service. Prints the fastest and the median of ``--calls`` calls per stage:
-this machine's speed drifts, so the fastest is the steadier figure for comparing changes.
+record (``bench/records.py``) of ``--size`` resources, each call with nothing validated before, or
+on the calls of one body of the suite (``bench/field.py``), each pass a new patient as
+``bench/post.lua`` sends them (what the service keeps per process, as the element models of codes
+every record repeats, it keeps here too). Each stage is timed with ``perf_counter``, after the same
+garbage-collector tuning as the running service. Prints the fastest and the median of ``--calls``
+calls per stage: this machine's speed drifts, so the fastest is the steadier figure for comparing
+changes.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from bench.field import bodies, varied
 from bench.records import hook_request
 from cds_service.app import GC_THRESHOLDS
 from cds_service.content.render import render_card, uncertain_counts
@@ -43,9 +49,12 @@ STAGES = ("parse JSON", "request model", "context", "prefetch", "classify record
           "draft orders", "rules", "cards", "response", "free request")  # fmt: skip
 
 
-async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> int:
-    """One typical order-select call, each stage's seconds appended to ``times``; the number of cards."""
-    service = SERVICES_BY_ID["neck-pain-order-select"]
+async def one_call(
+    body: bytes, content: Any, times: dict[str, list[float]], service_id: str = "neck-pain-order-select", forget: bool = True
+) -> int:
+    """One call (by default an order-select of a new patient: ``forget`` what was validated before),
+    each stage's seconds appended to ``times``; the number of cards."""
+    service = SERVICES_BY_ID[service_id]
     clock = time.perf_counter
 
     def timed(stage: str, started: float) -> float:
@@ -53,7 +62,8 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
         times[stage].append(now - started)
         return now
 
-    clear_validated()  # a new patient: nothing validated by an earlier call
+    if forget:
+        clear_validated()  # a new patient: nothing validated by an earlier call
     t = clock()
     raw = orjson.loads(body)
     t = timed("parse JSON", t)
@@ -66,7 +76,7 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     record = select_record(result.resources, content.index, context.patient_id)
     t = timed("classify record", t)
     facts = build_facts(record, content.terminology, content.facts.params, date.today(), available_data(result) | {"patient"})
-    screening = screen(context.draft_orders.entry, context.selections, content.index)
+    screening = screen(context.draft_orders.entry, getattr(context, "selections", None), content.index)
     screened = gated(facts, tuple(order for order, *_ in screening))
     t = timed("scope gate", t)
     orders = validated_orders(screening, content.index)
@@ -83,19 +93,32 @@ async def one_call(body: bytes, content: Any, times: dict[str, list[float]]) -> 
     return len(cards)
 
 
-def run(size: int, calls: int, warmup: int = 50) -> dict[str, tuple[float, float]]:
-    """(fastest, median) µs per stage over ``calls`` calls on a ``size``-resource record."""
+def run(size: int, calls: int, warmup: int = 50, body: str | None = None) -> dict[str, tuple[float, float]]:
+    """(fastest, median) µs per stage over ``calls`` calls on a ``size``-resource record, or on the
+    calls of the suite's ``body`` (each counts once)."""
     content = ContentStore(BUNDLED_CONTENT_DIR).current
-    body = orjson.dumps(hook_request(size))
+    record = orjson.dumps(hook_request(size))
+    suite = [b for b in bodies() if b.name == body] if body is not None else []
+    if body is not None and not suite:
+        raise SystemExit(f"no body {body!r} in the suite: {', '.join(b.name for b in bodies())}")
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
     gc.collect()
     gc.freeze()
     previous = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
+    patients = iter(range(10**9))
 
     async def calls_in_one_loop(n: int) -> None:
-        for _ in range(n):
-            await one_call(body, content, times)
+        if not suite:
+            for _ in range(n):
+                await one_call(record, content, times)
+            return
+        calls = suite[0].calls
+        for i in range(n):
+            if i % len(calls) == 0:
+                patient = f"-s{next(patients)}"
+            service_id, marked = calls[i % len(calls)]
+            await one_call(varied(marked, patient), content, times, service_id, forget=False)
 
     try:
         asyncio.run(calls_in_one_loop(warmup))
@@ -112,9 +135,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> N
     parser = argparse.ArgumentParser(prog="python -m bench.stages", description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=150, help="resources in the record (150)")
     parser.add_argument("--calls", type=int, default=500, help="measured calls (500)")
+    parser.add_argument("--body", help="a body of the suite (bench/field.py) instead of the --size record")
     args = parser.parse_args(argv)
-    result = run(args.size, args.calls)
-    out(f"One order-select call, {args.size}-resource record, {args.calls} calls (µs)")
+    result = run(args.size, args.calls, body=args.body)
+    what = f"the calls of {args.body}" if args.body else f"one order-select call, {args.size}-resource record"
+    out(f"{what[0].upper()}{what[1:]}, {args.calls} calls (µs)")
     out(f"{'stage':<16} {'fastest':>8} {'median':>8}")
     for stage, (fastest, median) in result.items():
         out(f"{stage:<16} {fastest:>8.0f} {median:>8.0f}")

@@ -6,6 +6,7 @@ import asyncio
 from datetime import date
 
 import orjson
+import pytest
 from fastapi.testclient import TestClient
 
 from bench import stages
@@ -55,6 +56,15 @@ def test_stage_timing_covers_every_stage_of_a_call_with_cards() -> None:
     result = stages.run(size=30, calls=3, warmup=1)
     assert list(result) == list(stages.STAGES)
     assert all(0 < fastest <= median for fastest, median in result.values())
+
+
+def test_stage_timing_runs_the_calls_of_a_suite_body() -> None:
+    """``bench.stages --body`` times an order-select and its order-sign (sign has no selections), and names the bodies when one is unknown."""
+    result = stages.run(size=0, calls=4, warmup=2, body="synthea-p90-select-sign")
+    assert list(result) == list(stages.STAGES)
+    assert all(0 < fastest <= median for fastest, median in result.values())
+    with pytest.raises(SystemExit, match="synthea-median-opioid"):
+        stages.run(size=0, calls=1, body="no-such-body")
 
 
 def test_verdicts_name_the_worst_body_and_hold_large_bodies_to_the_higher_target() -> None:
