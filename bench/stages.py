@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import itertools
 import statistics
 import time
 from collections.abc import Callable
@@ -106,7 +107,7 @@ def run(size: int, calls: int, warmup: int = 50, body: str | None = None) -> dic
     gc.freeze()
     previous = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
-    patients = iter(range(10**9))
+    patients = itertools.count()
 
     async def calls_in_one_loop(n: int) -> None:
         if not suite:
