@@ -10,8 +10,8 @@ ordinary (frozen) ``PatientFacts``: equality, ``repr`` and ``has`` work as there
 request's record alive after the request (the collector runs rarely, see ``app.GC_THRESHOLDS``).
 
 ``active_in`` (the medications on record in some drug value sets) reads only the entries in those
-sets (``active_meds``) until every medication has been read for another reason: a rule about an
-NSAID order validates the record's anticoagulants, not its opioids.
+sets (``active_meds``): a rule about an NSAID order validates the record's anticoagulants, not its
+opioids.
 """
 
 from __future__ import annotations
@@ -47,17 +47,12 @@ class _OnFirstRead:
 class LazyFacts(PatientFacts):
     """The facts of one request, each computed from the record when first read."""
 
-    def __init__(
-        self, today: date, available: frozenset[str], compute: Compute, active_meds: ActiveMeds | None = None
-    ) -> None:  # noqa: D107
+    def __init__(self, today: date, available: frozenset[str], compute: Compute, active_meds: ActiveMeds) -> None:  # noqa: D107
         self.__dict__.update(today=today, available=available, _compute=compute, _active_meds=active_meds)
 
     def active_in(self, *valuesets: str) -> tuple[Medication, ...]:
         """As ``PatientFacts.active_in``, validating only the record's entries in ``valuesets``."""
-        active_meds = self.__dict__["_active_meds"]
-        if active_meds is None or "medications" in self.__dict__:
-            return super().active_in(*valuesets)
-        found: tuple[Medication, ...] = active_meds(valuesets)
+        found: tuple[Medication, ...] = self.__dict__["_active_meds"](valuesets)
         return found
 
 

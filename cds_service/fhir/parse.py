@@ -121,10 +121,7 @@ def _as_lists(raw: dict[str, Any], resource_type: str) -> dict[str, Any]:
 
 def _adapters(resource_type: str) -> dict[str, TypeAdapter[Any] | None]:
     """The element validators of a type made so far, by element name (see ``_adapter``)."""
-    adapters = _ADAPTERS.get(resource_type)
-    if adapters is None:
-        adapters = _ADAPTERS[resource_type] = {}
-    return adapters
+    return _ADAPTERS.setdefault(resource_type, {})
 
 
 def _adapter(resource_type: str, element: str) -> TypeAdapter[Any] | None:
