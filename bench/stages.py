@@ -37,7 +37,7 @@ from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.fhir.parse import clear_validated
 from cds_service.hooks.context import parse_context
-from cds_service.hooks.handler import available_data
+from cds_service.hooks.handler import available_data, evaluated_selections
 from cds_service.protocol.models import CDSRequest, CDSResponse
 from cds_service.hooks.prefetch import resolve_prefetch
 from cds_service.protocol.services import SERVICES_BY_ID
@@ -77,7 +77,7 @@ async def one_call(
     record = select_record(result.resources, content.index, context.patient_id)
     t = timed("classify record", t)
     facts = build_facts(record, content.terminology, content.facts.params, date.today(), available_data(result) | {"patient"})
-    screening = screen(context.draft_orders.entry, getattr(context, "selections", None), content.index)
+    screening = screen(context.draft_orders.entry, evaluated_selections(service, context), content.index)
     screened = gated(facts, tuple(order for order, *_ in screening))
     t = timed("scope gate", t)
     orders = validated_orders(screening, content.index)

@@ -42,6 +42,14 @@ def available_data(result: PrefetchResult) -> frozenset[str]:
     return frozenset(keys)
 
 
+def evaluated_selections(service: ServiceDeclaration, context: Any) -> list[str] | None:
+    """The ``selections`` of an order-select context for a service that evaluates only those; None
+    otherwise (every draft order is evaluated)."""
+    if isinstance(context, OrderSelectContext) and service.evaluates == "selections":
+        return context.selections
+    return None
+
+
 @dataclass(frozen=True)
 class Evaluated:
     """The findings of one hook call, with the facts and prefetch they came from."""
@@ -85,7 +93,7 @@ async def find(
         raise PreconditionFailed("no valid Patient resource for context.patientId", PATIENT_KEY, result.unavailable)
     available = available_data(result) | {PATIENT}
     facts = build_facts(record, content.terminology, content.facts.params, today or date.today(), available)
-    selections = context.selections if isinstance(context, OrderSelectContext) and service.evaluates == "selections" else None
+    selections = evaluated_selections(service, context)
     findings: list[Finding] = []
     withheld: list[Withheld] = []
     failed: dict[str, str] = {}
