@@ -217,4 +217,3 @@ def _suggestion(rule: CompiledRule, spec: Any, ctx: dict[str, Any]) -> Suggestio
     label = render(rule.labels[spec.key], ctx, _SUGGESTION_VALUES).strip()
     recommended = True if spec.recommended else None
     return Suggestion(label=label, uuid=random_uuid(), is_recommended=recommended, actions=actions)
-

@@ -76,4 +76,3 @@ def installed() -> bool:
     """Whether ``FhirBase.get_model_klass`` is the kept lookup."""
     declared = FhirBase.__dict__.get("get_model_klass")
     return isinstance(declared, classmethod) and declared.__func__ is model_class_of
-

@@ -196,5 +196,3 @@ def serve_metrics(metrics: Metrics, host: str, port: int | None) -> Callable[[],
         thread.join(timeout=2)
 
     return stop
-
-

@@ -190,4 +190,3 @@ def test_fever_units_do_not_depend_on_the_unit_system(unit_system: str | None) -
     record = select_record({"all": [patient(50), NECK_PAIN, temperature]}, c.index, "p1")
     facts = build_facts(record, c.terminology, c.facts.params, TODAY, frozenset(DATA_KEYS))
     assert facts.fever is not None and facts.fever.value == 38.3
-

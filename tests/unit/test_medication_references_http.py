@@ -121,4 +121,3 @@ def test_unresolvable_references_answer_200_keeping_the_order(client: TestClient
         assert ("muscle-relaxant-older-adult" in topics(post(client, SIGN_URL, body))) is expected
     select = hook_body(older_adult_with_neck_pain(), [bare, service_order("72141", "MRI cervical spine", "s1")])
     assert post(client, SELECT_URL, select)["cards"]  # the unresolved draft among the selections is no error
-

@@ -102,4 +102,3 @@ def test_vignette_7_octogenarian_fusion_request(shared_client: TestClient) -> No
     assert mine(body) == {"fusion-for-axial-pain": "warning", "surgery-age-80": "warning"}
     consult = card_of(body, "surgery-age-80")["suggestions"][0]["actions"][0]
     assert consult["type"] == "create" and consult["resource"]["resourceType"] == "ServiceRequest"
-
