@@ -9,13 +9,14 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from bench import stages
+from bench import asgi, stages
 from bench.__main__ import markdown_table, verdict_label, verdicts
 from bench.field import bodies, varied
 from bench.growth import fit
 from bench.records import hook_request, record
 from cds_service.content.store import ContentStore
 from cds_service.facts.record import select_record
+from cds_service.fhir import parse
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
 TODAY = date(2026, 3, 1)
@@ -99,3 +100,23 @@ def test_the_markdown_table_has_a_row_per_body_with_its_ratios() -> None:
     lines = markdown_table(load).splitlines()
     assert len(lines) == 4 and lines[1].count("|---") == 12
     assert lines[2].startswith("| a | 23 | 23 | 1 | 1,234 |") and "| 0.31 | 1.0 |" in lines[2] and "| 0.77 |" in lines[3]
+
+
+def test_validation_free_validates_for_the_first_patient_only(shared_client: TestClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench.asgi --validation-free`` validates a body's resources for its first patient only and answers the next one the same cards."""
+    validated: list[str] = []
+    real = parse._validated
+    monkeypatch.setattr(parse, "_validated", lambda raw, *rest: validated.append(rest[0]) or real(raw, *rest))
+    monkeypatch.setattr(asgi, "patients", [])
+    asgi.validation_free()
+    (body,) = asgi.suite(["synthea-median-opioid"])
+    (service, marked), = body.calls
+    answers, counts = [], []
+    for patient in (0, 1):
+        asgi.patients.append(patient)
+        parse.clear_validated()
+        response = shared_client.post(f"/cds-services/{service}", content=varied(marked, asgi.suffix()))
+        answers.append([card["summary"] for card in response.json()["cards"]])
+        counts.append(len(validated))
+    assert counts[0] > 0 and counts[1] == counts[0]
+    assert answers[0] == answers[1] and len(answers[0]) == 2
