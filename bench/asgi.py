@@ -43,8 +43,9 @@ def suffix() -> str:
 
 def validation_free() -> None:
     """Make validating a resource cost a lookup: its model is the one validated for the first patient
-    with the same resource (the JSON without the patient's id suffix). The models are the same ones
-    the service builds; only their ids are those of that first patient, which no rule reads."""
+    with the same resource (the JSON without the patient's id suffix). The models are the ones the
+    service builds, with the first patient's ids and references in them; every suite body answers
+    the same cards this way as validated anew."""
     validated = parse._validated
     kept: dict[bytes, Any] = {}
 
