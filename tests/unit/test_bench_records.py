@@ -9,7 +9,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from bench import asgi, stages
+from bench import asgi, instructions, stages
 from bench.__main__ import markdown_table, verdict_label, verdicts
 from bench.field import bodies, varied
 from bench.growth import fit
@@ -120,3 +120,10 @@ def test_validation_free_validates_for_the_first_patient_only(shared_client: Tes
         counts.append(len(validated))
     assert counts[0] > 0 and counts[1] == counts[0]
     assert answers[0] == answers[1] and len(answers[0]) == 2
+
+
+def test_instruction_counts_need_valgrind_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``bench.instructions`` stops with a message naming valgrind when it is not installed."""
+    monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
+    with pytest.raises(SystemExit, match="needs valgrind"):
+        instructions.count("sandbox-rx", 1, floor=False, free=False)
