@@ -22,7 +22,7 @@ from bench import servers
 from bench.fallback import FallbackResult, run_fallback, start_fhir_server
 from bench.growth import run_growth
 from bench.wrk import LoadResult, combine, require_wrk, run_wrk
-from bench.field import Body, bodies, varied
+from bench.field import Body, suite, varied
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TARGETS = {"ratio": 0.50, "ratio_large": 0.75, "large_resources": 100, "p99_factor": 3.0,
@@ -155,9 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if floor is not None:
             load: dict[str, Any] = {}
-            for body in bodies():
-                if args.body and body.name not in args.body:
-                    continue
+            for body in suite(args.body):
                 cards = check(service, body)
                 if body.name != "sandbox-rx" and not cards:
                     raise RuntimeError(f"{body.name}: no cards; the record must keep the rules running")

@@ -26,7 +26,7 @@ from typing import Any
 import orjson
 
 from bench import floor as floor_app
-from bench.field import Body, bodies, varied
+from bench.field import Body, suite, varied
 from cds_service.app import create_app
 from cds_service.fhir import parse
 from cds_service.observability.logging import configure_logging
@@ -119,11 +119,6 @@ def service_app(free: bool = False) -> Any:
     if free:
         validation_free()
     return app
-
-
-def suite(names: list[str]) -> list[Body]:
-    """The suite's bodies named (all of them when none is)."""
-    return [b for b in bodies() if not names or b.name in names]
 
 
 async def run(args: argparse.Namespace) -> None:

@@ -218,6 +218,16 @@ def bodies() -> list[Body]:
     ]
 
 
+def suite(names: list[str] | tuple[str, ...] = ()) -> list[Body]:
+    """The suite's bodies named, in table order (all of them when none is); an unknown name stops
+    with the list of names."""
+    every = bodies()
+    unknown = set(names) - {b.name for b in every}
+    if unknown:
+        raise SystemExit(f"no body {', '.join(sorted(unknown))} in the suite: {', '.join(b.name for b in every)}")
+    return [b for b in every if not names or b.name in names]
+
+
 def main() -> None:
     for body in bodies():
         services = " + ".join(s.removeprefix("neck-pain-") for s, _ in body.calls)

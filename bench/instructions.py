@@ -25,6 +25,7 @@ from pathlib import Path
 
 from bench import asgi
 from bench import floor as floor_app
+from bench.field import suite
 
 WARMUP = 30
 
@@ -45,13 +46,13 @@ def count(body: str, calls: int, floor: bool, free: bool) -> int:
 
 
 async def child(args: argparse.Namespace) -> None:
-    """Under callgrind: warm up, count ``--calls`` calls, stop counting."""
-    service = asgi.service_app(args.validation_free)
-    app = floor_app.app if args.floor else service
-    (body,) = asgi.suite(args.body)
-    instrument = ["callgrind_control", "-i"]
-    async with service.router.lifespan_context(service):
+    """Under callgrind: warm up, count ``--calls`` calls, stop counting. The floor runs alone, without
+    the service's app started (whose threads callgrind would count too)."""
+    (body,) = suite(args.body)
+    app = floor_app.app if args.floor else asgi.service_app(args.validation_free)
+    async with app.router.lifespan_context(app):
         await asgi.timed(app, body, WARMUP, 0)
+        instrument = ["callgrind_control", "-i"]
         subprocess.run([*instrument, "on", str(os.getpid())], capture_output=True, check=True)
         await asgi.timed(app, body, args.calls, 0)
         subprocess.run([*instrument, "off", str(os.getpid())], capture_output=True, check=True)
@@ -69,7 +70,7 @@ def main() -> None:
         asyncio.run(child(args))
         return
     print(f"{'body':<24} {'service':>10} {'floor':>10} | {'floor ÷ service':>15}")
-    for body in asgi.suite(args.body):
+    for body in suite(args.body):
         service = count(body.name, args.calls, False, args.validation_free)
         floor = count(body.name, args.calls, True, False)
         print(f"{body.name:<24} {service:>10,} {floor:>10,} | {floor / service:>15.2f}", flush=True)

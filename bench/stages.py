@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from bench.field import bodies, varied
+from bench.field import suite, varied
 from bench.records import hook_request
 from cds_service.app import GC_THRESHOLDS
 from cds_service.content.render import render_card, uncertain_counts
@@ -98,10 +98,8 @@ def run(size: int, calls: int, warmup: int = 50, body: str | None = None) -> dic
     """(fastest, median) µs per stage over ``calls`` calls on a ``size``-resource record, or on the
     calls of the suite's ``body`` (each counts once)."""
     content = ContentStore(BUNDLED_CONTENT_DIR).current
-    record = orjson.dumps(hook_request(size))
-    suite = [b for b in bodies() if b.name == body] if body is not None else []
-    if body is not None and not suite:
-        raise SystemExit(f"no body {body!r} in the suite: {', '.join(b.name for b in bodies())}")
+    body_calls = suite([body])[0].calls if body is not None else ()
+    record = orjson.dumps(hook_request(size)) if body is None else b""
     times: dict[str, list[float]] = {stage: [] for stage in STAGES}
     gc.collect()
     gc.freeze()
@@ -110,15 +108,14 @@ def run(size: int, calls: int, warmup: int = 50, body: str | None = None) -> dic
     patients = itertools.count()
 
     async def calls_in_one_loop(n: int) -> None:
-        if not suite:
+        if not body_calls:
             for _ in range(n):
                 await one_call(record, content, times)
             return
-        calls = suite[0].calls
         for i in range(n):
-            if i % len(calls) == 0:
+            if i % len(body_calls) == 0:
                 patient = f"-s{next(patients)}"
-            service_id, marked = calls[i % len(calls)]
+            service_id, marked = body_calls[i % len(body_calls)]
             await one_call(varied(marked, patient), content, times, service_id, forget=False)
 
     try:

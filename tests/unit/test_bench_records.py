@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from bench import asgi, instructions, stages
 from bench.__main__ import markdown_table, verdict_label, verdicts
-from bench.field import bodies, varied
+from bench.field import bodies, suite, varied
 from bench.growth import fit
 from bench.records import hook_request, record
 from cds_service.content.store import ContentStore
@@ -109,7 +109,7 @@ def test_validation_free_validates_for_the_first_patient_only(shared_client: Tes
     monkeypatch.setattr(parse, "_validated", lambda raw, *rest: validated.append(rest[0]) or real(raw, *rest))
     monkeypatch.setattr(asgi, "patients", [])
     asgi.validation_free()
-    (body,) = asgi.suite(["synthea-median-opioid"])
+    (body,) = suite(["synthea-median-opioid"])
     (service, marked), = body.calls
     answers, counts = [], []
     for patient in (0, 1):
