@@ -17,6 +17,8 @@ validated around those models by the model's own validator (as ``cls(**data)`` r
 the Python ``__init__`` frames around it; a shared model is taken as itself, see ``modelclass``).
 The last ``ELEMENTS_MAX`` element models are also kept per process, keyed by type, element and
 exact bytes: the codes, statuses and categories of one patient's record recur in the next one's.
+References (``subject``, ``requester`` …) are not: they name this patient's resources, recur in no
+other record, and would only push out the elements that do.
 Any failure falls back to the plain pass, so what is accepted, repaired or rejected is exactly
 what plain validation decides (tests/unit/test_validation_equivalence.py holds it to the library's).
 
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
+_REFERENCES: dict[str, frozenset[str]] = {}
 _ADAPTERS: dict[str, dict[str, TypeAdapter[Any] | None]] = {}
 _DIRECT: dict[type, bool] = {}
 VALIDATED_MAX = 256  # resource models kept per process (least recently used first out): ~5 MB, 3 ms per full GC
@@ -104,6 +107,19 @@ def list_elements(resource_type: str) -> frozenset[str]:
     return lists
 
 
+def reference_elements(resource_type: str) -> frozenset[str]:
+    """The top-level elements of a type that are References (the model marks them with their target types; cached)."""
+    found = _REFERENCES.get(resource_type)
+    if found is None:
+        fields = model_class(resource_type).model_fields
+        found = _REFERENCES[resource_type] = frozenset(
+            info.alias or name
+            for name, info in fields.items()
+            if isinstance(info.json_schema_extra, dict) and "enum_reference_types" in info.json_schema_extra
+        )
+    return found
+
+
 def _is_list(annotation: Any) -> bool:
     origin = typing.get_origin(annotation)
     if origin is list:
@@ -159,6 +175,7 @@ def _with_element_models(raw: dict[str, Any], resource_type: str, cls: Any, memo
     (``_direct``), that ``resourceType`` is its type and that there is no ``resource_type`` key.
     """
     lists = list_elements(resource_type)
+    references = reference_elements(resource_type)
     adapters = _adapters(resource_type)
     values = {}
     for key, value in raw.items():
@@ -175,7 +192,7 @@ def _with_element_models(raw: dict[str, Any], resource_type: str, cls: Any, memo
             memo_key = (resource_type, key, orjson.dumps(value))
             found = memo.get(memo_key)
             if found is None:
-                found = memo[memo_key] = _element(memo_key, adapter, value)
+                found = memo[memo_key] = adapter.validate_python(value) if key in references else _element(memo_key, adapter, value)
             value = found
         values[key] = value
     model = cls.__new__(cls)

@@ -87,3 +87,15 @@ def test_an_element_value_is_shared_across_requests_and_bounded(monkeypatch: pyt
     monkeypatch.setattr(parse, "ELEMENTS_MAX", 3)
     parse_resource({**condition("M54.6"), "id": "kept-3"}, ("Condition",), None, {})
     assert len(parse._ELEMENTS) == 3
+
+
+def test_references_are_shared_within_a_request_only() -> None:
+    """A patient's subject reference is validated once per request, and never kept for the next patient's request."""
+    clear_validated()
+    memo: dict[object, object] = {}
+    first = parse_resource(condition(), ("Condition",), None, memo)
+    again = parse_resource({**condition("M54.6"), "id": "kept-2"}, ("Condition",), None, memo)
+    assert again.subject is first.subject
+    assert [key[1] for key in parse._ELEMENTS if key[1] == "subject"] == []
+    other = parse_resource({**condition(), "id": "kept-3"}, ("Condition",), None, {})  # the next request
+    assert other.code is first.code and other.subject is not first.subject
