@@ -9,6 +9,8 @@ socket or uvicorn's parser: what is left is the app's own cost per call, free of
 service's calls on the named body. ``--validation-free`` takes each resource's model from the first
 patient it was validated for (the patients differ only by their id suffix): what a call would cost
 if validating what the rules read cost nothing, a bound on what any validation speed-up can give.
+``--features-off`` switches off what a call pays for beside its cards: the access line, the request
+and card metrics, the served-card record and the repeat filter (another bound, not a configuration).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import logging
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +31,7 @@ import orjson
 from bench import floor as floor_app
 from bench.field import Body, suite, varied
 from cds_service.app import create_app
+from cds_service.feedback import runtime as feedback
 from cds_service.fhir import parse
 from cds_service.observability.logging import configure_logging
 from cds_service.settings import Settings
@@ -104,9 +108,24 @@ async def timed(app: Any, body: Body, calls: int, warmup: int = 30) -> tuple[flo
     return min(times), statistics.median(times)
 
 
-def service_app(free: bool = False) -> Any:
+def _nothing(*args: Any, **kwargs: Any) -> None:
+    return None
+
+
+def features_off(app: Any, assign: Callable[[Any, str, Any], None] = setattr) -> None:
+    """Switch off, in this process, the per-call features beside the cards (set with ``assign``): the
+    access line, the request and card metrics, the served-card record and the repeat filter."""
+    metrics = app.state.metrics
+    assign(logging.getLogger("cds_service.access"), "disabled", True)
+    assign(metrics, "observe_request", _nothing)
+    assign(metrics, "observe_outcome", _nothing)
+    assign(feedback, "record_served", _nothing)
+    assign(app.state, "seen_cards", None)
+
+
+def service_app(free: bool = False, off: bool = False) -> Any:
     """The service app as shipped (auth off, SQLite feedback and the log in a new directory), not yet
-    started; with ``free``, ``validation_free``."""
+    started; with ``free``, ``validation_free``; with ``off``, ``features_off``."""
     directory = Path(tempfile.mkdtemp(prefix="bench-asgi-"))
     settings = Settings(auth_mode="off", content_poll_seconds=0, feedback_db_url=f"sqlite:///{directory / 'f.sqlite3'}",
                         feedback_state_dir=directory / "recorder-state")
@@ -118,11 +137,13 @@ def service_app(free: bool = False) -> Any:
     app = create_app(settings)
     if free:
         validation_free()
+    if off:
+        features_off(app)
     return app
 
 
 async def run(args: argparse.Namespace) -> None:
-    app = service_app(args.validation_free)
+    app = service_app(args.validation_free, args.features_off)
     async with app.router.lifespan_context(app):
         print(f"{'body':<24} {'res':>5} {'KB':>5} | {'service µs':>10} {'median':>7} | {'floor µs':>8} {'median':>7} | {'ratio':>5}")
         for body in suite(args.body):
@@ -146,6 +167,7 @@ def main() -> None:
     parser.add_argument("--body", action="append", default=[])
     parser.add_argument("--profile")
     parser.add_argument("--validation-free", action="store_true", help="validating a resource costs a lookup (a bound)")
+    parser.add_argument("--features-off", action="store_true", help="no access line, metrics, card record or repeat filter (a bound)")
     asyncio.run(run(parser.parse_args()))
 
 

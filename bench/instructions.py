@@ -1,7 +1,7 @@
 """Instructions per call of each suite body through the app in-process, service and floor, counted by
 callgrind: the same count on every run of the same code, however loaded or throttled the machine.
 
-    python -m bench.instructions [--calls 60] [--body NAME] [--validation-free]
+    python -m bench.instructions [--calls 60] [--body NAME] [--validation-free] [--features-off]
 
 Each body and app runs in a child process under ``valgrind --tool=callgrind`` (Debian's valgrind),
 counting nothing until 30 warm-up calls are done (``callgrind_control -i``), then ``--calls`` calls
@@ -30,13 +30,14 @@ from bench.field import suite
 WARMUP = 30
 
 
-def count(body: str, calls: int, floor: bool, free: bool) -> int:
-    """Instructions per call of ``body`` in a child under callgrind."""
+def count(body: str, calls: int, floor: bool, bounds: tuple[str, ...] = ()) -> int:
+    """Instructions per call of ``body`` in a child under callgrind; ``bounds``: the service's
+    ``--validation-free`` and ``--features-off``."""
     if shutil.which("valgrind") is None:
         raise SystemExit("bench.instructions needs valgrind (apt-get install valgrind)")
     out = Path(tempfile.mkdtemp(prefix="bench-instructions-")) / "callgrind.out"
     child = [sys.executable, "-m", "bench.instructions", "--child", "--calls", str(calls), "--body", body]
-    child += ["--floor"] * floor + ["--validation-free"] * free
+    child += ["--floor"] if floor else list(bounds)
     done = subprocess.run(["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}", *child],
                           capture_output=True, text=True, check=False)  # fmt: skip
     found = re.search(r"Collected : (\d+)", done.stderr)
@@ -49,7 +50,7 @@ async def child(args: argparse.Namespace) -> None:
     """Under callgrind: warm up, count ``--calls`` calls, stop counting. The floor runs alone, without
     the service's app started (whose threads callgrind would count too)."""
     (body,) = suite(args.body)
-    app = floor_app.app if args.floor else asgi.service_app(args.validation_free)
+    app = floor_app.app if args.floor else asgi.service_app(args.validation_free, args.features_off)
     async with app.router.lifespan_context(app):
         await asgi.timed(app, body, WARMUP, 0)
         instrument = ["callgrind_control", "-i"]
@@ -63,6 +64,7 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=60)
     parser.add_argument("--body", action="append", default=[])
     parser.add_argument("--validation-free", action="store_true", help="as bench.asgi's (a bound)")
+    parser.add_argument("--features-off", action="store_true", help="as bench.asgi's (a bound)")
     parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,8 +73,9 @@ def main() -> None:
         return
     print(f"{'body':<24} {'service':>10} {'floor':>10} | {'floor ÷ service':>15}")
     for body in suite(args.body):
-        service = count(body.name, args.calls, False, args.validation_free)
-        floor = count(body.name, args.calls, True, False)
+        bounds = ("--validation-free",) * args.validation_free + ("--features-off",) * args.features_off
+        service = count(body.name, args.calls, False, bounds)
+        floor = count(body.name, args.calls, True)
         print(f"{body.name:<24} {service:>10,} {floor:>10,} | {floor / service:>15.2f}", flush=True)
 
 

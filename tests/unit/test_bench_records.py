@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import date
 
 import orjson
@@ -16,6 +17,7 @@ from bench.growth import fit
 from bench.records import hook_request, record
 from cds_service.content.store import ContentStore
 from cds_service.facts.record import select_record
+from cds_service.feedback import runtime
 from cds_service.fhir import parse
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
@@ -122,8 +124,25 @@ def test_validation_free_validates_for_the_first_patient_only(shared_client: Tes
     assert answers[0] == answers[1] and len(answers[0]) == 2
 
 
+def test_features_off_answers_the_same_cards_without_the_per_call_features(
+    shared_client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--features-off`` answers the same cards while no access line is written, no metric observed and no card recorded."""
+    app = shared_client.app
+    spent: list[str] = []
+    monkeypatch.setattr(runtime, "record_served", lambda *args: spent.append("recorded"))
+    monkeypatch.setattr(app.state.metrics, "observe_outcome", lambda *args: spent.append("counted"))
+    monkeypatch.setattr(app.state.metrics, "observe_request", lambda *args: spent.append("timed"))
+    asgi.features_off(app, monkeypatch.setattr)
+    (body,) = suite(["synthea-median-opioid"])
+    (service, marked), = body.calls
+    response = shared_client.post(f"/cds-services/{service}", content=varied(marked, "-off"))
+    assert response.status_code == 200 and len(response.json()["cards"]) == 2
+    assert spent == [] and logging.getLogger("cds_service.access").disabled and app.state.seen_cards is None
+
+
 def test_instruction_counts_need_valgrind_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
     """``bench.instructions`` stops with a message naming valgrind when it is not installed."""
     monkeypatch.setattr(instructions.shutil, "which", lambda name: None)
     with pytest.raises(SystemExit, match="needs valgrind"):
-        instructions.count("sandbox-rx", 1, floor=False, free=False)
+        instructions.count("sandbox-rx", 1, floor=False)
