@@ -133,6 +133,7 @@ def test_features_off_answers_the_same_cards_without_the_per_call_features(
     monkeypatch.setattr(runtime, "record_served", lambda *args: spent.append("recorded"))
     monkeypatch.setattr(app.state.metrics, "observe_outcome", lambda *args: spent.append("counted"))
     monkeypatch.setattr(app.state.metrics, "observe_request", lambda *args: spent.append("timed"))
+    monkeypatch.setitem(app.state._state, "seen_cards", app.state.seen_cards)  # undoing a State setattr deletes the key
     asgi.features_off(app, monkeypatch.setattr)
     (body,) = suite(["synthea-median-opioid"])
     (service, marked), = body.calls
