@@ -72,8 +72,8 @@ def main() -> None:
         asyncio.run(child(args))
         return
     print(f"{'body':<24} {'service':>10} {'floor':>10} | {'floor ÷ service':>15}")
+    bounds = ("--validation-free",) * args.validation_free + ("--features-off",) * args.features_off
     for body in suite(args.body):
-        bounds = ("--validation-free",) * args.validation_free + ("--features-off",) * args.features_off
         service = count(body.name, args.calls, False, bounds)
         floor = count(body.name, args.calls, True)
         print(f"{body.name:<24} {service:>10,} {floor:>10,} | {floor / service:>15.2f}", flush=True)

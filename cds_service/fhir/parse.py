@@ -98,26 +98,28 @@ def kept_elements(resource_type: str, elements: frozenset[str]) -> frozenset[str
     return kept
 
 
+def _elements_where(kept: dict[str, frozenset[str]], resource_type: str, test: Callable[[Any], bool]) -> frozenset[str]:
+    """The top-level elements of a type whose field passes ``test``, worked out once per type into ``kept``."""
+    found = kept.get(resource_type)
+    if found is None:
+        fields = model_class(resource_type).model_fields
+        found = kept[resource_type] = frozenset(info.alias or name for name, info in fields.items() if test(info))
+    return found
+
+
 def list_elements(resource_type: str) -> frozenset[str]:
     """The top-level elements of a type whose values are lists (cached)."""
-    lists = _LISTS.get(resource_type)
-    if lists is None:
-        fields = model_class(resource_type).model_fields
-        lists = _LISTS[resource_type] = frozenset(info.alias or name for name, info in fields.items() if _is_list(info.annotation))
-    return lists
+    return _elements_where(_LISTS, resource_type, lambda info: _is_list(info.annotation))
 
 
 def reference_elements(resource_type: str) -> frozenset[str]:
     """The top-level elements of a type that are References (the model marks them with their target types; cached)."""
-    found = _REFERENCES.get(resource_type)
-    if found is None:
-        fields = model_class(resource_type).model_fields
-        found = _REFERENCES[resource_type] = frozenset(
-            info.alias or name
-            for name, info in fields.items()
-            if isinstance(info.json_schema_extra, dict) and "enum_reference_types" in info.json_schema_extra
-        )
-    return found
+    return _elements_where(_REFERENCES, resource_type, _is_reference)
+
+
+def _is_reference(info: Any) -> bool:
+    extra = info.json_schema_extra
+    return isinstance(extra, dict) and "enum_reference_types" in extra
 
 
 def _is_list(annotation: Any) -> bool:
