@@ -4,6 +4,8 @@
 lookup for listed codes (under the system's canonical URL, whatever name the EHR sent it by); value
 sets with ``is-a`` filters are asked only for systems they use, and answers are cached, as are a
 medication's codes and drug name (``of_medication``), so classifying a 1,000-resource record stays cheap.
+A medication that no code identifies is matched by name: ingredient names (``INGREDIENTS``) and,
+for the red-flag drug sets, the ingredient and brand names of their members.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from functools import lru_cache
 from re import Pattern
 from typing import Any
 
+from cds_service.facts.model import RED_FLAG_SETS
 from cds_service.terminology import Terminology
+from cds_service.terminology.drugnames import MemberNames
 from cds_service.terminology.systems import HIERARCHICAL_SYSTEMS, RXNORM, canonical_system, normalize_code
 
 Coding = tuple[str | None, str | None]
@@ -39,6 +43,11 @@ class CodeIndex:
                     by_system[system].append(vs)
         self._exact = {k: frozenset(v) for k, v in exact.items()}
         self._hierarchical = dict(by_system)
+        # The red-flag drug sets list products of ingredients the ingredient table does not name
+        # (immunosuppressants): a medication no code identifies is found in them by those names.
+        self._member_names = MemberNames(
+            {vs.id: vs.drug_displays for vs in terminology.valuesets.values() if vs.id in RED_FLAG_SETS and vs.drug_displays}
+        )
         self.memberships = lru_cache(maxsize=65_536)(self._memberships)
         self._medication = lru_cache(maxsize=16_384)(self._of_medication)
 
@@ -78,8 +87,12 @@ class CodeIndex:
         return self._medication(tuple(codings), text)
 
     def _of_medication(self, codings: tuple[Coding, ...], text: str) -> tuple[frozenset[str], frozenset[str]]:
-        ingredients = frozenset(self.terminology.rxnorm.ingredients_for(codings, text))
-        sets = self.of_codings(codings) | self.of_codings((RXNORM, i) for i in ingredients)
+        rxnorm = self.terminology.rxnorm
+        ingredients = frozenset(rxnorm.ingredients_for(codings, text))
+        coded = self.of_codings(codings)
+        sets = coded | self.of_codings((RXNORM, i) for i in ingredients)
+        if not coded and not rxnorm.coded_ingredients(codings):  # no code matches (an NDC, a local code): the names
+            sets |= self._member_names.find(text)
         return ingredients, sets
 
     def codes_of(self, valueset_ids: Iterable[str]) -> list[tuple[str, str]]:

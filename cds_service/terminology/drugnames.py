@@ -72,13 +72,15 @@ LONG_ACTING_INGREDIENTS = frozenset({"6813"})  # methadone
 _SALT_WORDS = frozenset(
     "hydrochloride hcl hydrobromide bitartrate tartrate sodium potassium dipotassium calcium magnesium "
     "sulfate bisulfate phosphate citrate maleate acetate diacetate acetonide hexacetonide succinate "
-    "fumarate mesylate besylate polistirex myristate epolamine lysine anhydrous monohydrate".split()
+    "fumarate mesylate besylate polistirex myristate epolamine lysine anhydrous monohydrate mofetil".split()
 )
 _NAME_TO_CODE: dict[str, str] = {name: code for code, names in INGREDIENTS.items() for name in names}
 
 _BRAND = re.compile(r"\s*\[([^\]]+)\]\s*$")
 _PREFIX = re.compile(r"^(?:(?:\d+(?:\.\d+)?\s+(?:HR|ML|ACTUAT|DAY)|Abuse-Deterrent)\s+)+", re.IGNORECASE)
 _SEGMENT = re.compile(r"^(?P<name>.+?)\s+(?P<amount>\d+(?:\.\d+)?)\s+(?P<unit>\S+)(?:\s+(?P<form>.+))?$")
+# A dose form group closing a name without strength ("Methotrexate Pill", "tacrolimus Topical Product").
+_FORM_GROUP = re.compile(r"(?:\s+(?:oral|injectable|topical|liquid))*\s+(?:pill|product)$", re.IGNORECASE)
 _ER_WORDS = re.compile(
     r"\b(?:extended|sustained|controlled)[ -]release\b|\b(?:12|24)[ -]?(?:hr|hour)\b|\b(?:er|xr|sr|cr|xl|la)\b",
     re.IGNORECASE,
@@ -181,6 +183,58 @@ def is_extended_release(text: str, route: str | None, ingredients: Iterable[str]
         or says_extended_release(text)
         or any(code in LONG_ACTING_INGREDIENTS for code in ingredients)
     )
+
+
+def member_names(displays: Iterable[str]) -> tuple[frozenset[str], frozenset[str]]:
+    """(names, routes) of the single-ingredient products among RxNorm ``displays`` whose ingredient
+    `INGREDIENTS` does not name: the ingredient (lower case, salt and ester words dropped) and brand
+    names, and the routes their dose forms state. Combinations and packs are passed over: the other
+    ingredient of "hyaluronidase / rituximab" names no rituximab."""
+    names: set[str] = set()
+    routes: set[str] = set()
+    for display in displays:
+        body = _PREFIX.sub("", _BRAND.sub("", display).strip())
+        if body.startswith("{") or " / " in body:
+            continue
+        match = _SEGMENT.match(body)
+        words = (match["name"] if match else _FORM_GROUP.sub("", body)).lower().replace(",", " ").split()
+        while len(words) > 1 and words[-1] in _SALT_WORDS:
+            words.pop()
+        name = " ".join(words)
+        if not name or ingredient_code(name) is not None:
+            continue
+        names.add(name)
+        brand = _BRAND.search(display)
+        if brand and len(brand[1].strip()) >= 3:
+            names.add(brand[1].strip().lower())
+        route = route_of(match["form"] or "") if match else None
+        if route is not None:
+            routes.add(route)
+    return frozenset(names), frozenset(routes)
+
+
+class MemberNames:
+    """Drug value sets found by their members' ingredient and brand names (``member_names``) in free
+    text, as whole words. A name counts for a set unless the text states a route none of the set's
+    members has: a tacrolimus ointment is not the oral or injected tacrolimus of an immunosuppressant set."""
+
+    def __init__(self, displays_by_set: Mapping[str, Iterable[str]]) -> None:
+        by_name: dict[str, set[str]] = {}
+        self._routes: dict[str, frozenset[str]] = {}
+        for set_id, displays in displays_by_set.items():
+            names, routes = member_names(displays)
+            for name in names:
+                by_name.setdefault(name, set()).add(set_id)
+            self._routes[set_id] = routes
+        self._names = NameMatcher(by_name)
+
+    def find(self, text: str | None) -> frozenset[str]:
+        """The ids of the value sets whose members' names occur in ``text`` in a route they have."""
+        found = self._names.find(text)
+        if not found:
+            return found
+        route = route_of(text or "")
+        return frozenset(s for s in found if route is None or not self._routes[s] or route in self._routes[s])
 
 
 class NameMatcher:

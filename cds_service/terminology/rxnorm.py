@@ -87,6 +87,10 @@ class RxNormIndex:
         found, _ = self._from_codes(codings)
         return found or self._names.find(_words(text, codings))
 
+    def coded_ingredients(self, codings: Iterable[MedCoding]) -> frozenset[str]:
+        """Ingredient codes of a medication from its RxNorm codes alone (empty: no code is known)."""
+        return self._from_codes(tuple(codings))[0]
+
     def product_for(self, codings: Iterable[MedCoding]) -> Product | None:
         """The first RxNorm coding that is a known product."""
         for coding in codings:

@@ -44,6 +44,7 @@ from cds_service.terminology.provenance import source_problems
 from cds_service.terminology.systems import (
     HIERARCHICAL_SYSTEMS,
     KNOWN_SYSTEMS,
+    RXNORM,
     canonical_system,
     normalize_code,
 )
@@ -86,6 +87,8 @@ class CompiledValueSet:
     _exclude: _Members
     _listed: tuple[tuple[str, str], ...]
     _is_a: tuple[tuple[str, str], ...]
+    # The displays of its RxNorm members, as written: the drug names a medication's text may use.
+    drug_displays: tuple[str, ...] = ()
 
     @property
     def canonical(self) -> str:
@@ -199,6 +202,13 @@ class _Compiler:
             _exclude=exclude,
             _listed=tuple(dict.fromkeys(listed)),
             _is_a=tuple(dict.fromkeys(is_a)),
+            drug_displays=tuple(
+                concept["display"]
+                for entry in compose["include"]
+                if canonical_system(entry.get("system") or "") == RXNORM
+                for concept in entry.get("concept") or []
+                if isinstance(concept.get("display"), str)
+            ),
         )
 
     def validate(self, data: dict[str, Any]) -> None:

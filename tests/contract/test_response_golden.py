@@ -48,7 +48,8 @@ def numbered(raw: bytes) -> str:
 
 
 def unrecognised(patient_id: str) -> list[dict[str, Any]]:
-    """A cancer Condition and an immunosuppressant coded in a local system no value set knows."""
+    """A cancer Condition and an immunosuppressant (one immunosuppressant-drugs does not list) coded in a local
+    system no value set knows."""
     local = "http://hospital.example.org/codes"
     subject = {"reference": f"Patient/{patient_id}"}
     active = {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/condition-clinical", "code": "active"}]}
@@ -65,7 +66,7 @@ def unrecognised(patient_id: str) -> list[dict[str, Any]]:
             "id": "local-medication",
             "status": "active",
             "subject": subject,
-            "medicationCodeableConcept": {"coding": [{"system": local, "code": "T-1", "display": "Tacrolimus 1 MG Oral Capsule"}]},
+            "medicationCodeableConcept": {"coding": [{"system": local, "code": "T-1", "display": "Fingolimod 0.5 MG Oral Capsule"}]},
         },
     ]
 

@@ -76,10 +76,10 @@ def test_ankle_fracture_does_not_withhold(client: TestClient) -> None:
 
 
 def test_unknown_immunosuppressant_withholds_reassurance(client: TestClient) -> None:
-    """A tacrolimus MedicationStatement (a drug in no value set) silences the reassuring cards; the card says '1 medication(s)'."""
+    """A fingolimod MedicationStatement (an immunosuppressant in no value set) silences the reassuring cards; the card says '1 medication(s)'."""
     statement = {
         "resourceType": "MedicationStatement", "id": "ms1", "status": "active", "subject": {"reference": "Patient/p1"},
-        "medicationCodeableConcept": {"coding": [{"system": LOCAL, "code": "T-1", "display": "Tacrolimus 1 MG Oral Capsule"}]},
+        "medicationCodeableConcept": {"coding": [{"system": LOCAL, "code": "T-1", "display": "Fingolimod 0.5 MG Oral Capsule"}]},
     }
     answer = call(client, RECENT_MRI, statement)
     assert not REASSURING & set(topics(answer))

@@ -100,10 +100,16 @@ def test_in_scope_condition_whose_text_names_a_red_flag_is_uncertain() -> None:
     assert found.scope_conditions
 
 
-def test_immunosuppressant_drug_name_is_uncertain() -> None:
-    """A MedicationRequest for tacrolimus under a local formulary code, in no value set, is an uncertain fact."""
+def test_immunosuppressant_drug_name_is_recognised() -> None:
+    """A MedicationRequest for oral tacrolimus under a local formulary code is found by name in immunosuppressant-drugs: a red flag."""
     found = build(medication("Tacrolimus 1 MG Oral Capsule"))
-    assert keys(found.uncertain) == [(UNRECOGNISED_TEXT, "MedicationRequest/med1")]
+    assert found.uncertain == () and [f.kind for f in found.red_flags] == ["immunosuppression"]
+
+
+def test_immunosuppressant_name_in_a_form_the_value_set_lacks_is_uncertain() -> None:
+    """A tacrolimus ointment under a local code is no member of immunosuppressant-drugs (oral, injected), yet names one: uncertain."""
+    found = build(medication("Tacrolimus 0.1 % Topical Ointment"))
+    assert keys(found.uncertain) == [(UNRECOGNISED_TEXT, "MedicationRequest/med1")] and found.red_flags == ()
 
 
 def test_invalid_red_flag_entry_is_unreadable() -> None:
