@@ -107,6 +107,10 @@ PREFETCH_HINTS = {
     "no-fhir-server": "send it in prefetch, or give fhirServer with fhirAuthorization so it can be fetched",
     "unauthorized": "the FHIR server refused fhirAuthorization",
     "not-found": "the FHIR server has no such record",
+    "search-error": "the search reported an error (an OperationOutcome in its Bundle): send all its results",
+    "entry-failed": "an entry of its Bundle failed: send all the search's results",
+    "incomplete": "its Bundle holds fewer matches than its total and no next link: send every page",
+    "wrong-type": "send the resources its prefetch template asks for (see the service's discovery)",
 }
 
 

@@ -64,9 +64,8 @@ PATIENT_ELEMENTS = frozenset({"birthDate"})
 class Entry:
     """One record entry in at least one value set; its model is validated when first read.
 
-    ``valid`` and ``usable`` (valid, not void, not shadowed by an earlier entry with the same
-    reference) validate on first use. Fact code filters entries by type, value set and stated date
-    first, so entries no fact reads are never validated.
+    ``valid`` and ``usable`` (valid, not void) validate on first use. Fact code filters entries by
+    type, value set and stated date first, so entries no fact reads are never validated.
     """
 
     ref: str
@@ -75,7 +74,6 @@ class Entry:
     display: str
     raw: dict[str, Any] = field(compare=False, repr=False)
     ingredients: frozenset[str] = frozenset()
-    prior: Entry | None = field(default=None, compare=False, repr=False)  # an earlier entry with the same ref
     _shared: dict[Any, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)  # the request's memo
     _memo: dict[str, Any] = field(default_factory=dict, compare=False, hash=False, repr=False)
     drug: Any = field(default=None, compare=False, repr=False)  # a medication's drug concept, however referenced
@@ -93,15 +91,7 @@ class Entry:
 
     @property
     def valid(self) -> bool:
-        """Validates, and no earlier entry with the same reference does (the first valid one is used)."""
-        if self.model is None:
-            return False
-        prior = self.prior
-        while prior is not None:
-            if prior.model is not None:
-                return False
-            prior = prior.prior
-        return True
+        return self.model is not None
 
     @property
     def usable(self) -> bool:
@@ -262,14 +252,17 @@ def select_record(
     entries in no value set are never parsed. A medication's ``medicationReference`` resolves to a
     contained Medication or one in ``medications`` (by default: those among ``resources``).
     Conditions and medications in no red-flag value set whose text names a red flag are kept apart
-    (``Record.unrecognised``), unparsed."""
+    (``Record.unrecognised``), unparsed. A resource given twice (under two keys, or as a match and an
+    include) is read once; two different resources under one reference are both read — either may
+    be the current one, so a red flag in either counts (logged as a count only)."""
     if medications is None:
         medications = MedicationIndex(*resources.values())
     patient = None
     entries: list[Entry] = []
     unresolved: list[tuple[str, str]] = []
     unrecognised: list[Entry] = []
-    by_ref: dict[str, Entry] = {}
+    by_ref: dict[str, list[dict[str, Any]]] = {}  # per reference, the different resources read under it
+    conflicting = 0
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
     # Records repeat codes (refills, serial labs), and so do patients: each distinct concept is
     # classified once per content load, per kind: [other, medication, condition] (only medications'
@@ -308,15 +301,24 @@ def select_record(
             valuesets, ingredients, text, unread = classified
             if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
+                same_ref = by_ref.get(ref)
+                if same_ref is None:
+                    by_ref[ref] = [raw]
+                elif any(other == raw for other in same_ref):
+                    continue  # the same resource again: read once
+                else:
+                    same_ref.append(raw)
+                    conflicting += 1
                 entry = Entry(
-                    ref, resource_type, valuesets, text or ref, raw, ingredients,
-                    by_ref.get(ref) if valuesets else None, memo, drug=concept if is_medication else None,
+                    ref, resource_type, valuesets, text or ref, raw, ingredients, _shared=memo,
+                    drug=concept if is_medication else None,
                 )  # fmt: skip
                 if valuesets:
-                    by_ref[ref] = entry
                     entries.append(entry)
                 if unread:
                     unrecognised.append(entry)
+    if conflicting:  # counted, never named
+        log.info("different resources under one reference", extra={"conflicting_count": conflicting})
     if unresolved:  # counted, never named: references and displays may identify the patient
         log.info("medication references unresolved", extra={"unresolved_count": len(unresolved)})
     return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised))

@@ -31,8 +31,10 @@ from cds_service.fhir.errors import (
     FhirRefused,
     FhirServerError,
     FhirTimeout,
+    FhirWrongType,
     error_for_status,
 )
+from cds_service.fhir.searchset import Searchset, query_type
 from cds_service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,36 +77,9 @@ async def settle(tasks: Collection[asyncio.Task[Any]], seconds: float) -> None:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-def entry_resources(bundle: dict[str, Any]) -> list[dict[str, Any]]:
-    """The resources of a Bundle's entries, without ``search.mode = outcome`` messages."""
-    resources = []
-    entries = bundle.get("entry")
-    for entry in entries if isinstance(entries, list) else []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("resource"), dict):
-            continue
-        search = entry.get("search")
-        if isinstance(search, dict) and search.get("mode") == "outcome":
-            continue
-        resources.append(entry["resource"])
-    return resources
-
-
-def next_link(bundle: dict[str, Any]) -> str | None:
-    """The URL of a Bundle's ``link[relation=next]``, if any."""
-    links = bundle.get("link")
-    for link in links if isinstance(links, list) else []:
-        if isinstance(link, dict) and link.get("relation") == "next" and isinstance(link.get("url"), str):
-            return str(link["url"])
-    return None
-
-
 def _origin(url: httpx.URL) -> Origin:
     port = url.port or _DEFAULT_PORTS.get(url.scheme, 0)
     return (url.scheme, url.host.lower(), port)
-
-
-def _resource_type(path: str) -> str:
-    return path.lstrip("/").split("?", 1)[0].split("/", 1)[0] or "resource"
 
 
 class FhirClient:
@@ -138,53 +113,42 @@ class FhirClient:
 
     async def read(self, base_url: str, path: str, token: str | None) -> dict[str, Any]:
         """``GET [base]/Type/id``: the resource, checked to be of the type asked for."""
-        wanted = _resource_type(path)
+        wanted = query_type(path)
         base = self._base(base_url)
         body = await self._get(self._join(base, path), base, token, f"{wanted} read")
         if body.get("resourceType") != wanted:
-            raise FhirMalformedResponse(f"{wanted} read: response is not a {wanted}")
+            raise FhirWrongType(f"{wanted} read: response is not a {wanted}")
         return body
 
     async def search(
         self, base_url: str, path_with_query: str, token: str | None, into: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
-        """``GET [base]/Type?…``: the entry resources of every page, following ``next`` links.
-        With ``into``, each page's resources are added to it as the page is read, so a caller
-        keeps the pages read before a later one failed."""
-        what = f"{_resource_type(path_with_query)} search"
+        """``GET [base]/Type?…``: the resources of every page, following ``next`` links, checked to be
+        all the results (``fhir.searchset``). With ``into``, each page's resources are added to it as
+        the page is read, so a caller keeps the pages read before a later one failed."""
+        what = f"{query_type(path_with_query)} search"
         base = self._base(base_url)
-        bundle = await self._get_bundle(self._join(base, path_with_query), base, token, what)
-        resources = [] if into is None else into
-        resources.extend(entry_resources(bundle))
-        return await self._rest(base, bundle, token, what, pages=1, into=resources)
+        found = Searchset(path_with_query, into)
+        found.add(await self._get_bundle(self._join(base, path_with_query), base, token, what))
+        return await self._rest(base, found, token, what)
 
-    async def follow_next(
-        self, base_url: str, bundle: dict[str, Any], token: str | None, into: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
-        """The entry resources of the pages after ``bundle`` (itself counted as page one); ``into``
-        as for ``search``."""
-        return await self._rest(self._base(base_url), bundle, token, "prefetch Bundle", pages=1, into=into)
+    async def follow_next(self, base_url: str, found: Searchset, token: str | None) -> list[dict[str, Any]]:
+        """The pages after the last one ``found`` holds (a prefetch Bundle the client sent, page one),
+        read into it: the resources of every page, checked as ``search`` checks them."""
+        return await self._rest(self._base(base_url), found, token, "prefetch Bundle")
 
     # ------------------------------------------------------------------------------ internals
 
-    async def _rest(
-        self, base: httpx.URL, bundle: dict[str, Any], token: str | None, what: str, pages: int,
-        into: list[dict[str, Any]] | None = None,
-    ) -> list[dict[str, Any]]:
-        resources: list[dict[str, Any]] = [] if into is None else into
-        link = next_link(bundle)
-        while link is not None:
-            if pages >= self.max_pages:
+    async def _rest(self, base: httpx.URL, found: Searchset, token: str | None, what: str) -> list[dict[str, Any]]:
+        while (link := found.next) is not None:
+            if found.pages >= self.max_pages:
                 raise FhirRefused(f"{what}: more than {self.max_pages} pages")
             try:
                 url = base.join(link)
             except httpx.InvalidURL:
                 raise FhirRefused(f"{what}: bad next link") from None
-            bundle = await self._get_bundle(url, base, token, what)
-            pages += 1
-            resources.extend(entry_resources(bundle))
-            link = next_link(bundle)
-        return resources
+            found.add(await self._get_bundle(url, base, token, what))
+        return found.finish()
 
     def _base(self, base_url: str) -> httpx.URL:
         try:
@@ -204,16 +168,16 @@ class FhirClient:
     def _join(base: httpx.URL, path: str) -> httpx.URL:
         head = path.split("?", 1)[0]
         if ":" in head or head.startswith("//"):
-            raise FhirRefused(f"{_resource_type(path)}: query must be relative to fhirServer")
+            raise FhirRefused(f"{query_type(path)}: query must be relative to fhirServer")
         try:
             return base.join(path.lstrip("/"))
         except httpx.InvalidURL:
-            raise FhirRefused(f"{_resource_type(path)}: bad URL") from None
+            raise FhirRefused(f"{query_type(path)}: bad URL") from None
 
     async def _get_bundle(self, url: httpx.URL, base: httpx.URL, token: str | None, what: str) -> dict[str, Any]:
         body = await self._get(url, base, token, what)
-        if body.get("resourceType") != "Bundle":
-            raise FhirMalformedResponse(f"{what}: response is not a Bundle")
+        if body.get("resourceType") != "Bundle":  # a resource of another type: as when a client sends one
+            raise FhirWrongType(f"{what}: response is not a Bundle")
         return body
 
     async def _get(self, url: httpx.URL, base: httpx.URL, token: str | None, what: str) -> dict[str, Any]:

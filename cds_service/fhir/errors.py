@@ -6,7 +6,13 @@
       ├── FhirNotFound             404, 410
       ├── FhirServerError          5xx and any other unexpected status
       ├── FhirTimeout              connect/read timeout or a deadline passed
-      ├── FhirMalformedResponse    not JSON, not the resourceType asked for, too large
+      ├── FhirMalformedResponse    not JSON, not a Bundle where one was searched for, too large
+      │     └── FhirWrongType      a resource of a type the query did not ask for, or no search
+      │                            result (``wrong-type``; ``fhir.searchset``)
+      ├── FhirIncompleteSearch     a search answered whose Bundle says it is not all the results
+      │     │                      (``incomplete``: fewer matches than its ``total``)
+      │     ├── FhirSearchError    an OperationOutcome in it reports an error (``search-error``)
+      │     └── FhirEntryFailed    an entry's ``response.status`` is not 2xx (``entry-failed``)
       └── FhirRefused              not sent or not followed: redirect, ``next`` link to another
                                    origin, too many pages, host not allowed, bad URL
 
@@ -51,6 +57,26 @@ class FhirTimeout(FhirError):
 
 class FhirMalformedResponse(FhirError):
     code = "malformed"
+
+
+class FhirWrongType(FhirMalformedResponse):
+    """Not understood: nothing of it is read."""
+
+    code = "wrong-type"
+
+
+class FhirIncompleteSearch(FhirError):
+    """The Bundle's results are real but not all of them: they count as positive evidence only."""
+
+    code = "incomplete"
+
+
+class FhirSearchError(FhirIncompleteSearch):
+    code = "search-error"
+
+
+class FhirEntryFailed(FhirIncompleteSearch):
+    code = "entry-failed"
 
 
 class FhirRefused(FhirError):

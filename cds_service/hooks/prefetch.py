@@ -3,7 +3,7 @@
 Per key of the service's templates (missing keys = expected − supplied):
 
     supplied Bundle            its entry resources; a ``next`` link is followed on fhirServer
-    supplied single resource   [resource]
+    supplied single resource   [resource], when of the type the template asks for
     supplied ``null``          [] — the client's authoritative "nothing found"; not re-queried
     absent, OperationOutcome   queried on fhirServer (Bearer ``fhirAuthorization.access_token``):
     or not a resource            ``Type?…`` by search, ``Type/id`` by read (404 on a read → []);
@@ -12,11 +12,15 @@ Per key of the service's templates (missing keys = expected − supplied):
 All fallback queries run concurrently on one ``FhirClient`` under one overall deadline; keys not
 finished by then are unavailable with reason ``timeout``, finished ones keep their data. Every key
 is in ``PrefetchResult.resources`` (read), in ``PrefetchResult.unavailable`` (not read), or in
-both: a key is *incomplete* (reason ``next-page-failed``) when a Bundle's ``next`` page could not
-be read (an error, the page limit, the deadline, no fhirServer) after at least one page was (a
-supplied Bundle, or a first search page with entries): the pages read are kept, as positive
-evidence, while rules that need the key's absence treat it as unavailable
-(``PrefetchResult.incomplete``; ``handler.available_data``). The resolution
+both: a key is *incomplete* when some of its results were read but not all — a Bundle's ``next``
+page could not be read (an error, the page limit, the deadline, no fhirServer) after at least one
+page was (a supplied Bundle, or a first search page with entries: reason ``next-page-failed``), or
+a Bundle, supplied or fetched, says it is not all the results (``search-error``, ``entry-failed``,
+``incomplete``: ``fhir.searchset``): the results read are kept, as positive evidence, while rules
+that need the key's absence treat it as unavailable (``PrefetchResult.incomplete``;
+``handler.available_data``). A value not understood — a resource or a match of a type the template
+does not ask for, a Bundle that is no search result — is not read at all (``wrong-type``), never
+taken for "nothing found"; a supplied value that says so is not queried again. The resolution
 is logged at DEBUG (the request's access line carries the fetched and unavailable keys); logs name
 keys and reason codes only, never ids, resources or tokens.
 """
@@ -30,8 +34,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cds_service.fhir.client import FhirClient, entry_resources, next_link, settle
-from cds_service.fhir.errors import FhirError, FhirNotFound
+from cds_service.fhir.client import FhirClient, settle
+from cds_service.fhir.errors import FhirError, FhirIncompleteSearch, FhirNotFound, FhirWrongType
+from cds_service.fhir.searchset import Searchset
 from cds_service.protocol.models import CDSRequest
 
 log = logging.getLogger(__name__)
@@ -97,17 +102,34 @@ def render_template(template: str, request: CDSRequest) -> str | None:
     return None if missing else rendered
 
 
-def _supplied(value: Any) -> tuple[Resources, dict[str, Any] | None] | None:
-    """(resources, bundle to page on) for a usable supplied value; None means query it."""
+def _read_supplied(value: Any, found: Searchset) -> bool:
+    """Read a supplied value into ``found`` as the search's first page (a single resource: a page of
+    one; ``null``: none); False when it is to be queried instead (an OperationOutcome, not a
+    resource). Raises as ``Searchset`` does when the value says it is not whole or is not understood."""
     if value is None:
-        return [], None
+        return True
     if not isinstance(value, dict) or not isinstance(value.get("resourceType"), str):
-        return None
+        return False
     if value["resourceType"] == "OperationOutcome":
-        return None
+        return False
     if value["resourceType"] == "Bundle":
-        return entry_resources(value), (value if next_link(value) else None)
-    return [value], None
+        found.add(value)
+    else:
+        found.add_resource(value)
+    return True
+
+
+def _not_read(error: BaseException | None, kept: Resources, read: bool) -> tuple[str, Resources]:
+    """Why a key was not (wholly) read, and the resources kept of it as positive evidence: none of a
+    key not understood, whole pages of a search that says it is not all the results, and the pages
+    read before a ``next`` page failed (``read``: a supplied Bundle or a page with entries)."""
+    if isinstance(error, FhirWrongType):
+        return error.code, []
+    if isinstance(error, FhirIncompleteSearch):
+        return error.code, kept
+    if read:
+        return NEXT_PAGE_FAILED, kept
+    return (TIMEOUT if error is None else error.code if isinstance(error, FhirError) else "error"), []
 
 
 async def _fetch(client: FhirClient, base: str, query: str, token: str | None, pages: Resources) -> Resources:
@@ -131,17 +153,29 @@ async def resolve_prefetch(
     supplied = request.prefetch or {}
     resources: dict[str, Resources] = {}
     unavailable: dict[str, str] = {}
-    work: dict[str, Any] = {}  # key -> rendered query (str) or a supplied Bundle to page on
+    work: dict[str, str | Searchset] = {}  # key -> rendered query, or a supplied Bundle to page on
     from_prefetch: list[str] = []
 
+    def not_read(key: str, error: BaseException | None, kept: Resources, read: bool) -> None:
+        unavailable[key], kept = _not_read(error, kept, read)
+        if kept:
+            resources[key] = kept
+
     for key, template in templates.items():
-        usable = _supplied(supplied[key]) if key in supplied else None
-        if usable is not None:
-            resources[key], bundle = usable
-            from_prefetch.append(key)
-            if bundle is not None:
-                work[key] = bundle
-            continue
+        if key in supplied:
+            found = Searchset(template)
+            try:
+                if _read_supplied(supplied[key], found):
+                    from_prefetch.append(key)
+                    if found.next is None:
+                        resources[key] = found.finish()
+                    else:
+                        work[key] = found
+                    continue
+            except FhirError as problem:  # the value says it is not all the results, or is not understood
+                from_prefetch.append(key)
+                not_read(key, problem, found.resources, True)
+                continue
         rendered = render_template(template, request)
         if rendered is None:
             unavailable[key] = UNRENDERABLE
@@ -153,7 +187,10 @@ async def resolve_prefetch(
         token = request.fhir_authorization.access_token
     if work and (client is None or base is None or not token):  # CDS Hooks: query only with both
         for key, item in work.items():  # a supplied Bundle keeps its first page; its next page cannot be read
-            unavailable[key] = NO_FHIR_SERVER if isinstance(item, str) else NEXT_PAGE_FAILED
+            if isinstance(item, str):
+                unavailable[key] = NO_FHIR_SERVER
+            else:
+                not_read(key, None, item.resources, True)
         work = {}
 
     tasks: dict[str, asyncio.Task[Resources]] = {}
@@ -161,26 +198,23 @@ async def resolve_prefetch(
     if work:
         assert client is not None and base is not None
         for key, item in work.items():
-            pages[key] = []
             if isinstance(item, str):
+                pages[key] = []
                 coro = _fetch(client, base, item, token, pages[key])
             else:
-                coro = client.follow_next(base, item, token, pages[key])
+                pages[key] = item.resources
+                coro = client.follow_next(base, item, token)
             tasks[key] = asyncio.create_task(coro)
         await settle(list(tasks.values()), deadline_seconds)
 
     for key, task in tasks.items():
         error = None if task.cancelled() else task.exception()
         if error is None and not task.cancelled():
-            resources[key] = resources.get(key, []) + task.result()
+            resources[key] = task.result()
             continue
         if error is not None and not isinstance(error, FhirError):  # unavailable data, never a 500
             log.error("prefetch query failed", extra={"prefetch_key": key, "error_type": type(error).__name__})
-        if key in resources or pages[key]:  # a page was read, a later one was not: keep what was read
-            resources[key] = resources.get(key, []) + pages[key]
-            unavailable[key] = NEXT_PAGE_FAILED
-        else:
-            unavailable[key] = TIMEOUT if error is None else error.code if isinstance(error, FhirError) else "error"
+        not_read(key, error, pages[key], key in from_prefetch or bool(pages[key]))
 
     # DEBUG: a call logs one INFO line, the access line, which carries the fetched and unavailable keys.
     fetched = tuple(sorted(k for k in tasks if k in resources))

@@ -1,8 +1,9 @@
 """``InstrumentedFhirClient``: the FHIR fallback client, counting every call and how it ended.
 
 Each ``read``, ``search`` and ``follow_next`` is counted in ``cds_fhir_fallback_requests_total``
-with outcome ``ok``, the ``FhirError`` code (``timeout``, ``server-error``, ``unauthorized`` …) or
-``deadline`` when the prefetch deadline cancelled it. Only the resource type is a label.
+with outcome ``ok``, the ``FhirError`` code (``timeout``, ``server-error``, ``unauthorized``,
+``search-error`` …) or ``deadline`` when the prefetch deadline cancelled it. Only the resource
+type is a label.
 """
 
 from __future__ import annotations
@@ -15,14 +16,11 @@ import httpx
 
 from cds_service.fhir.client import FhirClient
 from cds_service.fhir.errors import FhirError
+from cds_service.fhir.searchset import Searchset, query_type
 from cds_service.observability.metrics import Metrics
 
 T = TypeVar("T")
 DEADLINE = "deadline"
-
-
-def _type_of(path: str) -> str:
-    return path.lstrip("/").split("?", 1)[0].split("/", 1)[0] or "resource"
 
 
 class InstrumentedFhirClient(FhirClient):
@@ -48,16 +46,14 @@ class InstrumentedFhirClient(FhirClient):
         return result
 
     async def read(self, base_url: str, path: str, token: str | None) -> dict[str, Any]:
-        return await self._observe("read", _type_of(path), lambda: FhirClient.read(self, base_url, path, token))
+        return await self._observe("read", query_type(path), lambda: FhirClient.read(self, base_url, path, token))
 
     async def search(
         self, base_url: str, path_with_query: str, token: str | None, into: list[dict[str, Any]] | None = None
     ) -> list[dict[str, Any]]:
         return await self._observe(
-            "search", _type_of(path_with_query), lambda: FhirClient.search(self, base_url, path_with_query, token, into)
+            "search", query_type(path_with_query), lambda: FhirClient.search(self, base_url, path_with_query, token, into)
         )
 
-    async def follow_next(
-        self, base_url: str, bundle: dict[str, Any], token: str | None, into: list[dict[str, Any]] | None = None
-    ) -> list[dict[str, Any]]:
-        return await self._observe("next", "Bundle", lambda: FhirClient.follow_next(self, base_url, bundle, token, into))
+    async def follow_next(self, base_url: str, found: Searchset, token: str | None) -> list[dict[str, Any]]:
+        return await self._observe("next", "Bundle", lambda: FhirClient.follow_next(self, base_url, found, token))

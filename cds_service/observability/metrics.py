@@ -5,7 +5,9 @@
     cds_cards_total{rule_id, indicator, mode}                     cards per rule; mode="active" were
                                                                   sent, mode="shadow" evaluated only
     cds_prefetch_unavailable_total{key, reason}                   prefetch keys the rules went without
-                                                                  (wholly, or some pages: next-page-failed)
+                                                                  (wholly, or some results read:
+                                                                  next-page-failed, search-error,
+                                                                  entry-failed, incomplete)
     cds_reassurance_withheld_total{rule_id, reason}               reassuring cards withheld because record
                                                                   entries could not be read or recognised:
                                                                   unrecognised-text, unreadable,
@@ -13,7 +15,8 @@
     cds_fhir_fallback_requests_total{operation, resource_type, outcome}
                                                                   FHIR fallback calls: outcome "ok" or
                                                                   the failure reason (timeout, server-error,
-                                                                  unauthorized, malformed, refused, deadline …)
+                                                                  unauthorized, malformed, wrong-type,
+                                                                  search-error, refused, deadline …)
     cds_rule_errors_total{rule_id}                                cards dropped because their rule raised
                                                                   or their card could not be rendered
     cds_imaging_orders_rated_total{rating}                        spine imaging orders by appropriateness

@@ -22,7 +22,7 @@ const MAX_LOGGED_REQUESTS = 1000;
 const FHIR_JSON = 'application/fhir+json; charset=utf-8';
 const FAULT_KEYS = new Set([
   'match', 'times', 'delayMs', 'status', 'malformed', 'oversizedBytes', 'redirectTo',
-  'nextLinkOrigin', 'endlessPages', 'wrongResourceType', 'dropConnection',
+  'nextLinkOrigin', 'endlessPages', 'wrongResourceType', 'dropConnection', 'outcomeSeverity', 'totalExtra',
 ]);
 
 // ------------------------------------------------------------------------------------ options
@@ -202,6 +202,13 @@ async function handleFhir(req, res, url, requestBody, fault) {
       links.push({ relation: 'next', url: `${nextOrigin}${FHIR_BASE}/${segments[0]}?${params}` });
     }
     resource.link = links;
+    if (fault?.outcomeSeverity) {
+      const issue = { severity: fault.outcomeSeverity, code: 'too-costly', details: { text: 'injected fault: search outcome' } };
+      resource.entry = [...(resource.entry ?? []), { resource: { resourceType: 'OperationOutcome', issue: [issue] }, search: { mode: 'outcome' } }];
+    }
+    if (fault?.totalExtra) {
+      resource.total = (resource.total ?? 0) + fault.totalExtra;
+    }
   }
   const headers = {};
   if (status === 201 && resource?.id) {

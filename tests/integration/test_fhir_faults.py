@@ -7,7 +7,8 @@ within its deadline plus a small margin, keep the cards whose data it has (``bed
 none), drop the imaging card whose red-flag data it could not read, answer 412 when the Patient
 itself cannot be read, and never send the Bearer token to another host. With orders that only the
 neck-pain Condition puts in scope, Conditions that cannot be read are a 412, and a Condition page
-read before a failing ``next`` page keeps the call in scope.
+read before a failing ``next`` page, or in a search that reports an error or stops short of its
+``total``, keeps the call in scope.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from cds_service.commands.load_fixtures import load_fixtures
 from cds_service.fixtures import hook_request
 from tests.conftest import LOCAL_FHIR_HOSTS, app_settings, bearer_authorization, running_app, topics
 from tests.contract.invariants import assert_response_invariants
+from tests.contract.test_uncertain_record import metric
 from tests.integration.conftest import FhirServerAdmin, _require, running_fhir_server
 
 pytestmark = pytest.mark.integration
@@ -104,6 +106,9 @@ FAULTS = {
     "dropped-service-requests": {"match": {"path": "^ServiceRequest"}, "dropConnection": True},
     "endless-condition-pages": {"match": {"path": "^Condition"}, "endlessPages": True},
     "oversized-conditions": {"match": {"path": "^Condition"}, "oversizedBytes": 2_000_000},
+    "error-outcome-conditions": {"match": {"path": "^Condition"}, "outcomeSeverity": "error"},
+    "fatal-outcome-observations": {"match": {"path": "^Observation"}, "outcomeSeverity": "fatal"},
+    "short-total-conditions": {"match": {"path": "^Condition"}, "totalExtra": 3},
 }
 
 
@@ -116,6 +121,15 @@ def test_fault_in_red_flag_data_drops_only_the_imaging_card(
     response, seconds = call(service, fhir_server)
     assert seconds < DEADLINE + MARGIN, f"answered after {seconds:.2f} s"
     assert cards_of(response) == WITHOUT_IMAGING
+
+
+@pytest.mark.parametrize("severity", ["warning", "information"])
+def test_warning_outcome_in_a_search_keeps_every_card(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, severity: str
+) -> None:
+    """A search Bundle carrying an OperationOutcome with only a warning or information issue is read whole."""
+    fhir_admin.add_fault(match={"path": "^(Condition|Observation)"}, outcomeSeverity=severity)
+    assert cards_of(call(service, fhir_server)[0]) == HEALTHY
 
 
 def test_endless_pages_stop_at_the_page_limit(service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin) -> None:
@@ -227,3 +241,18 @@ def test_failing_next_page_keeps_the_first(
     condition_calls = [r for r in fhir_admin.requests() if r["path"].startswith("/fhir/Condition")]
     assert len(condition_calls) == 2
     assert "physical-therapy-first" not in partial and set(partial) < set(healthy)
+
+
+@pytest.mark.parametrize(("fault", "reason"), [({"outcomeSeverity": "error"}, "search-error"), ({"totalExtra": 2}, "incomplete")])
+def test_condition_search_not_whole_keeps_its_matches(
+    service: TestClient, fhir_server: str, loaded: list[str], fhir_admin: FhirServerAdmin, fault: dict[str, Any], reason: str
+) -> None:
+    """A Condition search that reports an error or stops short of its total: counted by its reason, its neck-pain
+    Condition keeps the call in scope (no 412), the cards needing every Condition (physical-therapy-first) are silent."""
+    healthy = cards_of(relaxant_only_call(service, fhir_server))
+    assert "physical-therapy-first" in healthy
+    before = metric(service, "cds_prefetch_unavailable_total", key="conditions", reason=reason)
+    fhir_admin.add_fault(match={"path": "^Condition"}, **fault)
+    partial = cards_of(relaxant_only_call(service, fhir_server))
+    assert "physical-therapy-first" not in partial and set(partial) < set(healthy)
+    assert metric(service, "cds_prefetch_unavailable_total", key="conditions", reason=reason) == before + 1

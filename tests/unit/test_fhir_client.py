@@ -14,7 +14,7 @@ import httpx
 import pytest
 import respx
 
-from cds_service.fhir.client import FhirClient, create_http_client, entry_resources
+from cds_service.fhir.client import FhirClient, create_http_client
 from cds_service.fhir.errors import (
     FhirError,
     FhirForbidden,
@@ -24,8 +24,10 @@ from cds_service.fhir.errors import (
     FhirServerError,
     FhirTimeout,
     FhirUnauthorized,
+    FhirWrongType,
     error_for_status,
 )
+from cds_service.fhir.searchset import Searchset
 from cds_service.settings import Settings
 
 pytestmark = pytest.mark.anyio
@@ -124,10 +126,10 @@ async def test_no_token_no_query(mock: respx.MockRouter, token: str | None) -> N
 
 
 async def test_read_of_wrong_resource_type_is_malformed(mock: respx.MockRouter) -> None:
-    """A read answered with another resource type is a malformed response."""
+    """A read answered with another resource type is a malformed response of the wrong type."""
     mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json={"resourceType": "OperationOutcome"})
     async with httpx.AsyncClient() as http:
-        with pytest.raises(FhirMalformedResponse):
+        with pytest.raises(FhirWrongType):
             await client(http).read(BASE, f"Patient/{PATIENT_ID}", TOKEN)
 
 
@@ -319,23 +321,25 @@ async def test_search_answered_with_non_bundle_is_malformed(mock: respx.MockRout
             await client(http).search(BASE, f"Condition?patient={PATIENT_ID}", TOKEN)
 
 
-async def test_follow_next_fetches_only_later_pages(mock: respx.MockRouter) -> None:
-    """follow_next returns the entries of the pages after a prefetched Bundle."""
+async def test_follow_next_reads_the_later_pages_into_the_first(mock: respx.MockRouter) -> None:
+    """follow_next reads the pages after a prefetched Bundle into its Searchset: every page's resources."""
     mock.get(f"{BASE}/Condition", params={"page": "2"}).respond(json=bundle("c2"))
+    found = Searchset(f"Condition?patient={PATIENT_ID}")
+    found.add(bundle("c1", next_url=f"{BASE}/Condition?page=2"))
     async with httpx.AsyncClient() as http:
-        found = await client(http).follow_next(BASE, bundle("c1", next_url=f"{BASE}/Condition?page=2"), TOKEN)
-    assert [r["id"] for r in found] == ["c2"]
+        resources = await client(http).follow_next(BASE, found, TOKEN)
+    assert [r["id"] for r in resources] == ["c1", "c2"]
+    assert mock.calls.call_count == 1
 
 
-def test_entry_resources_skip_outcome_entries() -> None:
-    """Entry resources skip search.mode=outcome messages and entries without a resource."""
+def test_outcome_entries_and_entries_without_a_resource_are_not_read() -> None:
+    """A page's resources leave out search.mode=outcome messages and entries without a resource."""
+    information = {"resourceType": "OperationOutcome", "issue": [{"severity": "information"}]}
     body = bundle("c1")
-    body["entry"] += [
-        {"resource": {"resourceType": "OperationOutcome"}, "search": {"mode": "outcome"}},
-        {"fullUrl": "urn:x"},
-        "junk",
-    ]
-    assert [r["id"] for r in entry_resources(body)] == ["c1"]
+    body["entry"] += [{"resource": information, "search": {"mode": "outcome"}}, {"fullUrl": "urn:x"}, "junk"]
+    found = Searchset("Condition?patient=p")
+    found.add(body)
+    assert [r["id"] for r in found.finish()] == ["c1"]
 
 
 # ------------------------------------------------------------------------------ refused before sending

@@ -102,7 +102,7 @@ async def test_failed_and_late_reads_stay_unresolved_and_are_logged_without_ids(
     assert time.monotonic() - start < 2.0
     assert [r for r in refs if index.get(f"Medication/{r}") is not None] == ["ok"]
     (record,) = [r for r in caplog.records if r.name == "cds_service.hooks.medfetch"]
-    assert record.__dict__["failed"] == {"not-found": 1, "server-error": 1, "malformed": 1, "timeout": 1}
+    assert record.__dict__["failed"] == {"not-found": 1, "server-error": 1, "wrong-type": 1, "timeout": 1}
     text = "\n".join(r.getMessage() + str(r.__dict__) for r in caplog.records)
     assert "secret" not in text and TOKEN not in text
 

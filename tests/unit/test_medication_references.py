@@ -15,8 +15,9 @@ from cds_service.facts.medrefs import MedicationIndex, drug_concept, medication_
 from cds_service.facts.model import DATA_KEYS, PatientFacts
 from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import Record, select_record
-from cds_service.fhir.client import entry_resources
+from cds_service.fhir.searchset import Searchset
 from cds_service.fixtures import prefetch_for
+from cds_service.protocol.services import PREFETCH
 from tests.conftest import RXNORM, UCUM, concept, medication_order
 from tests.unit.rules_support import TODAY, content
 from tests.unit.test_facts import NECK_PAIN, ago, patient
@@ -146,12 +147,14 @@ def test_medication_concept_adds_ingredient_codings() -> None:
 
 
 def test_included_medications_are_kept_by_bundle_reading_and_fixture_prefetch() -> None:
-    """Bundle entries with search.mode=include are entry resources; fixture prefetches add them for _include."""
+    """Bundle entries with search.mode=include are read for the template's _include; fixture prefetches add them."""
     resources = [patient(70), statement("s1", "Medication/oxy"), medication("oxy", OXYCODONE), medication("unused")]
     prefetch = prefetch_for(resources)
     entries = prefetch["medicationStatements"]["entry"]
     assert [(e["resource"]["id"], e.get("search")) for e in entries] == [("s1", None), ("oxy", {"mode": "include"})]
-    assert [r["id"] for r in entry_resources(prefetch["medicationStatements"])] == ["s1", "oxy"]
+    found = Searchset(next(q.template for q in PREFETCH if q.key == "medicationStatements"))
+    found.add(prefetch["medicationStatements"])
+    assert [r["id"] for r in found.finish()] == ["s1", "oxy"]
 
 
 @pytest.mark.parametrize("how", ["contained", "prefetched"])

@@ -85,12 +85,11 @@ def test_a_stated_void_entry_is_unusable_without_validation() -> None:
         assert "model" not in entry._memo
 
 
-def test_a_void_duplicate_still_shadows_a_later_entry_with_its_reference() -> None:
-    """A valid but refuted first copy of a reference keeps the later copy out, as validating first does."""
+def test_a_void_entry_does_not_hide_a_different_one_with_its_reference() -> None:
+    """A refuted Condition and a different, active one under the same reference are both read: the active one counts."""
     index = ContentStore(BUNDLED_CONTENT_DIR).current.index
     first = _pain(verificationStatus=_status(VERIFICATION, "refuted"))
     record = select_record({"all": [patient(60), first, _pain()]}, index, "p1")
     earlier, later = record.candidates
     assert not active(earlier)
-    assert not later.valid
-    assert not active(later)
+    assert later.valid and active(later)
