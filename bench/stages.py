@@ -85,7 +85,7 @@ async def one_call(
     findings = evaluate(facts, orders, content.rule_params)
     t = timed("rules", t)
     counts = uncertain_counts(facts.uncertain) if findings else None
-    cards = [render_card(content, f, facts.age, "http://127.0.0.1", uncertain=counts) for f in findings]
+    cards = [render_card(content, f, facts.age.shown, "http://127.0.0.1", uncertain=counts) for f in findings]
     t = timed("cards", t)
     JSONResponse(CDSResponse(cards=cards).to_wire())
     t = timed("response", t)

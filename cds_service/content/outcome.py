@@ -18,7 +18,7 @@ from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.content.templates import Markdown
 from cds_service.facts import Fact
-from cds_service.facts.model import PatientFacts
+from cds_service.facts.model import PatientFacts, ShownAge
 from cds_service.protocol.models import INDICATOR_RANK, Card, CDSResponse
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import Withheld
@@ -59,7 +59,7 @@ def render_findings(
             shadow.append(Rendered(found, mode, None, None, referral_on))
             continue
         try:
-            card = render_card(content, found, facts.age, base_url, referral_on, counts, lines)
+            card = render_card(content, found, facts.age.shown, base_url, referral_on, counts, lines)
         except Exception as exc:
             log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
             broken.append(Rendered(found, mode, None, f"{type(exc).__name__}: {exc}", referral_on))
@@ -81,7 +81,7 @@ class Outcome:
     fetched: tuple[str, ...] = ()
     withheld: tuple[Withheld, ...] = ()  # reassuring findings withheld: (rule id, reason)
     results: tuple[Rendered, ...] = ()  # every finding in response order, shadow and broken last
-    age: int | None = None
+    age: ShownAge = None  # as cards show it (``AgeRange.shown``)
     errors: Mapping[str, str] = field(default_factory=dict)  # rule id -> why its rule raised
     ratings: tuple[Any, ...] = ()  # appropriateness.Rating: spine imaging orders and their ratings
     repeats: tuple[str, ...] = ()  # rule ids of cards not shown again (unchanged order, shown before)

@@ -16,9 +16,9 @@ from jinja2 import Template
 
 from cds_service.content.loader import CompiledRule, ContentSet
 from cds_service.content.model import LinkContent, SourceContent
-from cds_service.content.templates import Markdown, StaticText, Wording, markdown_escape
+from cds_service.content.templates import UNCERTAIN_COUNTS, Markdown, StaticText, Wording, markdown_escape
 from cds_service.facts import Fact
-from cds_service.facts.model import all_facts
+from cds_service.facts.model import AGE_UNKNOWN, ShownAge, all_facts
 from cds_service.ids import random_uuid
 from cds_service.protocol.models import INDICATOR_RANK, Action, Card, Coding, Link, Source, Suggestion
 from cds_service.rules.base import Finding
@@ -63,7 +63,7 @@ def card_context(
     content: ContentSet,
     rule: CompiledRule,
     finding: Finding,
-    age: int | None,
+    age: ShownAge,
     referral_on: str | None = None,
     lines: dict[Fact, Markdown] | None = None,
 ) -> dict[str, Any]:
@@ -101,19 +101,30 @@ def card_context(
     return ctx
 
 
+_COUNTED = (("Condition/", "conditions"), ("Observation/", "observations"))  # every other entry is a medication
+
+
 def uncertain_counts(uncertain: Iterable[Fact]) -> dict[str, int]:
-    """How many distinct record entries were not read or recognised, per kind (conditions, medications)."""
+    """What was not read or recognised (``UNCERTAIN_COUNTS``): distinct record entries per kind
+    (conditions, observations, medications), and ``age`` 1 when the age could not be told."""
+    counts = dict.fromkeys(UNCERTAIN_COUNTS, 0)
     if not uncertain:
-        return {"conditions": 0, "medications": 0}
-    refs = dict.fromkeys(ref for f in uncertain for ref in f.refs)
-    conditions = sum(1 for ref in refs if ref.startswith("Condition/"))
-    return {"conditions": conditions, "medications": len(refs) - conditions}
+        return counts
+    refs: dict[str, None] = {}
+    for f in uncertain:
+        if f.key == AGE_UNKNOWN:
+            counts["age"] = 1
+        else:
+            refs.update(dict.fromkeys(f.refs))
+    for ref in refs:
+        counts[next((kind for prefix, kind in _COUNTED if ref.startswith(prefix)), "medications")] += 1
+    return counts
 
 
 def render_card(
     content: ContentSet,
     finding: Finding,
-    age: int | None,
+    age: ShownAge,
     base_url: str,
     referral_on: str | None = None,
     uncertain: Mapping[str, int] | None = None,
@@ -133,7 +144,8 @@ def render_card(
     footer = render(content.footer, {**ctx, "source": dict(parts.source_values)})
     detail = render(rule.detail, ctx).strip() + "\n\n"
     if uncertain and any(uncertain.values()):
-        detail += render(content.uncertain_note, {"counts": dict(uncertain)}).strip() + "\n\n"
+        counts = {**dict.fromkeys(UNCERTAIN_COUNTS, 0), **uncertain}
+        detail += render(content.uncertain_note, {"counts": counts}).strip() + "\n\n"
     detail += footer.strip()
     suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
     return Card(

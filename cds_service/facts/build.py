@@ -15,12 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
-from cds_service.facts.dates import as_date, whole_years
+from cds_service.facts.dates import ages_on
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.codes import raw_codings
 from cds_service.facts.model import (
-    RED_FLAG_SETS, SCOPE_SET, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, Fact, Imaging, Medication, PatientFacts, RedFlag,
+    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_VALUE,
+    UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts, RedFlag,
 )
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
@@ -100,10 +101,12 @@ class FactRules:
         patient = self.record.patient
         return f"Patient/{patient.id}" if patient is not None and patient.id else None
 
-    def age(self, facts: PatientFacts) -> int | None:
+    def age(self, facts: PatientFacts) -> AgeRange:
+        """Every whole-year age the birth date allows (a full date: one; ``YYYY`` or ``YYYY-MM``: the
+        ages of its days); unknown without a readable birth date."""
         patient = self.record.patient
-        born = as_date(getattr(patient, "birthDate", None)) if patient is not None else None
-        return whole_years(born, self.today) if born is not None else None
+        ages = ages_on(getattr(patient, "birthDate", None), self.today) if patient is not None else None
+        return AgeRange() if ages is None else AgeRange(*ages)
 
     def pain(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._scope(), "pain")
@@ -206,18 +209,40 @@ class FactRules:
         entry, value, unit = latest
         return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
 
+    def _below_fever(self, entry: Entry) -> bool:
+        """The temperature's JSON plainly states a value below the fever line: no fever whether or
+        not it validates, so it is passed over unvalidated."""
+        stated = stated_celsius(entry.raw)
+        return stated is not None and stated < self.params.fever_celsius
+
     def fever(self, facts: PatientFacts) -> Fact | None:
         threshold = self.params.fever_celsius
-
-        def below(entry: Entry) -> bool:  # no fever whether or not it validates: passed over unvalidated
-            stated = stated_celsius(entry.raw)
-            return stated is not None and stated < threshold
-
-        for entry, value, unit in self._observations("body-temperature", self.params.fever_days, below):
+        for entry, value, unit in self._observations("body-temperature", self.params.fever_days, self._below_fever):
             celsius = celsius_of(value, unit)
             if celsius >= threshold:
                 return fact(entry, "fever", round(celsius, 1), "°C")
         return earliest(self._conditions("fever-condition"), "fever", active)
+
+    def _unread_temperatures(self) -> Iterator[Fact]:
+        """Body temperatures that could show a fever the ``fever`` fact cannot see: dated in its
+        window, undated or after today, neither void nor plainly below the fever line, and failing
+        validation (``UNREADABLE``), holding a value that is no quantity (``UNREAD_VALUE``: text, a
+        concept, a quantity without a number), or at the fever line with no date in the window
+        (``UNDATED``). A normal reading stated plainly is never validated."""
+        today, days = self.today, self.params.fever_days
+        for entry in self.record.candidates_in(OBSERVATION, "body-temperature"):
+            on = entry.date_key
+            if (on is not None and (today - on).days > days) or entry.stated_void or self._below_fever(entry):
+                continue
+            if entry.model is None:
+                yield Fact(UNREADABLE, (entry.ref,), entry.display)
+            elif entry.usable:  # else void, or a repeat of a valid entry with the same reference
+                value, unit = observation_value(entry)
+                if value is None:
+                    if any(name.startswith("value") for name in entry.raw):  # value[x]; no value at all is no reading
+                        yield Fact(UNREAD_VALUE, (entry.ref,), entry.display, on)
+                elif celsius_of(value, unit) >= self.params.fever_celsius and (on is None or on > today):
+                    yield Fact(UNDATED, (entry.ref,), entry.display, on)
 
     def _observations(
         self, valueset: str, days: int, passed_over: Callable[[Entry], bool] | None = None
@@ -269,22 +294,46 @@ class FactRules:
     def recent_opioid(self, facts: PatientFacts) -> Fact | None:
         return self._recent(("opioids",), self.params.opioid_recent_days, "recent-opioid")
 
+    def _prednisone_factor(self, entry: Entry) -> float:
+        """mg prednisone per mg of the entry's drug (``prednisone_equivalents``); 0 when none is listed."""
+        factors = self.params.prednisone_equivalents
+        return max((factors.get(i, 0.0) for i in entry.ingredients), default=0.0)
+
+    def _prednisone_mg(self, entry: Entry) -> float | None:
+        """The prednisone-equivalent mg/day of a usable medication entry; None when it cannot be
+        worked out (no factor for its ingredients, or no daily dose the dosage states)."""
+        daily = self._medication(entry).dose.daily_mg
+        factor = self._prednisone_factor(entry)
+        return None if daily is None or not factor else daily * factor
+
     def chronic_steroid(self, facts: PatientFacts) -> Fact | None:
         params = self.params
-        factors = params.prednisone_equivalents
         for entry in self.record.candidates:
-            if entry.resource_type not in MEDICATION_TYPES:
+            if entry.resource_type not in MEDICATION_TYPES or not self._prednisone_factor(entry) or not entry.usable:
                 continue
-            factor = max((factors.get(i, 0.0) for i in entry.ingredients), default=0.0)
-            if not factor or not entry.usable:
+            med, mg = self._medication(entry), self._prednisone_mg(entry)
+            if not (med.active and mg is not None and med.start is not None):
+                continue
+            if mg >= params.steroid_min_daily_mg and (self.today - med.start).days > params.steroid_min_days:
+                return Fact("chronic-steroid", (med.ref,), med.display, med.start, mg, "mg/d")
+        return earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", active)
+
+    def _unknown_steroid_doses(self, facts: PatientFacts) -> Iterator[Fact]:
+        """Active systemic corticosteroids that may be chronic steroid use, when nothing else shows
+        one and the age may be over the fracture-risk age: their prednisone-equivalent dose cannot
+        be worked out (no factor for the drug, no daily dose), or it is at the threshold with no start
+        date. A dose and start that are known and fall short are understood: no chronic use."""
+        if facts.age.over(self.params.fracture_risk_age) is False or facts.chronic_steroid is not None:
+            return
+        for entry in self.record.candidates_in(MEDICATION_TYPES, "systemic-corticosteroids"):
+            if not entry.usable:  # invalid ones are ``UNREADABLE``
                 continue
             med = self._medication(entry)
-            daily = med.dose.daily_mg
-            if not (med.active and daily is not None and med.start is not None):
+            if not med.active or med.route not in SYSTEMIC_ROUTES:
                 continue
-            if daily * factor >= params.steroid_min_daily_mg and (self.today - med.start).days > params.steroid_min_days:
-                return Fact("chronic-steroid", (med.ref,), med.display, med.start, daily * factor, "mg/d")
-        return earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", active)
+            mg = self._prednisone_mg(entry)
+            if mg is None or (mg >= self.params.steroid_min_daily_mg and med.start is None):
+                yield Fact(STEROID_DOSE, (med.ref,), med.display, med.start)
 
     def long_term_opioid(self, facts: PatientFacts) -> Fact | None:
         for med in self._meds_in("opioids"):
@@ -308,8 +357,11 @@ class FactRules:
     def uncertain(self, facts: PatientFacts) -> tuple[Fact, ...]:
         """Entries that could show a red flag but were not read or recognised, void ones apart
         (``stated_void``; any clinical status counts): a condition or medication whose text names a
-        red flag its code does not, one in a red-flag value set that fails validation, and a
-        medication whose medicationReference could not be resolved."""
+        red flag its code does not, one in a red-flag value set that fails validation, a medication
+        whose medicationReference could not be resolved; a bacteremia or spinal infection the window
+        cannot place, a body temperature that could be a fever but was not understood, a systemic
+        corticosteroid whose dose could be chronic use; and the age, when osteoporosis or chronic
+        steroid use is on record and the birth date does not say whether the age is over the line."""
         record = self.record
         found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display) for e in record.unrecognised if not e.stated_void]
         found += [
@@ -318,7 +370,30 @@ class FactRules:
             if not e.stated_void and e.model is None
         ]
         found += [Fact(UNRESOLVED_MEDICATION, (ref,), display or None) for ref, display in record.unresolved]
+        found += self._unplaced_infections()
+        found += self._unread_temperatures()
+        found += self._unknown_steroid_doses(facts)
+        if facts.age.over(self.params.fracture_risk_age) is None and (facts.osteoporosis or facts.chronic_steroid):
+            found.append(Fact(AGE_UNKNOWN, (facts.patient_ref,) if facts.patient_ref else ()))
         return tuple(found)
+
+    def _infections(self) -> list[Entry]:
+        return self._conditions("staph-aureus-bacteremia", "spinal-infection")
+
+    def _unplaced_infections(self) -> Iterator[Fact]:
+        """Bacteremia and spinal infections the look-back window cannot rule out: undated or dated
+        after today (``UNDATED``, any status: the window may hold them), or dated before the window
+        and still active (``ACTIVE_BEFORE_WINDOW``). Those dated in the window are red flags."""
+        today, days = self.today, self.params.infection_lookback_days
+        for entry in self._infections():
+            on = entry.date_key
+            if on is not None and 0 <= (today - on).days <= days:
+                continue
+            if on is None or on > today:
+                if entry.usable:  # invalid ones are ``UNREADABLE``
+                    yield Fact(UNDATED, (entry.ref,), entry.display, on)
+            elif active(entry):
+                yield Fact(ACTIVE_BEFORE_WINDOW, (entry.ref,), entry.display, on)
 
     def _immunosuppressed(self) -> Iterator[Fact]:
         """Active immunosuppressant drugs (corticosteroids are the fracture-risk path), and transplant
@@ -344,7 +419,7 @@ class FactRules:
             accept = active if active_only else usable
             return [fact(e, key) for e in self._conditions(valueset) if accept(e)]
 
-        infection = within(self._conditions("staph-aureus-bacteremia", "spinal-infection"), today, params.infection_lookback_days)
+        infection = within(self._infections(), today, params.infection_lookback_days)
         add("neurological", True, [facts.myelopathy])
         add("infection", True, [
             *(fact(e, "bacteremia" if e.in_any("staph-aureus-bacteremia") else "spinal-infection") for e in infection),
@@ -355,8 +430,8 @@ class FactRules:
         add("immunosuppression", False, [*conditions("immunosuppression", "immunosuppression"), *self._immunosuppressed()])
         add("weight-loss", False, conditions("unexplained-weight-loss", "weight-loss"))
         add("trauma", False, conditions("significant-trauma", "trauma"))
-        age, osteoporosis, steroid = facts.age, facts.osteoporosis, facts.chronic_steroid
-        if age is not None and age > params.fracture_risk_age and (osteoporosis or steroid):
-            patient = (facts.patient_ref,) if facts.patient_ref else ()
-            add("fracture-risk", False, [Fact("age", patient, None, None, float(age), "years"), osteoporosis, steroid])
+        if facts.age.over(params.fracture_risk_age):  # an age that may or may not be over it is ``AGE_UNKNOWN``
+            osteoporosis, steroid = facts.osteoporosis, facts.chronic_steroid
+            if osteoporosis or steroid:
+                add("fracture-risk", False, [facts.age_fact(), osteoporosis, steroid])
         return tuple(flags)

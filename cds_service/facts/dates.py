@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -79,6 +80,40 @@ def stated_date(raw: Mapping[str, Any]) -> date | None | object:
 def whole_years(born: date, today: date) -> int:
     """Age in whole years on ``today``."""
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+_PARTIAL_DATE = re.compile(r"(\d{4})(?:-(\d{2}))?")
+
+
+def birth_span(value: Any) -> tuple[date, date] | None:
+    """The first and last day a FHIR ``date`` (a model value: ``date``, or ``YYYY`` / ``YYYY-MM`` as
+    text) may stand for; None when absent or not a date."""
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return value, value
+    match = _PARTIAL_DATE.fullmatch(value) if isinstance(value, str) else None
+    if match is None:
+        return None
+    year = int(match.group(1))
+    if match.group(2) is None:
+        return date(year, 1, 1), date(year, 12, 31)
+    month = int(match.group(2))
+    if not 1 <= month <= 12:
+        return None
+    return date(year, month, 1), date(year, month, calendar.monthrange(year, month)[1])
+
+
+def ages_on(born: Any, today: date) -> tuple[int, int] | None:
+    """The youngest and oldest whole-year age on ``today`` of someone born on ``born`` (a FHIR
+    ``date``: a full date gives one age, ``YYYY`` or ``YYYY-MM`` every age a day of it gives). None
+    when the birth date is absent, not a date, or wholly after ``today``; a span reaching past today
+    counts its days up to today only (the patient is born)."""
+    span = birth_span(born)
+    if span is None or span[0] > today:
+        return None
+    first, last = span
+    return whole_years(min(last, today), today), whole_years(first, today)
 
 
 def add_months(day: date, months: int) -> date:

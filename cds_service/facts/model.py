@@ -31,8 +31,16 @@ RED_FLAG_SETS = frozenset({
 })
 # Why an entry leaves a red flag possible (``Fact.key`` of ``PatientFacts.uncertain``).
 UNRECOGNISED_TEXT = "unrecognised-text"  # in no red-flag value set, but its text names a red flag
-UNREADABLE = "unreadable"  # in a red-flag value set, but it failed validation
+UNREADABLE = "unreadable"  # in a red-flag value set (or a body temperature), but it failed validation
 UNRESOLVED_MEDICATION = "unresolved-medication"  # its medicationReference could not be resolved
+UNDATED = "undated"  # a bacteremia, spinal infection or fever reading with no date, or one after today
+ACTIVE_BEFORE_WINDOW = "active-before-window"  # a bacteremia or spinal infection dated before the window, still active
+UNREAD_VALUE = "unread-value"  # a body temperature whose value is not a quantity (text, a concept, no number)
+STEROID_DOSE = "steroid-dose"  # an active systemic corticosteroid whose prednisone-equivalent dose or start is not known
+AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth date that puts the age on one side of the line
+ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
+# Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
+SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,44 @@ class Fact:
     def days_before(self, today: date) -> int | None:
         """Days from this fact's date to ``today``; None when the date is unknown."""
         return None if self.on is None else (today - self.on).days
+
+
+@dataclass(frozen=True, slots=True)
+class AgeRange:
+    """The patient's age in whole years as far as the birth date tells it: any age from ``low`` to
+    ``high`` (a birth date of a year or a month may leave two; a full one, one); both None when unknown.
+
+    Rules compare it with a threshold by ``at_least`` and ``over``: True or False when every
+    possible age answers alike, None when the answer is not known (the rule then stays silent).
+    """
+
+    low: int | None = None
+    high: int | None = None
+
+    @classmethod
+    def exact(cls, years: int) -> AgeRange:
+        return cls(years, years)
+
+    def at_least(self, years: int) -> bool | None:
+        """Whether the age is ``years`` or more; None when unknown or the range straddles it."""
+        if self.low is None or self.high is None:
+            return None
+        if self.low >= years:
+            return True
+        if self.high < years:
+            return False
+        return None
+
+    def over(self, years: int) -> bool | None:
+        """Whether the age is more than ``years`` (in whole years: at least ``years + 1``)."""
+        return self.at_least(years + 1)
+
+    @property
+    def shown(self) -> ShownAge:
+        """The age as a card shows it: whole years, "69–70" when only a range is known, None when unknown."""
+        if self.low is None or self.high is None:
+            return None
+        return self.low if self.low == self.high else f"{self.low}–{self.high}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +191,7 @@ class PatientFacts:
     today: date
     available: frozenset[str]
     patient_ref: str | None = None
-    age: int | None = None
+    age: AgeRange = AgeRange()
     pain: Fact | None = None
     scope_conditions: tuple[Fact, ...] = ()
     scope_refs: frozenset[str] = frozenset()  # every in-scope Condition, any status
@@ -181,6 +227,15 @@ class PatientFacts:
     def has(self, *keys: str) -> bool:
         """Whether every data key could be read (a rule needing missing data stays silent)."""
         return self.available.issuperset(keys)
+
+    def age_fact(self) -> Fact:
+        """The patient's age as a fact, proven by the Patient resource: its value in whole years, or
+        its display ("69–70") when the birth date gives only a range."""
+        refs = (self.patient_ref,) if self.patient_ref else ()
+        shown = self.age.shown
+        if isinstance(shown, str):
+            return Fact("age", refs, shown, None, None, "years")
+        return Fact("age", refs, None, None, None if shown is None else float(shown), "years")
 
     @property
     def pain_days(self) -> int | None:

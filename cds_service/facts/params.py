@@ -17,7 +17,10 @@ class FactParams(BaseModel):
     steroid_min_days: int = Field(90, ge=1, description="Chronic steroid: taken for more than this many days.")
     prednisone_equivalents: dict[str, float] = Field(
         default_factory=lambda: {"8640": 1.0, "8638": 1.0},
-        description="RxNorm ingredient → mg prednisone per mg; ingredients not listed are not converted.",
+        description=(
+            "RxNorm ingredient → mg prednisone per mg; an active systemic steroid of an ingredient not listed is not"
+            " converted, and leaves the fracture-risk flag uncertain past its age."
+        ),
     )
     imaging_lookback_days: int = Field(90, ge=1, description="Recent spine imaging window.")
     egfr_max_age_days: int = Field(365, ge=1, description="Latest eGFR counts if this recent.")

@@ -168,7 +168,7 @@ async def handle_hook(
         result.fetched,
         withheld=evaluated.withheld,
         results=tuple(results),
-        age=evaluated.facts.age,
+        age=evaluated.facts.age.shown,
         errors=dict(evaluated.failed),
         ratings=ratings,
         repeats=tuple(repeats),

@@ -28,9 +28,10 @@ from pydantic import ValidationError
 from cds_service.content.lint_codes import check_valueset_codes
 from cds_service.content.loader import FACTS_FILE, LAYOUT_FILE, ContentError, ContentSet, Problem, Severity, line_of, load_content
 from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
+from cds_service.content.templates import UNCERTAIN_COUNTS
 from cds_service.preview.samples import inconclusive, render_sample, sample_findings
 from cds_service.preview.simulate import Evaluation, RuleResult, evaluate_body
-from cds_service.facts.model import all_facts
+from cds_service.facts.model import ShownAge, all_facts
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
 from cds_service.content.referral import finding_indicator
 from cds_service.rules.base import Finding
@@ -84,11 +85,17 @@ def check_codes(report: LintReport) -> None:
         report.add(issue.file, issue.line, issue.message, issue.severity)
 
 
+def uncertain_samples() -> list[dict[str, int]]:
+    """The counts ``uncertain_note`` is rendered with: each kind alone, and all of them at once."""
+    alone = [{k: int(k == kind) for k in UNCERTAIN_COUNTS} for kind in UNCERTAIN_COUNTS]
+    return [*alone, {k: 1 if k == "age" else 2 for k in UNCERTAIN_COUNTS}]
+
+
 def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> None:
     """Steps 3 and 4 on loaded content: every card rendered, every fixture's cards as expected."""
     report.counts["rules"] = len(content.rules)
     locator = _Locator(content)
-    for counts in ({"conditions": 2, "medications": 1}, {"conditions": 1, "medications": 0}, {"conditions": 0, "medications": 1}):
+    for counts in uncertain_samples():
         try:
             content.uncertain_note.render({"counts": counts})
         except Exception as exc:
@@ -182,7 +189,7 @@ class _Locator:
                 self._nodes[path] = None
         return line_of(self._nodes[path], loc) if self._nodes[path] is not None else 1
 
-    def check(self, report: LintReport, result: RuleResult, where: str, age: int | None = 70) -> None:
+    def check(self, report: LintReport, result: RuleResult, where: str, age: ShownAge = 70) -> None:
         path = self.directory / f"{result.rule_id}.yaml"
         if result.error is not None:
             file, loc, message = self._locate(result.finding, age)
@@ -194,7 +201,7 @@ class _Locator:
                 f"summary renders to {len(result.summary)} characters, over the limit of {SUMMARY_MAX} ({where}): {result.summary!r}",
             )
 
-    def _locate(self, finding: Finding, age: int | None) -> tuple[Path, tuple[Any, ...], str | None]:
+    def _locate(self, finding: Finding, age: ShownAge) -> tuple[Path, tuple[Any, ...], str | None]:
         content, rule = self.content, self.content.rules[finding.rule_id]
         path = self.directory / f"{rule.id}.yaml"
         for fact in all_facts(r.facts for r in finding.reasons):

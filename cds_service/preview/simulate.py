@@ -23,6 +23,7 @@ from cds_service.appropriateness import Rating
 from cds_service.content.loader import ContentSet
 from cds_service.content.outcome import Rendered
 from cds_service.content.render import card_context, render_card
+from cds_service.facts.model import ShownAge
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, fixture_names, hook_request
 from cds_service.hooks.handler import handle_hook
 from cds_service.protocol.models import Card, CDSRequest
@@ -51,7 +52,7 @@ class RuleResult:
 @dataclass(frozen=True)
 class Evaluation:
     hook: str
-    age: int | None
+    age: ShownAge
     results: tuple[RuleResult, ...]
     unavailable: dict[str, str]
     failed: dict[str, str] = field(default_factory=dict)  # rule id -> the exception its rule raised
@@ -65,13 +66,13 @@ def service_for(hook: str) -> ServiceDeclaration:
     raise ValueError(f"no service answers hook {hook!r}")
 
 
-def full_summary(content: ContentSet, found: Finding, age: int | None, referral_on: str | None = None) -> str:
+def full_summary(content: ContentSet, found: Finding, age: ShownAge, referral_on: str | None = None) -> str:
     """The finding's card summary as rendered before any truncation (lint checks its length)."""
     rule = content.rules[found.rule_id]
     return " ".join(rule.summary.render(card_context(content, rule, found, age, referral_on)).split())
 
 
-def render_result(content: ContentSet, found: Finding, age: int | None) -> RuleResult:
+def render_result(content: ContentSet, found: Finding, age: ShownAge) -> RuleResult:
     """The finding's card, or the error that stopped it; the summary is kept untruncated."""
     mode = content.rules[found.rule_id].content.mode
     try:
@@ -91,7 +92,7 @@ async def evaluate_body(content: ContentSet, body: dict[str, Any], today: date |
     return Evaluation(request.hook, outcome.age, results, dict(outcome.unavailable), dict(outcome.errors), outcome.ratings)
 
 
-def _result(content: ContentSet, rendered: Rendered, age: int | None) -> RuleResult:
+def _result(content: ContentSet, rendered: Rendered, age: ShownAge) -> RuleResult:
     """The pipeline's card with its summary as rendered before any truncation (lint checks its length)."""
     if rendered.card is None:
         return RuleResult(rendered.finding, rendered.mode, None, None, rendered.error or "not rendered")

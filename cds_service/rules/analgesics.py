@@ -8,7 +8,6 @@ from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, f
 from cds_service.rules.medications import (
     ORAL,
     SYSTEMIC,
-    age_fact,
     co_prescribed,
     days_of,
     distinct_drugs,
@@ -85,7 +84,7 @@ def nsaid_risk(data: RuleInput) -> Finding | None:
         switches = (topical, SuggestionSpec("switch-acetaminophen", remove + (acetaminophen,)), SuggestionSpec("remove", remove))
         return finding(orders, *reasons, suggestions=switches)
     if older(facts, params["gi_risk_age"]):
-        return finding(orders, Reason("age", (age_fact(facts),)), suggestions=(topical,))
+        return finding(orders, Reason("age", (facts.age_fact(),)), suggestions=(topical,))
     return None
 
 
@@ -110,7 +109,7 @@ def gabapentinoid_check(data: RuleInput) -> Finding | None:
     if egfr is not None:
         reasons.append(Reason("renal", (egfr,)))
     if older(facts, params["older_age"]):
-        age = age_fact(facts)
+        age = facts.age_fact()
         if facts.falls is not None:
             reasons.append(Reason("falls-older", (age, facts.falls)))
         opioids = co_prescribed(data, "opioid", "opioids", exclude=orders)
@@ -146,9 +145,9 @@ def duloxetine_check(data: RuleInput) -> Finding | None:
         reasons.append(Reason("renal", (egfr,)))
     if older(facts, params["older_age"]):
         if facts.falls is not None:
-            reasons.append(Reason("falls-older", (age_fact(facts), facts.falls)))
+            reasons.append(Reason("falls-older", (facts.age_fact(), facts.falls)))
         else:
-            reasons.append(Reason("older", (age_fact(facts),)))
+            reasons.append(Reason("older", (facts.age_fact(),)))
     if not reasons:
         return None
     warned = any(r.key != "older" for r in reasons)

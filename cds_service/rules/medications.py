@@ -8,14 +8,14 @@ the prefetch too); a drug "drafted" is another draft order of this request.
 from __future__ import annotations
 
 from cds_service.facts import DraftOrder, Fact, PatientFacts
-from cds_service.facts.model import Medication
+from cds_service.facts.model import SYSTEMIC_ROUTES, Medication
 from cds_service.rules import suggest
 from cds_service.rules.base import ActionSpec, RuleInput, SuggestionSpec
 
 Routes = frozenset[str | None]
 # Routes that deliver a drug systemically; None = the order does not say (an unnamed form).
 ORAL: Routes = frozenset({"oral", None})
-SYSTEMIC: Routes = frozenset({"oral", "injectable", None})
+SYSTEMIC: Routes = SYSTEMIC_ROUTES
 DRAFT_ORDER = "draft-order"
 
 
@@ -76,15 +76,10 @@ def distinct_drugs(data: RuleInput, key: str, *valuesets: str) -> tuple[Fact, ..
     return tuple(seen.values())
 
 
-def age_fact(facts: PatientFacts) -> Fact:
-    """The patient's age as a fact, proven by the Patient resource."""
-    refs = (facts.patient_ref,) if facts.patient_ref else ()
-    return Fact("age", refs, None, None, None if facts.age is None else float(facts.age), "years")
-
-
 def older(facts: PatientFacts, min_age: int) -> bool:
-    """Age at least ``min_age`` (unknown age is not older)."""
-    return facts.age is not None and facts.age >= min_age
+    """Age certainly ``min_age`` or more: an unknown age, or one a partial birth date leaves on both
+    sides of ``min_age``, is not older (what needs it stays silent)."""
+    return facts.age.at_least(min_age) is True
 
 
 def egfr_below(facts: PatientFacts, limit: float) -> Fact | None:

@@ -8,7 +8,6 @@ from cds_service.facts.model import MEDICATIONS, OBSERVATIONS, PATIENT
 from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.medications import (
-    age_fact,
     co_prescribed,
     days_of,
     egfr_below,
@@ -31,7 +30,7 @@ def muscle_relaxant_older_adult(data: RuleInput) -> Finding | None:
     orders = ordered(data, "muscle-relaxants-beers")
     if not orders or not older(data.facts, data.params["older_age"]):
         return None
-    reason = Reason("default", (age_fact(data.facts),))
+    reason = Reason("default", (data.facts.age_fact(),))
     return finding(orders, reason, suggestions=remove_suggestions(data, orders))
 
 
@@ -53,14 +52,14 @@ def _cyclobenzaprine_reasons(data: RuleInput, orders: tuple[DraftOrder, ...]) ->
             high.append(order)
     reasons = []
     if extended:
-        reasons.append(Reason("cyclobenzaprine-er", (age_fact(data.facts),), {"orders": [o.display for o in extended]}))
+        reasons.append(Reason("cyclobenzaprine-er", (data.facts.age_fact(),), {"orders": [o.display for o in extended]}))
     if high:
         listed = [
             {"display": o.display, "dose_mg": o.medication.dose.dose_mg, "per_day": o.medication.dose.doses_per_day}
             for o in high
             if o.medication is not None
         ]
-        reasons.append(Reason("cyclobenzaprine-dose", (age_fact(data.facts),), {"orders": listed}))
+        reasons.append(Reason("cyclobenzaprine-dose", (data.facts.age_fact(),), {"orders": listed}))
     return reasons, extended + high
 
 
@@ -117,7 +116,7 @@ def baclofen_renal(data: RuleInput) -> Finding | None:
     if not orders or egfr is None or not older(facts, params["older_age"]):
         return None
     remove = SuggestionSpec("remove", suggest.remove(orders), recommended=True)
-    return finding(orders, Reason("default", (age_fact(facts), egfr)), suggestions=(remove,))
+    return finding(orders, Reason("default", (facts.age_fact(), egfr)), suggestions=(remove,))
 
 
 @rule(
@@ -135,7 +134,7 @@ def benzodiazepine_for_spasm(data: RuleInput) -> Finding | None:
     if not orders:
         return None
     is_older = older(facts, data.params["older_age"])
-    reasons = [Reason("default", (age_fact(facts),) if is_older else (), {"older": is_older})]
+    reasons = [Reason("default", (facts.age_fact(),) if is_older else (), {"older": is_older})]
     opioids = co_prescribed(data, "opioid", "opioids", exclude=orders)
     if opioids:
         reasons.append(Reason("with-opioid", opioids))

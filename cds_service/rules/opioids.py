@@ -6,7 +6,6 @@ from cds_service.facts.model import CONDITIONS, MEDICATIONS, PATIENT
 from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
 from cds_service.rules.medications import (
-    age_fact,
     co_prescribed,
     days_of,
     older,
@@ -58,9 +57,9 @@ def opioid_risk(data: RuleInput) -> Finding | None:
     if older(facts, params["older_age"]):
         gabapentinoids = co_prescribed(data, "gabapentinoid", "gabapentinoids", exclude=orders)
         if gabapentinoids:
-            reasons.append(Reason("gabapentinoid-older", (age_fact(facts), *gabapentinoids)))
+            reasons.append(Reason("gabapentinoid-older", (facts.age_fact(), *gabapentinoids)))
         if facts.falls is not None:
-            reasons.append(Reason("falls-older", (age_fact(facts), facts.falls)))
+            reasons.append(Reason("falls-older", (facts.age_fact(), facts.falls)))
     if long_term is not None:
         reasons.append(Reason("long-term", (long_term,)))
     if not reasons:

@@ -23,10 +23,6 @@ def _present(*facts: Fact | None) -> tuple[Fact, ...]:
     return tuple(f for f in facts if f is not None)
 
 
-def _present_refs(*refs: str | None) -> tuple[str, ...]:
-    return tuple(r for r in refs if r)
-
-
 @rule(
     "surgery-before-conservative-care",
     needs=(CONDITIONS, OBSERVATIONS, PROCEDURES, SERVICE_REQUESTS),
@@ -70,12 +66,11 @@ def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
 def surgery_age_80(data: RuleInput) -> Finding | None:
     """Cervical spine surgery ordered at age 80 or more."""
     facts, orders = data.facts, data.triggering("cervical-spine-surgery")
-    if not orders or facts.age is None or facts.age < data.params["age_min"]:
+    if not orders or facts.age.at_least(data.params["age_min"]) is not True:
         return None
-    age = Fact("age", _present_refs(facts.patient_ref), None, None, float(facts.age), "years")
     consult = suggest.create_text("risk-consult", facts, data.params["consult_text"])
     return finding(
-        orders, Reason("default", (age,), {"age": facts.age}),
+        orders, Reason("default", (facts.age_fact(),), {"age": facts.age.shown}),
         suggestions=(SuggestionSpec("risk-consult", (consult,), recommended=True),),
     )
 

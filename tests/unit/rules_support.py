@@ -16,7 +16,7 @@ from typing import Any
 
 from cds_service.content.loader import ContentSet, load_content
 from cds_service.content.render import render_card
-from cds_service.facts import DraftOrder, Fact, Imaging, PatientFacts, RedFlag
+from cds_service.facts import AgeRange, DraftOrder, Fact, Imaging, PatientFacts, RedFlag
 from cds_service.facts.model import DATA_KEYS, Dose, Medication
 from cds_service.rules import REGISTRY, Finding, RuleInput
 from cds_service.rules.engine import evaluate
@@ -55,11 +55,14 @@ def flag(kind: str, *facts: Fact, urgent: bool = True) -> RedFlag:
 
 
 def facts(**kw: Any) -> PatientFacts:
-    """PatientFacts for TODAY, every data key readable, a patient reference; override anything."""
+    """PatientFacts for TODAY, every data key readable, a patient reference; override anything
+    (an ``age`` in whole years is that exact age)."""
     kw.setdefault("today", TODAY)
     kw.setdefault("available", frozenset(DATA_KEYS))
     kw.setdefault("patient_ref", "Patient/p1")
     kw.setdefault("age", 50)
+    if isinstance(kw["age"], int):
+        kw["age"] = AgeRange.exact(kw["age"])
     if "pain" in kw and "scope_conditions" not in kw and kw["pain"] is not None:
         kw["scope_conditions"] = (kw["pain"],)
     imaging_history = kw.get("imaging_history")
@@ -267,13 +270,13 @@ def egfr(value: float) -> Fact:
 
 
 def med_facts(age: int | None = 45, **fields: Any) -> PatientFacts:
-    """In-scope patient facts (neck pain for a month); ``fields`` override PatientFacts fields."""
+    """In-scope patient facts (neck pain for a month, ``age`` exactly, None unknown); ``fields`` override PatientFacts fields."""
     pain = med_condition("pain", "c1", "Cervicalgia")
     base: dict[str, Any] = {
         "today": MED_TODAY,
         "available": frozenset(DATA_KEYS),
         "patient_ref": "Patient/p1",
-        "age": age,
+        "age": AgeRange() if age is None else AgeRange.exact(age),
         "pain": pain,
         "scope_conditions": (Fact("scope-condition", pain.refs, pain.display, pain.on),),
         "scope_refs": frozenset(pain.refs),

@@ -130,3 +130,12 @@ def test_bundled_content_lints_clean() -> None:
     result = CliRunner().invoke(app, ["lint-cards"])
     assert result.exit_code == 0, result.output
     assert "0 error(s)" in result.output
+
+
+def test_the_uncertain_note_is_rendered_with_every_count(cards: Path) -> None:
+    """The note may read conditions, medications, observations and age; a count the service does not give is reported at the note's line."""
+    path = cards / "_layout.yaml"
+    replace_in(path, "{% if counts.age %}", "{% if counts.encounters %}")
+    report = lint_content(cards, FIXTURES)
+    errors = [i for i in report.errors if i.file == str(path)]
+    assert errors and errors[0].line == line_of_key(path, "uncertain_note:") and "encounters" in errors[0].message

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.facts import PatientFacts
+from cds_service.facts import AgeRange, PatientFacts
 from cds_service.facts.build import build_facts
 from cds_service.facts.dates import add_months, whole_months
 from cds_service.facts.model import CONDITIONS, DATA_KEYS, IMAGING, OBSERVATIONS, PATIENT
@@ -338,7 +338,7 @@ def test_missing_data_keys_are_reported_in_available() -> None:
 
 def test_age_in_whole_years() -> None:
     """Age is whole years at the evaluation date."""
-    assert build(age=79).age == 79
+    assert build(age=79).age == AgeRange.exact(79)
 
 
 # --------------------------------------------------------------------------- calendar helpers

@@ -14,7 +14,7 @@ from cds_service.content.loader import ContentError, load_content
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.facts import Fact
 from cds_service.facts.build import build_facts
-from cds_service.facts.model import UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION
+from cds_service.facts.model import AGE_UNKNOWN, UNDATED, UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION
 from cds_service.facts.record import select_record
 from cds_service.rules import suggest
 from cds_service.rules.engine import evaluate
@@ -146,10 +146,12 @@ def test_pain_regions(code: str, system: str, regions: set[str]) -> None:
 
 
 def test_uncertain_counts_per_kind() -> None:
-    """The card's counts are of distinct entries: Conditions apart, every other entry a medication."""
+    """The card's counts are of distinct entries: Conditions and Observations apart, every other entry a medication; the age is said once."""
     uncertain = (Fact(UNREADABLE, ("Condition/a",)), Fact(UNRECOGNISED_TEXT, ("Condition/a",)),
-                 Fact(UNRECOGNISED_TEXT, ("Condition/b",)), Fact(UNRESOLVED_MEDICATION, ("MedicationRequest/m",)))
-    assert uncertain_counts(uncertain) == {"conditions": 2, "medications": 1}
+                 Fact(UNRECOGNISED_TEXT, ("Condition/b",)), Fact(UNRESOLVED_MEDICATION, ("MedicationRequest/m",)),
+                 Fact(UNREAD_VALUE, ("Observation/t",)), Fact(UNDATED, ("Observation/t",)), Fact(AGE_UNKNOWN, ("Patient/p1",)))
+    assert uncertain_counts(uncertain) == {"conditions": 2, "medications": 1, "observations": 1, "age": 1}
+    assert uncertain_counts((Fact(AGE_UNKNOWN, ()),)) == {"conditions": 0, "medications": 0, "observations": 0, "age": 1}
 
 
 # --------------------------------------------------------------------------- rules
@@ -270,4 +272,4 @@ def test_terms_are_whole_words_and_content(tmp_path: Path) -> None:
 
 def test_uncertain_counts_of_nothing_uncertain() -> None:
     """A record with nothing unread or unrecognised counts zero of each kind, so no card says anything could not be read."""
-    assert uncertain_counts(()) == {"conditions": 0, "medications": 0}
+    assert uncertain_counts(()) == {"conditions": 0, "medications": 0, "observations": 0, "age": 0}
