@@ -18,7 +18,7 @@ from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
 from cds_service.content.loader import ContentSet
 from cds_service.content.store import ContentStore
-from cds_service.errors import install_error_handlers
+from cds_service.errors import ErrorBoundary, install_error_handlers
 from cds_service.feedback import runtime as feedback
 from cds_service.fhir import nullcheck
 from cds_service.transience import SeenCards
@@ -142,5 +142,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_private_network=True,
         max_age=600,
     )
-    app.add_middleware(RequestObserver, metrics=app.state.metrics)  # outermost: sees every answer
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)  # sees every answer (500 when the app raised)
+    app.add_middleware(ErrorBoundary)  # outermost: answers and logs what nothing handled, without its message
     return app
