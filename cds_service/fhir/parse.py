@@ -36,6 +36,7 @@ request that sends those bytes. A resource that fails is validated (and logged) 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import typing
 from collections.abc import Callable
@@ -63,6 +64,7 @@ ELEMENTS_MAX = 512  # element values (with their type and element name) kept per
 _ELEMENTS: dict[tuple[str, str, bytes], Any] = {}
 _KEEPING = threading.Lock()  # hook calls run on the event loop; a thread (a CLI, a test) may validate too
 _JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the FHIR id datatype
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
@@ -76,6 +78,12 @@ def model_class(resource_type: str) -> Any:
         except (KeyError, ValueError, ImportError, AttributeError):
             raise KeyError(resource_type) from None
     return cls
+
+
+def is_fhir_id(value: Any) -> bool:
+    """Whether ``value`` is a FHIR ``id``: 1 to 64 letters, digits, ``-`` and ``.`` (fhir.resources lets
+    others through: an object of nulls validates to no id at all)."""
+    return type(value) is str and _FHIR_ID.fullmatch(value) is not None
 
 
 def resource_class(resource_type: Any) -> Any | None:

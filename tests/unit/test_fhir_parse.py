@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from cds_service.fhir.parse import UNKNOWN_ELEMENT, parse_resource, resource_class
+from cds_service.fhir.parse import UNKNOWN_ELEMENT, is_fhir_id, parse_resource, resource_class
 
 MARK = "Quagmirexyz"
 
@@ -73,3 +73,13 @@ def test_a_valid_resource_still_validates() -> None:
 def test_resource_class_knows_only_concrete_resource_types(name: Any, known: bool) -> None:
     """Only a concrete R4B resource type name has a resource class: not data types, abstract types or other case."""
     assert (resource_class(name) is not None) is known
+
+
+@pytest.mark.parametrize(
+    ("value", "valid"),
+    [("o1", True), ("A-1.b", True), ("x" * 64, True), ("x" * 65, False), ("", False), ("o_1", False), ("o 1", False),
+     ("o1\n", False), ({"a": None}, False), ([None], False), (5, False), (None, False)],
+)  # fmt: skip
+def test_is_fhir_id_is_the_fhir_id_datatype(value: Any, valid: bool) -> None:
+    """A FHIR id is 1-64 letters, digits, '-' and '.', nothing else (not even a trailing newline)."""
+    assert is_fhir_id(value) is valid
