@@ -60,10 +60,17 @@ def verified_content(directory: Path, fixtures: Path) -> ContentSet:
     return verify(directory, fixtures)
 
 
+def fails_on_samples(content: ContentSet, rule_id: str) -> bool:
+    """Whether a rule's card fails on the content's own sample data (``ContentStore.confirm``)."""
+    from cds_service.preview.samples import fails_on_samples as fails
+
+    return fails(content, rule_id)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (from the environment when not given)."""
     settings = settings or get_settings()
-    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content)
+    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content, confirm=fails_on_samples)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
