@@ -308,8 +308,9 @@ class FactRules:
     def uncertain(self, facts: PatientFacts) -> tuple[Fact, ...]:
         """Entries that could show a red flag but were not read or recognised, void ones apart
         (``stated_void``; any clinical status counts): a condition or medication whose text names a
-        red flag its code does not, one in a red-flag value set that fails validation, and a
-        medication whose medicationReference could not be resolved."""
+        red flag its code does not, one in a red-flag value set that fails validation, a
+        medication whose medicationReference could not be resolved, and one that cannot be read at
+        all (``Record.unreadable``)."""
         record = self.record
         found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display) for e in record.unrecognised if not e.stated_void]
         found += [
@@ -318,6 +319,7 @@ class FactRules:
             if not e.stated_void and e.model is None
         ]
         found += [Fact(UNRESOLVED_MEDICATION, (ref,), display or None) for ref, display in record.unresolved]
+        found += [Fact(UNREADABLE, (e.ref,)) for e in record.unreadable if not e.stated_void]  # no known type, no readable code
         return tuple(found)
 
     def _immunosuppressed(self) -> Iterator[Fact]:
