@@ -18,7 +18,7 @@ from cds_service.bodylimit import BodyLimit
 from cds_service.content import reload as content_reload
 from cds_service.content.loader import ContentSet
 from cds_service.content.store import ContentStore
-from cds_service.errors import install_error_handlers
+from cds_service.errors import ErrorBoundary, install_error_handlers
 from cds_service.feedback import runtime as feedback
 from cds_service.fhir import nullcheck
 from cds_service.transience import SeenCards
@@ -60,10 +60,17 @@ def verified_content(directory: Path, fixtures: Path) -> ContentSet:
     return verify(directory, fixtures)
 
 
+def fails_on_samples(content: ContentSet, rule_id: str) -> bool:
+    """Whether a rule's card fails on the content's own sample data (``ContentStore.confirm``)."""
+    from cds_service.preview.samples import fails_on_samples as fails
+
+    return fails(content, rule_id)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """The ASGI app for ``settings`` (from the environment when not given)."""
     settings = settings or get_settings()
-    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content)
+    content = ContentStore(settings.content_dir, settings.fixtures_dir, verify=verified_content, confirm=fails_on_samples)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -142,5 +149,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_private_network=True,
         max_age=600,
     )
-    app.add_middleware(RequestObserver, metrics=app.state.metrics)  # outermost: sees every answer
+    app.add_middleware(RequestObserver, metrics=app.state.metrics)  # sees every answer (500 when the app raised)
+    app.add_middleware(ErrorBoundary)  # outermost: answers and logs what nothing handled, without its message
     return app

@@ -15,11 +15,18 @@
 
 Handlers turn these, and any unexpected exception, into OperationOutcome JSON: never a stack
 trace, never request values (they may hold PHI or tokens), only field paths and messages.
+
+``ErrorBoundary``, the app's outermost layer, answers any exception nothing else handled with the
+500 itself and logs it by type and where it was raised (``file:line function`` per frame), never
+its message: an exception's message may echo request content (fhir.resources puts a client's
+``resourceType`` in its ``KeyError``). The exception goes no further, so the server never logs its
+own traceback ("Exception in ASGI application") with that message.
 """
 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service.jsonresponse import JSONResponse
 
@@ -182,9 +190,65 @@ async def _too_deep(request: Request, exc: Exception) -> Response:
     return _respond(InvalidRequest.one("request nests too deeply"))
 
 
+MAX_FRAMES = 30  # the innermost frames of an unhandled error's traceback that are logged
+
+
+def where(exc: BaseException) -> list[str]:
+    """Where ``exc`` was raised, as ``path:line function`` per frame (outermost first, the innermost
+    ``MAX_FRAMES``), without reading source lines or the exception's message."""
+    frames = [f"{_short(frame.f_code.co_filename)}:{line} {frame.f_code.co_name}" for frame, line in traceback.walk_tb(exc.__traceback__)]
+    return frames[-MAX_FRAMES:]
+
+
+def _short(path: str) -> str:
+    """A source file's path from ``site-packages``, the package or the tests down."""
+    path = path.replace("\\", "/")
+    if "/site-packages/" in path:
+        return path.rsplit("/site-packages/", 1)[1]
+    for root in ("/cds_service/", "/tests/"):
+        if root in path:
+            return root[1:] + path.rsplit(root, 1)[1]
+    return path
+
+
+def log_unhandled(exc: BaseException) -> None:
+    """An exception nothing handled: ERROR ``unhandled error`` with its type and frames (``where``), never its message."""
+    log.error("unhandled error", extra={"error_type": type(exc).__name__, "frames": where(exc)})
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unhandled error", extra={"error_type": type(exc).__name__})
+    # Reached only when ``ErrorBoundary`` itself fails: Starlette re-raises after this answer.
+    log_unhandled(exc)
     return _respond(ServiceError())
+
+
+class ErrorBoundary:
+    """The outermost ASGI layer: an exception from the app is answered with the 500 OperationOutcome
+    (when no answer has started) and logged by ``log_unhandled``; it is not raised further, so the
+    server does not log it again with its message. Only HTTP requests: lifespan errors stay the
+    server's to report."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def send_watched(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_watched)
+        except Exception as exc:
+            log_unhandled(exc)
+            if not started:  # else the answer is cut short: the server closes the connection
+                await _respond(ServiceError())(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

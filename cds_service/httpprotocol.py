@@ -7,6 +7,10 @@ past that the connection is answered 431 and closed. A connection that has not s
 request head within ``CDS_HEADER_TIMEOUT_SECONDS`` of opening (or of its previous response) is
 answered 408 and closed, so slow-header connections cannot pile up. Bodies are not affected
 (``cds_service.bodylimit`` bounds them).
+
+Those answers, and uvicorn's 400 for a request it cannot parse (broken framing: invalid chunked
+encoding, a non-numeric ``Content-Length`` …), carry a FHIR OperationOutcome like every other error
+of the service, not uvicorn's ``text/plain`` "Invalid HTTP request received.".
 """
 
 from __future__ import annotations
@@ -14,17 +18,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from cds_service.errors import FHIR_JSON, Issue, operation_outcome
 from cds_service.settings import get_settings
 
 
-def _status(code: int, reason: str) -> bytes:
-    return f"HTTP/1.1 {code} {reason}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode("ascii")
+def _status(code: int, reason: str, issue: Issue) -> bytes:
+    """A whole response that closes the connection, its body an OperationOutcome of ``issue``."""
+    body = orjson.dumps(operation_outcome((issue,)))
+    head = f"HTTP/1.1 {code} {reason}\r\ncontent-type: {FHIR_JSON}\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    return head.encode("ascii") + body
 
 
-TOO_LARGE = _status(431, "Request Header Fields Too Large")
-TIMED_OUT = _status(408, "Request Timeout")
+TOO_LARGE = _status(431, "Request Header Fields Too Large", Issue("request line and headers too large", code="too-costly"))
+TIMED_OUT = _status(408, "Request Timeout", Issue("request line and headers not received in time", code="timeout"))
+MALFORMED = _status(400, "Bad Request", Issue("invalid HTTP request", code="structure"))
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -89,8 +99,12 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         if self.in_head:
             self._refuse(TIMED_OUT)
 
-    def _refuse(self, status_line: bytes) -> None:
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a request it cannot parse, as an OperationOutcome (``msg`` is uvicorn's text)."""
+        self._refuse(MALFORMED)
+
+    def _refuse(self, response: bytes) -> None:
         self._stop_head_timer()
         if not self.transport.is_closing():
-            self.transport.write(status_line)
+            self.transport.write(response)
             self.transport.close()

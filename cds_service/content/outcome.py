@@ -88,6 +88,11 @@ class Outcome:
     card_versions: Mapping[str, str | None] = field(default_factory=dict)  # rule id -> its card file's version
 
     @property
+    def unrendered(self) -> tuple[str, ...]:
+        """Rule ids whose card could not be rendered."""
+        return tuple(r.rule_id for r in self.results if r.error is not None)
+
+    @property
     def failed(self) -> tuple[str, ...]:
         """Rule ids whose rule raised (``errors``) or whose card could not be rendered."""
-        return (*self.errors, *(r.rule_id for r in self.results if r.error is not None))
+        return (*self.errors, *self.unrendered)

@@ -358,10 +358,11 @@ class FactRules:
         """Entries that could show a red flag but were not read or recognised, void ones apart
         (``stated_void``; any clinical status counts): a condition or medication whose text names a
         red flag its code does not, one in a red-flag value set that fails validation, a medication
-        whose medicationReference could not be resolved; a bacteremia or spinal infection the window
-        cannot place, a body temperature that could be a fever but was not understood, a systemic
-        corticosteroid whose dose could be chronic use; and the age, when osteoporosis or chronic
-        steroid use is on record and the birth date does not say whether the age is over the line."""
+        whose medicationReference could not be resolved, one that cannot be read at all
+        (``Record.unreadable``); a bacteremia or spinal infection the window cannot place, a body
+        temperature that could be a fever but was not understood, a systemic corticosteroid whose
+        dose could be chronic use; and the age, when osteoporosis or chronic steroid use is on record
+        and the birth date does not say whether the age is over the line."""
         record = self.record
         found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display) for e in record.unrecognised if not e.stated_void]
         found += [
@@ -370,6 +371,7 @@ class FactRules:
             if not e.stated_void and e.model is None
         ]
         found += [Fact(UNRESOLVED_MEDICATION, (ref,), display or None) for ref, display in record.unresolved]
+        found += [Fact(UNREADABLE, (e.ref,)) for e in record.unreadable if not e.stated_void]  # no known type, no readable code
         found += self._unplaced_infections()
         found += self._unread_temperatures()
         found += self._unknown_steroid_doses(facts)

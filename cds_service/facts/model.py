@@ -31,7 +31,7 @@ RED_FLAG_SETS = frozenset({
 })
 # Why an entry leaves a red flag possible (``Fact.key`` of ``PatientFacts.uncertain``).
 UNRECOGNISED_TEXT = "unrecognised-text"  # in no red-flag value set, but its text names a red flag
-UNREADABLE = "unreadable"  # in a red-flag value set (or a body temperature), but it failed validation
+UNREADABLE = "unreadable"  # in a red-flag value set (or a body temperature) but failed validation, or no known type or readable code
 UNRESOLVED_MEDICATION = "unresolved-medication"  # its medicationReference could not be resolved
 UNDATED = "undated"  # a bacteremia, spinal infection or fever reading with no date, or one after today
 ACTIVE_BEFORE_WINDOW = "active-before-window"  # a bacteremia or spinal infection dated before the window, still active

@@ -1,7 +1,10 @@
 """Draft orders from the hook context → ``DraftOrder``, classified by value set.
 
 Draft orders are validated leniently like the record: an order that cannot be read is skipped
-and logged (the Sandbox sends an empty draft the moment an order tab opens). A MedicationRequest
+and logged (the Sandbox sends an empty draft the moment an order tab opens). An entry with no
+resource, a resource with no or an unknown ``resourceType``, and an order whose ``id`` is not a FHIR
+id (cards name the order by it: a delete action's ``resourceId``) are skipped before any rule sees
+them, and counted in one WARNING per call by field path (``skipped draft orders``), never by value. A MedicationRequest
 naming its drug by ``medicationReference`` is classified by the Medication it resolves to
 (facts/medrefs.py); one that does not resolve stays an order, named by the reference's display
 (classified by drug name) or the reference itself, with no medication made up for it.
@@ -10,6 +13,8 @@ naming its drug by ``medicationReference`` is classified by the Medication it re
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections import Counter
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +22,9 @@ from cds_service.facts.codes import CodeIndex, Coding, raw_codings, raw_text
 from cds_service.facts.medications import to_medication
 from cds_service.facts.medrefs import NO_MEDICATIONS, MedicationIndex, drug_concept
 from cds_service.facts.model import SCOPE_SET, DraftOrder
-from cds_service.fhir.parse import parse_resource
+from cds_service.fhir.parse import is_fhir_id, parse_resource, resource_class
+
+log = logging.getLogger(__name__)
 
 ORDER_TYPES = ("MedicationRequest", "ServiceRequest", "NutritionOrder", "VisionPrescription", "DeviceRequest")
 
@@ -39,12 +46,35 @@ def screen(
     """
     selected = set(selections) if selections is not None else None
     orders = []
+    skipped: Counter[str] = Counter()
     for entry in entries:
         raw = entry.get("resource") if isinstance(entry, dict) else None
+        unreadable = _unreadable(raw)
+        if unreadable is not None:
+            skipped[unreadable] += 1
+            continue
         found = _classified(raw, selected, index, medications)
         if found is not None:
             orders.append(found)
+    if skipped:
+        log.warning("skipped draft orders", extra={"skipped": dict(skipped)})
     return orders
+
+
+DRAFT = "context.draftOrders.entry"
+
+
+def _unreadable(raw: Any) -> str | None:
+    """The field path of what makes a draft-orders entry unreadable: no resource object, a
+    ``resourceType`` that names no FHIR resource type, an order whose ``id`` is no FHIR id; None when readable."""
+    if type(raw) is not dict:
+        return f"{DRAFT}.resource"
+    resource_type = raw.get("resourceType")
+    if resource_class(resource_type) is None:
+        return f"{DRAFT}.resource.resourceType"
+    if resource_type in ORDER_TYPES and not is_fhir_id(raw.get("id")):
+        return f"{DRAFT}.resource.id"
+    return None
 
 
 def validated_orders(screened: Iterable[Screened], index: CodeIndex) -> tuple[DraftOrder, ...]:

@@ -22,7 +22,8 @@ from cds_service.facts.codes import CONCEPTS_KEPT, CodeIndex, raw_codings, raw_t
 from cds_service.facts.dates import UNSURE, WHEN_ELEMENTS, as_date, first_date, period_end, period_start, stated_date
 from cds_service.facts.medrefs import MedicationIndex, drug_concept
 from cds_service.facts.model import RED_FLAG_SETS
-from cds_service.fhir.parse import element, parse_resource
+from cds_service.facts.unreadable import Unreadable, unreadable_concept
+from cds_service.fhir.parse import element, parse_resource, resource_class
 
 log = logging.getLogger(__name__)
 
@@ -202,6 +203,8 @@ class Record:
     # Conditions and medications whose code is in no red-flag value set but whose text names a
     # red-flag concept (cards/_red_flag_terms.yaml); never validated, any status.
     unrecognised: tuple[Entry, ...] = ()
+    # Entries that could show a red flag but cannot be read at all (facts/unreadable.py): no known type, no readable code.
+    unreadable: tuple[Entry, ...] = ()
 
     def __post_init__(self) -> None:
         by_set = self._by_set
@@ -268,7 +271,8 @@ def select_record(
     # classified once per content load, per kind: [other, medication, condition] (only medications'
     # and conditions' texts are read for red-flag words).
     concepts = index.classified
-    for items in resources.values():
+    unreadable = Unreadable()
+    for source, items in resources.items():
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
                 continue
@@ -277,6 +281,8 @@ def select_record(
             if coded is None:
                 if resource_type == "Patient" and patient is None and raw.get("id") == patient_id:
                     patient = parse_resource(raw, ("Patient",), PATIENT_ELEMENTS, memo)
+                elif resource_class(resource_type) is None:
+                    unreadable.note(source, "resourceType", raw)
                 continue
             code_field, kind = coded
             concept = raw.get(code_field)
@@ -317,11 +323,15 @@ def select_record(
                     entries.append(entry)
                 if unread:
                     unrecognised.append(entry)
+            elif unreadable_concept(concept):
+                unreadable.note(source, code_field, raw)
+    unreadable.log()
     if conflicting:  # counted, never named
         log.info("different resources under one reference", extra={"conflicting_count": conflicting})
     if unresolved:  # counted, never named: references and displays may identify the patient
         log.info("medication references unresolved", extra={"unresolved_count": len(unresolved)})
-    return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised))
+    unread_entries = tuple(Entry(ref, stands_for, frozenset(), ref, raw) for ref, stands_for, raw in unreadable.found)
+    return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised), unreadable=unread_entries)
 
 
 def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:

@@ -3,7 +3,11 @@
 Real clients are sloppy. A resource that fails validation gets one repair pass for known
 quirks (a single object where the spec wants a list, empty objects and strings) and is
 validated again; if it still fails it is skipped and logged by type and field path only —
-never its values, which may be PHI.
+never its values, which may be PHI, nor the names of elements the type does not have (they are the
+client's text too). Any failure of validation means "this resource is invalid", not only pydantic's
+``ValidationError``: fhir.resources raises ``KeyError`` or ``TypeError`` for a ``contained`` resource
+of an unknown type or a ``resourceType`` that is not a string (the exception's type is logged). A
+resource nested too deeply to validate (``RecursionError``) is left to the app: a 400.
 
 ``parse_resource(raw, expected, elements)`` validates a projection: only the named top-level
 elements and those the resource type requires (FHIR cardinality 1..1, with their ``_element``
@@ -32,6 +36,7 @@ request that sends those bytes. A resource that fails is validated (and logged) 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import typing
 from collections.abc import Callable
@@ -39,12 +44,15 @@ from typing import Any
 
 import orjson
 from fhir.resources.R4B import get_fhir_model_class
+from fhir.resources.R4B.domainresource import DomainResource
+from fhir.resources.R4B.resource import Resource
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
 from pydantic import TypeAdapter, ValidationError
 
 log = logging.getLogger(__name__)
 
 _MODELS: dict[str, Any] = {}
+_RESOURCES: dict[str, Any] = {}  # resource type name -> its model class (known names only)
 _KEPT: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
 _LISTS: dict[str, frozenset[str]] = {}
 _REFERENCES: dict[str, frozenset[str]] = {}
@@ -56,6 +64,7 @@ ELEMENTS_MAX = 512  # element values (with their type and element name) kept per
 _ELEMENTS: dict[tuple[str, str, bytes], Any] = {}
 _KEEPING = threading.Lock()  # hook calls run on the event loop; a thread (a CLI, a test) may validate too
 _JSON_ONLY = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")  # the FHIR id datatype
 # Modifier elements change the meaning of a resource: always validated when present.
 _ALWAYS = frozenset({"resourceType", "id", "implicitRules", "modifierExtension"})
 
@@ -68,6 +77,27 @@ def model_class(resource_type: str) -> Any:
             cls = _MODELS[resource_type] = get_fhir_model_class(resource_type)
         except (KeyError, ValueError, ImportError, AttributeError):
             raise KeyError(resource_type) from None
+    return cls
+
+
+def is_fhir_id(value: Any) -> bool:
+    """Whether ``value`` is a FHIR ``id``: 1 to 64 letters, digits, ``-`` and ``.`` (fhir.resources lets
+    others through: an object of nulls validates to no id at all)."""
+    return type(value) is str and _FHIR_ID.fullmatch(value) is not None
+
+
+def resource_class(resource_type: Any) -> Any | None:
+    """The R4B model class of the resource type named ``resource_type``; None for anything else — not
+    a string, an unknown name (``condition``, ``Nope``), a data type (``Coding``) or an abstract one."""
+    cls = _RESOURCES.get(resource_type) if type(resource_type) is str else None
+    if cls is None and type(resource_type) is str:
+        try:
+            found = model_class(resource_type)
+        except KeyError:
+            return None
+        if not isinstance(found, type) or not issubclass(found, Resource) or found in (Resource, DomainResource):
+            return None
+        cls = _RESOURCES[resource_type] = found  # known names only: a client's names are not kept
     return cls
 
 
@@ -243,13 +273,12 @@ def parse_resource(
         log.warning("skipped resource: not a FHIR resource object")
         return None
     resource_type = raw["resourceType"]
+    cls = resource_class(resource_type)
+    if cls is None:  # the name is the client's text: not logged
+        log.warning("skipped resource: unknown type")
+        return None
     if expected and resource_type not in expected:
         log.warning("skipped resource: unexpected type", extra={"resource_type": resource_type})
-        return None
-    try:
-        cls = model_class(resource_type)
-    except KeyError:
-        log.warning("skipped resource: unknown type", extra={"resource_type": resource_type})
         return None
     if elements is not None:
         kept = kept_elements(resource_type, elements)
@@ -278,28 +307,50 @@ def _validated(raw: dict[str, Any], resource_type: str, cls: Any, memo: dict[Any
     if memo is not None and _direct(cls, resource_type) and "resource_type" not in raw:
         try:
             model = _with_element_models(raw, resource_type, cls, memo)
-        except (ValidationError, TypeError):  # TypeError: not JSON, only when called with Python objects
-            model = None  # the plain pass below decides: it repairs what it can and logs what it cannot
+        except RecursionError:
+            raise
+        except Exception:  # whatever failed, the plain pass below decides: it repairs what it can and logs what it cannot
+            model = None
         if model is not None:
             return model
     raw = _as_lists(raw, resource_type)
-    try:
-        return cls.model_validate(raw)
-    except ValidationError as first:
-        repaired = _repair(raw, first)
+    model, error = _attempt(cls, raw)
+    if isinstance(error, ValidationError):
+        repaired = _repair(raw, error)
         if repaired is not None:
-            try:
-                return cls.model_validate(repaired)
-            except ValidationError as second:
-                first = second
-        log.warning(
-            "skipped invalid resource",
-            extra={"resource_type": resource_type, "fields": sorted({_path(e["loc"]) for e in first.errors()})[:10]},
-        )
-        return None
+            model, error = _attempt(cls, repaired)
+    if error is None:
+        return model
+    fields = sorted({_path(e) for e in error.errors()})[:10] if isinstance(error, ValidationError) else []
+    log.warning(
+        "skipped invalid resource",
+        extra={"resource_type": resource_type, "fields": fields, "error_type": type(error).__name__},
+    )
+    return None
 
 
-def _path(loc: tuple[Any, ...]) -> str:
+def _attempt(cls: Any, raw: dict[str, Any]) -> tuple[Any | None, Exception | None]:
+    """``cls.model_validate(raw)``, or the exception that stopped it. Any exception means the resource is
+    invalid: fhir.resources raises ``KeyError`` or ``TypeError``, not a ``ValidationError``, for a
+    ``contained`` resource whose ``resourceType`` is unknown or not a string. Only a ``RecursionError``
+    (nested too deeply to validate at all) goes up, to be answered 400."""
+    try:
+        return cls.model_validate(raw), None
+    except RecursionError:
+        raise
+    except Exception as exc:
+        return None, exc
+
+
+UNKNOWN_ELEMENT = "(unknown element)"
+
+
+def _path(error: Any) -> str:
+    """The field path of one pydantic error, list positions left out; an element the type does not have
+    is named ``(unknown element)``: its name is the client's text."""
+    loc = tuple(error["loc"])
+    if error.get("type") == "extra_forbidden" and loc:
+        loc = (*loc[:-1], UNKNOWN_ELEMENT)
     return ".".join(str(p) for p in loc if not isinstance(p, int))
 
 

@@ -165,8 +165,8 @@ async def call_service(request: Request) -> SerialisedJSON:
         raise
     feedback.record_served(state.feedback, service.id, str(hook_request.hook_instance), outcome, content.version)
     state.metrics.observe_outcome(outcome, content)
-    if outcome.failed:
-        state.content.note_rule_errors(outcome.failed)
+    if outcome.failed:  # readiness counts those the content is at fault for (content.store)
+        state.content.note_rule_errors(outcome.errors, outcome.unrendered, content)
     annotate(
         request,
         rule_ids=[f.rule_id for f, _ in outcome.shown],

@@ -127,6 +127,16 @@ def render_sample(content: ContentSet, finding: Finding) -> RuleResult:
     return render_result(content, finding, 70)
 
 
+def fails_on_samples(content: ContentSet, rule_id: str) -> bool:
+    """Whether the rule's card fails to render on sample data, for a reason other than a sample standing
+    in for a real value: then its content is at fault, not the data of the request it failed on."""
+    rule = content.rules.get(rule_id)
+    if rule is None:
+        return True
+    results = (render_sample(content, sample) for sample in sample_findings(rule))
+    return any(result.error is not None and not inconclusive(result) for result in results)
+
+
 def inconclusive(result: RuleResult) -> bool:
     """A sample render that failed only because a sample cannot stand for the real value (a dict key)."""
     return result.error is not None and "<sample>" in result.error

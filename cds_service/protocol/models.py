@@ -8,9 +8,10 @@ Invariants ported from the spec's logical models are named by their ids (``cds-r
 from __future__ import annotations
 
 import uuid as uuid_mod
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
 Indicator = Literal["info", "warning", "critical"]
@@ -50,6 +51,16 @@ class FhirAuthorization(WireModel):
     __str__ = __repr__
 
 
+def _resource_or_null(value: Any) -> Any:
+    """A prefetch value is a FHIR resource (a JSON object: a Bundle, a resource, an OperationOutcome) or null."""
+    if value is not None and not isinstance(value, dict):
+        raise ValueError("a prefetch value is a FHIR resource (a JSON object) or null")
+    return value
+
+
+PrefetchValue = Annotated[dict[str, Any] | None, BeforeValidator(_resource_or_null)]
+
+
 class CDSRequest(WireModel):
     """A hook call. ``context`` is checked per hook by ``hooks.context``."""
 
@@ -58,8 +69,17 @@ class CDSRequest(WireModel):
     fhir_server: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
     fhir_authorization: FhirAuthorization | None = None
     context: dict[str, Any]
-    prefetch: dict[str, Any] | None = None
+    prefetch: dict[str, PrefetchValue] | None = None
     extension: dict[str, Any] | None = None
+
+    @field_validator("fhir_server")
+    @classmethod
+    def _no_credentials(cls, value: str | None) -> str | None:
+        """A base URL with a user (``https://user:password@host/``) would send those credentials instead of
+        ``fhirAuthorization``'s token (HTTP clients take them from the URL): refused, never echoed."""
+        if value is not None and "@" in urlsplit(value).netloc:
+            raise ValueError("a FHIR server URL must not carry credentials (user:password@): the token goes in fhirAuthorization")
+        return value
 
     @model_validator(mode="after")
     def _cds_r_1(self) -> CDSRequest:

@@ -22,7 +22,7 @@ from cds_service.facts.orders import screen, validated_orders
 from cds_service.facts.record import select_record
 from cds_service.fhir.parse import parse_resource
 from cds_service.hooks.handler import handle_hook
-from cds_service.protocol.models import CDSRequest
+from cds_service.hooks.routes import parse_request
 from cds_service.protocol.services import SERVICES_BY_ID
 from cds_service.settings import BUNDLED_CONTENT_DIR
 
@@ -202,10 +202,9 @@ def test_handle_hook_never_raises_unexpectedly(
     }
     if service.hook == "order-select":
         context["selections"] = selections
-    request = CDSRequest.model_validate(
-        {"hook": service.hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
-    )
+    body = {"hook": service.hook, "hookInstance": str(uuid.uuid4()), "context": context, "prefetch": prefetch}
     try:
+        request = parse_request(body)  # a prefetch value that is no JSON object is the route's 400
         outcome = asyncio.run(handle_hook(service, request, CONTENT, None, 0.5, "http://testserver", today=TODAY))
     except ServiceError as error:
         assert 400 <= error.status < 500

@@ -132,6 +132,8 @@ WRONG_TYPES = [
     (("context", "draftOrders", "entry"), [5, "x", None]),
     (("prefetch",), []),
     (("prefetch",), "x"),
+    (("prefetch", "conditions"), 5),
+    (("prefetch", "patient"), "Patient/p1"),
     (("fhirServer",), 5),
     (("fhirServer",), "ftp://example.org"),
     (("fhirAuthorization",), {"access_token": 5}),
@@ -152,7 +154,6 @@ def test_wrong_types_are_400_naming_the_field(shared_client: TestClient, path: t
 SLOPPY_BUT_ACCEPTED = [
     (("prefetch", "conditions"), {"resourceType": "Bundle", "entry": "x"}),
     (("prefetch", "conditions"), {"resourceType": "Bundle", "entry": [1, "a", None, {"resource": 5}]}),
-    (("prefetch", "conditions"), 5),
     (("prefetch", "conditions"), {"resourceType": "Bundle", "entry": 5, "link": 7}),
     (("prefetch", "conditions"), {"resourceType": "Bundle", "entry": [{"resource": {"resourceType": "Condition"}}], "link": [{"relation": "next", "url": 5}]}),
     (("prefetch", "patient"), {"resourceType": "Patient", "id": "p1", "birthDate": 1970}),

@@ -4,6 +4,7 @@ under ``RSS_LIMIT_MB``, ``/healthz`` answers throughout, and clients get a statu
 from __future__ import annotations
 
 import gzip
+import json
 import http.server
 import socket
 import time
@@ -191,3 +192,32 @@ def test_slow_header_connection_times_out(tmp_path: Path) -> None:
             waited = time.monotonic() - started
     assert answer.startswith(b"HTTP/1.1 408") and closed
     assert waited < 3
+
+
+def read_all(sock: socket.socket) -> bytes:
+    out = b""
+    with suppress(OSError):
+        while chunk := sock.recv(65536):
+            out += chunk
+    return out
+
+
+@pytest.mark.parametrize(
+    ("framing", "status"),
+    [
+        (b"Transfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n", b"400"),
+        (b"Content-Length: abc\r\n\r\n{}", b"400"),
+        (b"X-Long: " + b"a" * 40_000 + b"\r\nContent-Length: 2\r\n\r\n{}", b"431"),
+    ],
+    ids=["invalid chunked encoding", "non-numeric Content-Length", "headers over the limit"],
+)
+def test_broken_framing_is_answered_with_an_operation_outcome(tmp_path: Path, framing: bytes, status: bytes) -> None:
+    """A request the HTTP parser cannot read gets a FHIR OperationOutcome like every other error, not uvicorn's plain text."""
+    with running_service(tmp_path) as service:
+        with connect(service) as sock:
+            sock.sendall(f"POST {SERVICE_PATH} HTTP/1.1\r\nHost: x\r\n".encode() + framing)
+            head, _, body = read_all(sock).partition(b"\r\n\r\n")
+        assert healthy(service)
+    assert head.startswith(b"HTTP/1.1 " + status)
+    assert b"content-type: application/fhir+json" in head.lower()
+    assert json.loads(body)["resourceType"] == "OperationOutcome"
