@@ -14,7 +14,10 @@ not all the results (``cds_service.fhir.errors``; the codes are the prefetch rea
                    Bundle), or holds a match of a type the query does not      understood
                    search for
 
-A match is an entry of ``search.mode`` ``match`` or of none, of the type searched for. An entry of
+A match is an entry of ``search.mode`` ``match`` or of none, of the type searched for. An entry whose
+``resourceType`` names no FHIR type (``condition``, none) is kept, no match: the record reader counts
+it unreadable (``cds_service.facts.unreadable``), so it leaves a red flag possible without losing the
+rest of the search. An entry of
 a type the query's ``_include``/``_revinclude`` names is an include, marked so or not (some servers
 leave the mode out); an entry marked ``include`` of a type the query did not ask for is passed over,
 unread: the matches are whole without it. An OperationOutcome whose issues are all ``warning`` or
@@ -84,6 +87,17 @@ def _types_named(includes: tuple[tuple[bool, str], ...]) -> frozenset[str] | Non
     return frozenset(types)
 
 
+def _fhir_type(name: Any) -> bool:
+    """Whether ``name`` is a FHIR resource type's name (``Condition``; not ``condition`` or none)."""
+    if type(name) is not str:
+        return False
+    try:
+        model_class(name)
+    except KeyError:
+        return False
+    return True
+
+
 def _succeeded(status: Any) -> bool:
     """A ``response.status`` that is a 2xx code (``"200 OK"``, ``"201"``)."""
     return isinstance(status, str) and status.strip()[:1] == "2"
@@ -145,6 +159,8 @@ class Searchset:
                 continue
             if resource_type == self.match and mode != "include":
                 matches += 1
+            elif not _fhir_type(resource_type):
+                pass  # no resource of any type: kept for the record reader, which counts it unreadable
             elif self.included is not None and resource_type not in self.included:
                 if mode == "include":
                     continue  # not asked for: not read
