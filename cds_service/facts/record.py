@@ -43,7 +43,8 @@ _CODE_FIELD = {
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 # Per coded type: its code field and its kind of concept (0 other, 1 medication, 2 condition).
 _CODED = {t: (f, 1 if t in MEDICATION_TYPES else 2 if t == "Condition" else 0) for t, f in _CODE_FIELD.items()}
-Classified = tuple[frozenset[str], frozenset[str], str, bool]  # value sets, ingredient codes, text (stripped), names a red flag
+# value sets, ingredient codes, text (stripped), names a red flag, holds nothing readable (``unreadable_concept``)
+Classified = tuple[frozenset[str], frozenset[str], str, bool, bool]
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -304,7 +305,7 @@ def select_record(
                     if len(seen) >= CONCEPTS_KEPT:
                         seen.clear()
                     seen[key] = classified
-            valuesets, ingredients, text, unread = classified
+            valuesets, ingredients, text, unread, unreadable_code = classified
             if valuesets or unread:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 same_ref = by_ref.get(ref)
@@ -323,7 +324,7 @@ def select_record(
                     entries.append(entry)
                 if unread:
                     unrecognised.append(entry)
-            elif unreadable_concept(concept):
+            elif unreadable_code:
                 unreadable.note(source, code_field, raw)
     unreadable.log()
     if conflicting:  # counted, never named
@@ -335,9 +336,9 @@ def select_record(
 
 
 def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
-    """(value sets, ingredient codes, text, names a red flag) of a raw code concept of a kind
-    (0 other, 1 medication, 2 condition); text only when in a value set. A medication's or
-    condition's concept in no red-flag value set names a red flag when its text does."""
+    """(value sets, ingredient codes, text, names a red flag, holds nothing readable) of a raw code
+    concept of a kind (0 other, 1 medication, 2 condition); text only when in a value set. A
+    medication's or condition's concept in no red-flag value set names a red flag when its text does."""
     codings = raw_codings(concept)
     if kind == 1:
         text = raw_text(concept)
@@ -346,7 +347,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
         valuesets, ingredients = index.of_codings(codings), frozenset()
         text = raw_text(concept) if valuesets else ""
     unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept)
-    return valuesets, ingredients, text.strip(), unread
+    return valuesets, ingredients, text.strip(), unread, not valuesets and not unread and unreadable_concept(concept)
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

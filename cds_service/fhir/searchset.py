@@ -58,9 +58,11 @@ def next_link(bundle: Resource) -> str | None:
     return None
 
 
+@lru_cache(maxsize=256)
 def included_types(query: str) -> frozenset[str] | None:
     """The resource types a query's ``_include`` and ``_revinclude`` name; None when one names no
-    type that can be told (``*``, a reference parameter of several types): then any is accepted."""
+    type that can be told (``*``, a reference parameter of several types): then any is accepted.
+    Cached: a supplied prefetch value is read against its discovery template, the same every call."""
     _, _, params = query.partition("?")
     if "_include" not in params and "_revinclude" not in params:
         return frozenset()
