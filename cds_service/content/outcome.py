@@ -18,7 +18,7 @@ from cds_service.content.referral import single_referral
 from cds_service.content.render import render_card, uncertain_counts
 from cds_service.content.templates import Markdown
 from cds_service.facts import Fact
-from cds_service.facts.model import PatientFacts, ShownAge
+from cds_service.facts.model import DATA_KEYS, PatientFacts, ShownAge
 from cds_service.protocol.models import INDICATOR_RANK, Card, CDSResponse
 from cds_service.rules.base import Finding
 from cds_service.rules.engine import Withheld
@@ -49,6 +49,7 @@ def render_findings(
     findings (rendered only with ``render_shadow``), then the findings whose card failed to render
     (logged). A broken card costs that card alone."""
     counts = uncertain_counts(facts.uncertain) if findings else {}  # said on every card shown
+    unavailable = [key for key in DATA_KEYS if key not in facts.available] if findings else []
     lines: dict[Fact, Markdown] = {}  # each fact's line, rendered once for every card citing it
     shown: list[Rendered] = []
     shadow: list[Rendered] = []
@@ -59,7 +60,7 @@ def render_findings(
             shadow.append(Rendered(found, mode, None, None, referral_on))
             continue
         try:
-            card = render_card(content, found, facts.age.shown, base_url, referral_on, counts, lines)
+            card = render_card(content, found, facts.age.shown, base_url, referral_on, counts, lines, unavailable)
         except Exception as exc:
             log.error("card render failed", extra={"rule_id": found.rule_id, "error_type": type(exc).__name__})
             broken.append(Rendered(found, mode, None, f"{type(exc).__name__}: {exc}", referral_on))

@@ -7,7 +7,7 @@ lists the patient facts (with FHIR references) behind it, the rule id and the so
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, cast
@@ -129,10 +129,12 @@ def render_card(
     referral_on: str | None = None,
     uncertain: Mapping[str, int] | None = None,
     lines: dict[Fact, Markdown] | None = None,
+    unavailable: Sequence[str] = (),
 ) -> Card:
     """The card of ``finding``; ``referral_on`` names the card that carries the response's one PT
     referral; ``uncertain`` (``uncertain_counts``) adds the layout's line saying what could not be
-    read or recognised, when any count is not zero; ``lines`` is shared by the cards of one
+    read or recognised, when any count is not zero or a data key is ``unavailable`` (could not be
+read: the rules that need it stay silent); ``lines`` is shared by the cards of one
     response (``card_context``)."""
     rule = content.rules[finding.rule_id]
     ctx = card_context(content, rule, finding, age, referral_on, lines)
@@ -143,9 +145,9 @@ def render_card(
     parts = cited(content, rule, finding, base_url)
     footer = render(content.footer, {**ctx, "source": dict(parts.source_values)})
     detail = render(rule.detail, ctx).strip() + "\n\n"
-    if uncertain and any(uncertain.values()):
-        counts = {**dict.fromkeys(UNCERTAIN_COUNTS, 0), **uncertain}
-        detail += render(content.uncertain_note, {"counts": counts}).strip() + "\n\n"
+    if (uncertain and any(uncertain.values())) or unavailable:
+        counts = {**dict.fromkeys(UNCERTAIN_COUNTS, 0), **(uncertain or {})}
+        detail += render(content.uncertain_note, {"counts": counts, "unavailable": list(unavailable)}).strip() + "\n\n"
     detail += footer.strip()
     suggestions = [_suggestion(rule, s, ctx) for s in finding.suggestions]
     return Card(

@@ -23,7 +23,9 @@ CARD_NAMES = frozenset(
 SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
 FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
 FOOTER_NAMES = CARD_NAMES | {"source"}
-UNCERTAIN_NAMES = frozenset({"counts"})  # what was not read or recognised: ``counts.<UNCERTAIN_COUNTS>``
+# What was not read or recognised: ``counts.<UNCERTAIN_COUNTS>``, and ``unavailable``, the data keys
+# (``cds_service.facts.model.DATA_KEYS``: conditions, procedures, medications …) that could not be read.
+UNCERTAIN_NAMES = frozenset({"counts", "unavailable"})
 # The keys of ``counts``: record entries per kind (numbers), and ``age`` (1 when the age could not be told).
 UNCERTAIN_COUNTS = ("conditions", "medications", "observations", "age")
 

@@ -31,7 +31,7 @@ from cds_service.content.render import SUMMARY_MAX, card_context, fact_line
 from cds_service.content.templates import UNCERTAIN_COUNTS
 from cds_service.preview.samples import inconclusive, render_sample, sample_findings
 from cds_service.preview.simulate import Evaluation, RuleResult, evaluate_body
-from cds_service.facts.model import ShownAge, all_facts
+from cds_service.facts.model import DATA_KEYS, ShownAge, all_facts
 from cds_service.fixtures import FIXTURES_DIR, REQUESTS, Expected, expected_outcome, fixture_names, hook_request
 from cds_service.content.referral import finding_indicator
 from cds_service.rules.base import Finding
@@ -85,19 +85,23 @@ def check_codes(report: LintReport) -> None:
         report.add(issue.file, issue.line, issue.message, issue.severity)
 
 
-def uncertain_samples() -> list[dict[str, int]]:
-    """The counts ``uncertain_note`` is rendered with: each kind alone, and all of them at once."""
-    alone = [{k: int(k == kind) for k in UNCERTAIN_COUNTS} for kind in UNCERTAIN_COUNTS]
-    return [*alone, {k: 1 if k == "age" else 2 for k in UNCERTAIN_COUNTS}]
+def uncertain_samples() -> list[dict[str, Any]]:
+    """The values ``uncertain_note`` is rendered with: each count alone, every data key unavailable
+    alone, and all of them at once."""
+    none = dict.fromkeys(UNCERTAIN_COUNTS, 0)
+    alone = [{"counts": {**none, kind: 1}, "unavailable": []} for kind in UNCERTAIN_COUNTS]
+    missing = [{"counts": none, "unavailable": [key]} for key in DATA_KEYS]
+    every = {"counts": {k: 1 if k == "age" else 2 for k in UNCERTAIN_COUNTS}, "unavailable": list(DATA_KEYS)}
+    return [*alone, *missing, every]
 
 
 def check_behaviour(report: LintReport, content: ContentSet, fixtures: Path = FIXTURES_DIR, today: date | None = None) -> None:
     """Steps 3 and 4 on loaded content: every card rendered, every fixture's cards as expected."""
     report.counts["rules"] = len(content.rules)
     locator = _Locator(content)
-    for counts in uncertain_samples():
+    for values in uncertain_samples():
         try:
-            content.uncertain_note.render({"counts": counts})
+            content.uncertain_note.render(values)
         except Exception as exc:
             path = report.directory / LAYOUT_FILE
             report.add(path, locator.line(path, ("uncertain_note",)), _message("uncertain_note", exc))
