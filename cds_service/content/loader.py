@@ -31,6 +31,7 @@ CONTENT_FILE = "_content.yaml"
 FACTS_FILE = "_facts.yaml"
 LAYOUT_FILE = "_layout.yaml"
 TERMS_FILE = "_red_flag_terms.yaml"
+FACT_TERMS_FILE = "_fact_terms.yaml"
 
 
 Severity = Literal["error", "warning"]
@@ -269,6 +270,7 @@ def load_content(directory: Path) -> ContentSet:
         footer = _template(layout.detail_footer, FOOTER_NAMES, path, layout_node, ("detail_footer",), errors)
         note = _template(layout.uncertain_note, UNCERTAIN_NAMES, path, layout_node, ("uncertain_note",), errors)
     red_flag_text = _red_flag_terms(directory / TERMS_FILE, errors)
+    fact_text = _fact_terms(directory / FACT_TERMS_FILE, errors)
     labels: dict[str, Wording] = {}
     if facts is not None:
         for key, text in facts.labels.items():
@@ -277,7 +279,7 @@ def load_content(directory: Path) -> ContentSet:
                 labels[key] = compiled_label
     if (
         errors.problems or base is None or terminology is None or facts is None or layout is None or footer is None
-        or note is None or red_flag_text is None
+        or note is None or red_flag_text is None or fact_text is None
     ):  # fmt: skip
         raise ContentError(errors.problems or [Problem(str(directory), 0, "incomplete content")])
     return ContentSet(
@@ -288,7 +290,7 @@ def load_content(directory: Path) -> ContentSet:
         footer=footer,
         uncertain_note=note,
         terminology=terminology,
-        index=CodeIndex(terminology, red_flag_text),
+        index=CodeIndex(terminology, red_flag_text, fact_text),
         version=_digest(content_files(directory)),
         canonical_base=base,
         directory=directory,
@@ -319,12 +321,40 @@ def _red_flag_terms(path: Path, errors: _Collector) -> re.Pattern[str] | None:
     """The red-flag words of ``_red_flag_terms.yaml`` as one whole-word pattern, written in lower
     case and matched against lowercased text (so any case); None (with the problems, at their lines)
     when a term is not in lower case, does not compile or could match nothing."""
+    read = _term_groups(path, errors)
+    if read is None:
+        return None
+    groups, node = read
+    return _words(path, errors, [a for items in groups.values() for a in items], line_of(node, ("terms",)), "terms")
+
+
+def _fact_terms(path: Path, errors: _Collector) -> dict[str, re.Pattern[str]] | None:
+    """The words of ``_fact_terms.yaml``, one whole-word pattern per group (a patient fact's name:
+    ``physical-therapy`` …), checked as the red-flag words are."""
+    read = _term_groups(path, errors)
+    if read is None:
+        return None
+    groups, node = read
+    patterns: dict[str, re.Pattern[str]] = {}
+    for group, items in groups.items():
+        pattern = _words(path, errors, items, line_of(node, ("terms", group)), f"terms.{group}")
+        if pattern is None:
+            return None
+        patterns[group] = pattern
+    return patterns
+
+
+def _term_groups(path: Path, errors: _Collector) -> tuple[dict[str, list[str]], Any] | None:
+    """A terms file's groups, each item checked and wrapped as an alternative (``(?:item)``); None,
+    with the problems at their lines, when an item is not in lower case, does not compile or could
+    match nothing, or a group is empty; with the file's YAML node."""
     terms, node = _shared(path, RedFlagTermsContent, errors)
     if terms is None:
         return None
     before = len(errors.problems)
-    alternatives = []
+    groups: dict[str, list[str]] = {}
     for group, items in terms.terms.items():
+        alternatives = groups[group] = []
         if not items:
             errors.add(path, line_of(node, ("terms", group)), f"terms.{group}: the list is empty")
         for i, item in enumerate(items):
@@ -341,11 +371,14 @@ def _red_flag_terms(path: Path, errors: _Collector) -> re.Pattern[str] | None:
                 errors.add(path, line, f"{where}: matches an empty text")
                 continue
             alternatives.append(f"(?:{item})")
-    if len(errors.problems) > before:
-        return None
+    return None if len(errors.problems) > before else (groups, node)
+
+
+def _words(path: Path, errors: _Collector, alternatives: list[str], line: int, where: str) -> re.Pattern[str] | None:
+    """``alternatives`` as one whole-word pattern; None (a problem at ``where``) when they do not combine."""
     try:
         # Whole words by look-around rather than \b: the same matches, found about twice as fast.
         return re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)")
     except re.error as exc:  # e.g. an inline global flag, valid alone but not inside the alternation
-        errors.add(path, line_of(node, ("terms",)), f"terms: the terms do not combine into one pattern: {exc}")
+        errors.add(path, line, f"{where}: the terms do not combine into one pattern: {exc}")
         return None

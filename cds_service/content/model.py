@@ -197,6 +197,7 @@ class LayoutContent(Strict):
 
 
 class RedFlagTermsContent(Strict):
-    """``cards/_red_flag_terms.yaml``: words (regular expressions) naming red-flag concepts, by group."""
+    """``cards/_red_flag_terms.yaml``: words (regular expressions) naming red-flag concepts, by group;
+    ``cards/_fact_terms.yaml``: words naming the concepts of a patient fact, by fact (the group)."""
 
     terms: dict[str, list[str]] = Field(min_length=1, description="Group → regular expressions, matched as whole words.")

@@ -26,10 +26,14 @@ CONCEPTS_KEPT = 65_536  # per kind, the raw concepts whose classification is kep
 
 
 class CodeIndex:
-    def __init__(self, terminology: Terminology, red_flag_text: Pattern[str] | None = None):
+    def __init__(
+        self, terminology: Terminology, red_flag_text: Pattern[str] | None = None, fact_text: Mapping[str, Pattern[str]] | None = None
+    ):
         self.terminology = terminology
         # Words naming red-flag concepts (cards/_red_flag_terms.yaml), compiled once per content load.
         self.red_flag_text = red_flag_text
+        # Words naming the concepts of a patient fact, per fact (cards/_fact_terms.yaml).
+        self.fact_text = dict(fact_text or {})
         # Per kind of record entry, a raw code concept's JSON -> its classification (facts/record.py),
         # kept for the content load: the codes of one patient's record recur in the next one's.
         self.classified: tuple[dict[bytes, Any], ...] = ({}, {}, {})
@@ -72,6 +76,14 @@ class CodeIndex:
         """Whether a raw CodeableConcept's text or coding displays name a red-flag concept (the record
         keeps the answer with the concept's classification, ``classified``)."""
         return self.red_flag_text is not None and self.names_red_flag(_plain_text(concept))
+
+    def concept_names_facts(self, concept: Any) -> frozenset[str]:
+        """The facts (``_fact_terms.yaml`` groups) whose words a raw CodeableConcept's text or coding
+        displays name (the record keeps the answer with the concept's classification)."""
+        if not self.fact_text:
+            return frozenset()
+        text = _plain_text(concept).lower()
+        return frozenset(fact for fact, words in self.fact_text.items() if words.search(text)) if text else frozenset()
 
     def of_codings(self, codings: Iterable[Coding]) -> frozenset[str]:
         out: frozenset[str] = frozenset()

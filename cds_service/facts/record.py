@@ -43,8 +43,9 @@ _CODE_FIELD = {
 MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 # Per coded type: its code field and its kind of concept (0 other, 1 medication, 2 condition).
 _CODED = {t: (f, 1 if t in MEDICATION_TYPES else 2 if t == "Condition" else 0) for t, f in _CODE_FIELD.items()}
-# value sets, ingredient codes, text (stripped), names a red flag, holds nothing readable (``unreadable_concept``)
-Classified = tuple[frozenset[str], frozenset[str], str, bool, bool]
+# value sets, ingredient codes, text (stripped), names a red flag, holds nothing readable
+# (``unreadable_concept``), the facts its text names when it is in no value set (``Record.named``)
+Classified = tuple[frozenset[str], frozenset[str], str, bool, bool, frozenset[str]]
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
 # (this module, build.py, medications.py, dosage.py). Only these — plus what the type requires
@@ -206,6 +207,9 @@ class Record:
     unrecognised: tuple[Entry, ...] = ()
     # Entries that could show a red flag but cannot be read at all (facts/unreadable.py): no known type, no readable code.
     unreadable: tuple[Entry, ...] = ()
+    # Entries whose code is in no value set but whose text names a patient fact's concept
+    # (cards/_fact_terms.yaml), per fact; never validated, any status (``named``).
+    _named: dict[str, tuple[Entry, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         by_set = self._by_set
@@ -216,6 +220,12 @@ class Record:
                     by_set[vs_id] = [position]
                 else:
                     found.append(position)
+
+    def named(self, fact: str, *types: str) -> tuple[Entry, ...]:
+        """Entries (of ``types``, or any) whose code is in no value set but whose text names ``fact``'s
+        concept (a ``_fact_terms.yaml`` group): they could establish the fact, but were not understood."""
+        found = self._named.get(fact, ())
+        return tuple(e for e in found if e.resource_type in types) if types else found
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -273,6 +283,7 @@ def select_record(
     # and conditions' texts are read for red-flag words).
     concepts = index.classified
     unreadable = Unreadable()
+    named: dict[str, list[Entry]] = {}
     for source, items in resources.items():
         for raw in items:
             if type(raw) is not dict and not isinstance(raw, dict):
@@ -305,8 +316,8 @@ def select_record(
                     if len(seen) >= CONCEPTS_KEPT:
                         seen.clear()
                     seen[key] = classified
-            valuesets, ingredients, text, unread, unreadable_code = classified
-            if valuesets or unread:
+            valuesets, ingredients, text, unread, unreadable_code, names = classified
+            if valuesets or unread or names:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 same_ref = by_ref.get(ref)
                 if same_ref is None:
@@ -324,6 +335,8 @@ def select_record(
                     entries.append(entry)
                 if unread:
                     unrecognised.append(entry)
+                for fact in names:
+                    named.setdefault(fact, []).append(entry)
             elif unreadable_code:
                 unreadable.note(source, code_field, raw)
     unreadable.log()
@@ -332,13 +345,17 @@ def select_record(
     if unresolved:  # counted, never named: references and displays may identify the patient
         log.info("medication references unresolved", extra={"unresolved_count": len(unresolved)})
     unread_entries = tuple(Entry(ref, stands_for, frozenset(), ref, raw) for ref, stands_for, raw in unreadable.found)
-    return Record(patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised), unreadable=unread_entries)
+    return Record(
+        patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised), unreadable=unread_entries,
+        _named={fact: tuple(found) for fact, found in named.items()},
+    )  # fmt: skip
 
 
 def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
-    """(value sets, ingredient codes, text, names a red flag, holds nothing readable) of a raw code
-    concept of a kind (0 other, 1 medication, 2 condition); text only when in a value set. A
-    medication's or condition's concept in no red-flag value set names a red flag when its text does."""
+    """(value sets, ingredient codes, text, names a red flag, holds nothing readable, facts it names)
+    of a raw code concept of a kind (0 other, 1 medication, 2 condition); text only when in a value
+    set or naming a fact. A medication's or condition's concept in no red-flag value set names a red
+    flag when its text does; a concept of any kind in no value set names the facts its text does."""
     codings = raw_codings(concept)
     if kind == 1:
         text = raw_text(concept)
@@ -347,7 +364,10 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
         valuesets, ingredients = index.of_codings(codings), frozenset()
         text = raw_text(concept) if valuesets else ""
     unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept)
-    return valuesets, ingredients, text.strip(), unread, not valuesets and not unread and unreadable_concept(concept)
+    names = frozenset() if valuesets else index.concept_names_facts(concept)
+    if names and not text:
+        text = raw_text(concept)
+    return valuesets, ingredients, text.strip(), unread, not valuesets and not unread and unreadable_concept(concept), names
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:
