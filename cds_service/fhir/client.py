@@ -10,6 +10,10 @@ addresses only (``fhir.addresses``). Bodies are read as a stream and cut off at
 compressed bomb never grows past the cap; every failure is one of the typed errors in
 ``cds_service.fhir.errors``. Logs name the resource type and status only,
 never a URL with its query string, an id or a token.
+
+The pool is shared by every request, and no one ``fhirServer`` may take all of it: at most
+``PER_SERVER`` requests are in flight to one origin (the rest of that origin's wait, inside their own
+deadline), so a server that never answers slows only the calls that name it.
 """
 
 from __future__ import annotations
@@ -45,12 +49,27 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _WBITS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 Origin = tuple[str, str, int]
+POOL_SIZE = 200  # connections, every fhirServer together
+PER_SERVER = 50  # requests in flight to one origin
+_GATES: dict[Origin, asyncio.Semaphore] = {}  # per origin; idle ones are dropped past GATES_KEPT
+GATES_KEPT = 1024
+
+
+def _gate(origin: Origin) -> asyncio.Semaphore:
+    """The semaphore bounding the requests in flight to ``origin``."""
+    gate = _GATES.get(origin)
+    if gate is None:
+        if len(_GATES) >= GATES_KEPT:  # drop the idle ones (an idle gate holds nothing)
+            for key in [k for k, g in _GATES.items() if not g.locked() and g._value == PER_SERVER]:
+                del _GATES[key]
+        gate = _GATES[origin] = asyncio.Semaphore(PER_SERVER)
+    return gate
 
 
 def create_http_client(settings: Settings) -> httpx.AsyncClient:
     """The pooled HTTP client for FHIR calls, opened and closed by the app's lifespan."""
     deadline = settings.prefetch_deadline_seconds
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=30.0)
+    limits = httpx.Limits(max_connections=POOL_SIZE, max_keepalive_connections=20, keepalive_expiry=30.0)
     transport = httpx.AsyncHTTPTransport(limits=limits)
     pool: httpcore.AsyncConnectionPool = transport._pool
     # Every connection goes through the address guard (no public API sets the pool's backend).
@@ -183,11 +202,13 @@ class FhirClient:
     async def _get(self, url: httpx.URL, base: httpx.URL, token: str | None, what: str) -> dict[str, Any]:
         if _origin(url) != _origin(base):
             raise FhirRefused(f"{what}: link to another origin not followed")
+        if url.userinfo:  # credentials in a link would replace the client's token (and its audience)
+            raise FhirRefused(f"{what}: link with credentials not followed")
         if not token:  # CDS Hooks: query only with the fhirAuthorization the client gave
             raise FhirRefused(f"{what}: no fhirAuthorization")
         headers = {"Accept": FHIR_JSON, "Accept-Encoding": ACCEPT_ENCODING, "Authorization": f"Bearer {token}"}
         try:
-            async with self.http.stream("GET", url, headers=headers, follow_redirects=False) as response:
+            async with _gate(_origin(url)), self.http.stream("GET", url, headers=headers, follow_redirects=False) as response:
                 if not response.is_success:
                     raise error_for_status(response.status_code, what)
                 raw = await self._read_limited(response, what)

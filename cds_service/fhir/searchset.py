@@ -100,6 +100,19 @@ def _fhir_type(name: Any) -> bool:
     return True
 
 
+def _count(total: Any) -> int | None:
+    """A Bundle's ``total`` as a number of matches: an integer, or one sent as an integral float or a
+    digit string (``2.0``, ``"2"``); a ``total`` that states no count (``"many"``, ``true``) raises
+    ``FhirIncompleteSearch``: the matches cannot be checked against it. None when there is none."""
+    if total is None or (type(total) is int):
+        return total
+    if type(total) is float and total.is_integer():
+        return int(total)
+    if type(total) is str and total.strip().isdigit():
+        return int(total.strip())
+    raise FhirIncompleteSearch("a search total that states no count")
+
+
 def _succeeded(status: Any) -> bool:
     """A ``response.status`` that is a 2xx code (``"200 OK"``, ``"201"``)."""
     return isinstance(status, str) and status.strip()[:1] == "2"
@@ -145,6 +158,8 @@ class Searchset:
                 failed += 1
             resource = entry.get("resource")
             if not isinstance(resource, dict):
+                if resource is not None:  # an entry in no shape a resource has (a list, a string): kept as an
+                    found.append({})  # entry of no known type, which the record reader counts unreadable
                 continue
             resource_type = resource.get("resourceType")
             if resource_type == "OperationOutcome":
@@ -170,8 +185,8 @@ class Searchset:
             found.append(resource)
         self.resources.extend(found)
         self.matches += matches
-        total = bundle.get("total")
-        if type(total) is int and (self.total is None or total > self.total):
+        total = _count(bundle.get("total"))
+        if total is not None and (self.total is None or total > self.total):
             self.total = total
         self.next = next_link(bundle)
         self.pages += 1

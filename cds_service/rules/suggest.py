@@ -139,17 +139,21 @@ def limit_duration(order: DraftOrder, days: int, today: date) -> ActionSpec:
     states the course saying the same: dosage and patient instruction texts, timing bounds (a dose
     count, which would outlast or cut short the new course, gives way to the bound)."""
     resource = copy.deepcopy(order.resource)
-    dispense = resource.setdefault("dispenseRequest", {})
+    if not isinstance(resource.get("dispenseRequest"), dict):  # none, or a shape validation repaired away
+        resource["dispenseRequest"] = {}
+    dispense = resource["dispenseRequest"]
     dispense["expectedSupplyDuration"] = {"value": days, "unit": "days", "system": UCUM, "code": "d"}
     dispense["numberOfRepeatsAllowed"] = 0
     dispense.pop("quantity", None)
-    for dosage in resource.get("dosageInstruction") or []:  # a longer bound would contradict the supply
+    dosages = resource.get("dosageInstruction")
+    for dosage in dosages if isinstance(dosages, list) else []:  # a longer bound would contradict the supply
         if not isinstance(dosage, dict):
             continue
         for key in ("text", "patientInstruction"):
             if key in dosage:
                 dosage[key] = _course_text(dosage[key], days)
-        repeat = (dosage.get("timing") or {}).get("repeat")
+        timing = dosage.get("timing")  # the draft as sent: a part validation repaired may be any JSON
+        repeat = timing.get("repeat") if isinstance(timing, dict) else None
         if isinstance(repeat, dict) and any(k in repeat for k in ("boundsDuration", "boundsPeriod", "count", "countMax")):
             for key in ("boundsPeriod", "boundsRange", "count", "countMax"):
                 repeat.pop(key, None)

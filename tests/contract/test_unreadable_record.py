@@ -101,3 +101,16 @@ def test_unreadable_entry_that_could_show_no_red_flag_is_logged_only(client: Tes
         answer = call_with(client, "procedures", prior)
     assert REASSURING <= set(topics(answer)) and "Could not be read" not in json.dumps(answer)
     assert [getattr(r, "unreadable") for r in caplog.records if r.getMessage() == "unreadable record entries"] == [{"procedures.code": 1}]
+
+
+@pytest.mark.parametrize("shape", [lambda c: [c], json.dumps], ids=["resource a list", "resource a string"])
+def test_an_entry_whose_resource_is_no_object_withholds_reassurance(
+    client: TestClient, caplog: pytest.LogCaptureFixture, shape: Callable[[dict[str, Any]], Any]
+) -> None:
+    """A conditions entry whose resource is a list or a string could hold a red flag: no reassurance, and it is logged."""
+    body = hook_body([patient(59), condition("M54.2", "Cervicalgia", onset_days=7), RECENT_MRI], [MRI])
+    body["prefetch"]["conditions"]["entry"].append({"resource": shape(malignancy())})
+    with caplog.at_level(logging.WARNING):
+        response = client.post(URL, json=body)
+    assert response.status_code == 200 and not REASSURING & set(topics(response.json()))
+    assert any(r.getMessage() == "unreadable record entries" for r in caplog.records)

@@ -151,3 +151,21 @@ def test_limit_duration_rewrites_every_field_that_states_the_course() -> None:
     assert "count" not in new["timing"]["repeat"] and new["timing"]["repeat"]["boundsDuration"]["value"] == 14
     assert updated["note"][0]["text"] == "Course for 14 days, then review"
     assert draft.resource["dosageInstruction"][0]["text"] == "1 tablet three times daily x 30 days"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: r["dosageInstruction"][0].update(timing=[{}]),
+        lambda r: r["dosageInstruction"][0].update(timing="daily"),
+        lambda r: r.update(dosageInstruction={"text": "x 30 days"}),
+        lambda r: r.update(dispenseRequest=[{"numberOfRepeatsAllowed": 2}]),
+    ],
+    ids=["timing a list", "timing a string", "dosageInstruction an object", "dispenseRequest a list"],
+)
+def test_limit_duration_takes_a_draft_of_any_shape(change: Any) -> None:
+    """A draft whose parts have shapes validation repaired away still gets its course limited, never an error."""
+    draft = med_order(CYCLOBENZAPRINE_5, days=30)
+    change(draft.resource)
+    updated = suggest.limit_duration(draft, 14, MED_TODAY).resource
+    assert updated is not None and updated["dispenseRequest"]["expectedSupplyDuration"]["value"] == 14

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import logging
@@ -14,6 +15,7 @@ import httpx
 import pytest
 import respx
 
+from cds_service.fhir import client as fhir_client
 from cds_service.fhir.client import FhirClient, create_http_client
 from cds_service.fhir.errors import (
     FhirError,
@@ -407,3 +409,34 @@ async def test_create_http_client_does_not_follow_redirects() -> None:
         assert http.follow_redirects is False
         assert http.timeout.read == 1.5
         assert http.timeout.connect is not None and http.timeout.connect <= 1.5
+
+
+# ------------------------------------------------------------------------------ one server cannot take the pool
+
+
+async def test_a_server_that_never_answers_holds_no_more_than_its_share(mock: respx.MockRouter) -> None:
+    """Calls to a hung fhirServer hold at most PER_SERVER requests in flight; a call to another server is answered meanwhile."""
+    hung_base = "https://hung.example.org/fhir"
+    released = asyncio.Event()
+    in_flight = 0
+    most = 0
+
+    async def hang(request: httpx.Request) -> httpx.Response:
+        nonlocal in_flight, most
+        in_flight += 1
+        most = max(most, in_flight)
+        await released.wait()
+        in_flight -= 1
+        return httpx.Response(200, json={"resourceType": "Patient", "id": PATIENT_ID})
+
+    mock.get(f"{hung_base}/Patient/{PATIENT_ID}").mock(side_effect=hang)
+    mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json={"resourceType": "Patient", "id": PATIENT_ID})
+    async with httpx.AsyncClient() as http:
+        fhir = client(http)
+        hung = [asyncio.create_task(fhir.read(hung_base, f"Patient/{PATIENT_ID}", TOKEN)) for _ in range(fhir_client.PER_SERVER + 20)]
+        await asyncio.sleep(0.05)
+        answered = await asyncio.wait_for(fhir.read(BASE, f"Patient/{PATIENT_ID}", TOKEN), timeout=1)
+        assert answered["id"] == PATIENT_ID
+        assert most == fhir_client.PER_SERVER
+        released.set()
+        assert len(await asyncio.gather(*hung)) == fhir_client.PER_SERVER + 20

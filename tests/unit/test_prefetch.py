@@ -181,6 +181,17 @@ async def test_supplied_bundle_next_link_elsewhere_is_incomplete(mock: respx.Moc
     assert not other.called
 
 
+async def test_supplied_bundle_next_link_with_credentials_is_not_followed(mock: respx.MockRouter) -> None:
+    """A next link on fhirServer's own origin but with user:password in it is not followed: no Basic credentials replace the token."""
+    page2 = mock.get(f"{BASE}/Condition", params={"page": "2"}).respond(json=bundle("c3"))
+    with_credentials = BASE.replace("://", "://u:p@", 1)
+    supplied = bundle("c1", next_url=f"{with_credentials}/Condition?page=2")
+    result = await resolve(make_request({"patient": PATIENT, "conditions": supplied}))
+    assert result.unavailable == {"conditions": "next-page-failed"}
+    assert ids(result.resources["conditions"]) == ["c1"]
+    assert not page2.called
+
+
 async def test_failing_next_page_keeps_the_pages_read(mock: respx.MockRouter) -> None:
     """A search whose second page fails keeps its first page's resources, marked incomplete."""
     mock.get(f"{BASE}/Patient/{PATIENT_ID}").respond(json=PATIENT)

@@ -84,6 +84,24 @@ async def test_fewer_matches_than_total_without_next_is_incomplete(mock: respx.M
 
 
 @pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("total", ["2", 2.0, " 2 "])
+async def test_a_total_sent_as_text_or_float_counts(mock: respx.MockRouter, how: str, total: object) -> None:
+    """total "2" or 2.0 with one match and no next link is incomplete, as total 2 is."""
+    result = await resolve_key(how, {**bundle("c1"), "total": total}, mock)
+    assert result.unavailable == {"conditions": "incomplete"}
+    assert ids(result.resources["conditions"]) == ["c1"]
+
+
+@pytest.mark.parametrize("how", HOW)
+@pytest.mark.parametrize("total", ["many", True, 1.5, [1]])
+async def test_a_total_that_states_no_count_is_incomplete(mock: respx.MockRouter, how: str, total: object) -> None:
+    """A total the matches cannot be checked against ("many", true, 1.5) leaves the search incomplete, its match kept."""
+    result = await resolve_key(how, {**bundle("c1"), "total": total}, mock)
+    assert result.unavailable == {"conditions": "incomplete"}
+    assert ids(result.resources["conditions"]) == ["c1"]
+
+
+@pytest.mark.parametrize("how", HOW)
 async def test_total_met_over_every_page_is_whole(mock: respx.MockRouter, how: str) -> None:
     """total counts the matches of every page: page one from the client or the server, page two from the server."""
     mock.get(f"{BASE}/Condition", params={"page": "2"}).respond(json={**bundle("c2"), "total": 2})
