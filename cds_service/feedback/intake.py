@@ -20,8 +20,12 @@ MAX_CARD_ID = 128  # the stored column's size; card uuids are 36 characters
 
 
 def parse_timestamp(value: str) -> datetime:
-    """An ISO 8601 date-time as an aware UTC datetime (naive values are UTC)."""
-    parsed = datetime.fromisoformat(value.strip())
+    """An ISO 8601 date-time as an aware UTC datetime (naive values are UTC); ValueError for a date
+    alone (``2026-12-05``: no time of the outcome) or anything else."""
+    text = value.strip()
+    if "T" not in text.upper() and " " not in text:
+        raise ValueError("a date without a time")
+    parsed = datetime.fromisoformat(text)
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
     return parsed.astimezone(timezone.utc)

@@ -58,7 +58,7 @@ def test_malformed_bodies_are_rejected(body: Any) -> None:
         parse_feedback(body)
 
 
-@pytest.mark.parametrize("stamp", ["yesterday-ish", "2025-13-01T00:00:00Z", "0001-01-01T00:00:00+05:00"])
+@pytest.mark.parametrize("stamp", ["yesterday-ish", "2025-13-01T00:00:00Z", "0001-01-01T00:00:00+05:00", "2025-03-01", "20250301"])
 def test_timestamp_that_is_not_a_date_time_is_rejected(stamp: str) -> None:
     """An outcomeTimestamp that is not an ISO 8601 date-time in range is a 400 naming the field, not echoing it."""
     with pytest.raises(InvalidRequest) as caught:
