@@ -10,7 +10,9 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
 - ``appropriate``: the record positively shows a red flag, radiculopathy, myelopathy or a cervical
   fusion (positive evidence: what was read shows it), and no card says the study is the wrong one;
 - ``no-criteria-apply``: the record was wholly read and understood and none of the guideline's
-  imaging criteria applies (e.g. pain past the early window with physical therapy on record);
+  imaging criteria applies (e.g. pain past the early window with physical therapy on record); an entry
+  that could be a cervical fusion or PT but was not understood (``cervical_fusion_doubt``,
+  ``physical_therapy_doubt``, a draft order whose text names PT) leaves that unknown;
 - no rating: the order is named by ``imaging-modality`` alone (the card says which study instead), the
   imaging rule is off or in shadow mode (its conclusion is not the service's advice), or the record could not be wholly read or understood
   (missing data keys, ``facts.uncertain``) with no positive evidence — uncertainty never becomes
@@ -31,6 +33,7 @@ from cds_service.protocol.models import Card
 from cds_service.pama import APPROPRIATE, CONSULT_URL, NO_CRITERIA, NOT_APPROPRIATE, RATING_URL, with_rating
 from cds_service.rules.base import Finding
 from cds_service.rules.imaging import RED_FLAG_DATA
+from cds_service.rules.physical_therapy import pt_in_doubt
 from cds_service.rules.scope import SPINE_IMAGING, gated
 
 
@@ -57,7 +60,8 @@ def rate(
     facts: PatientFacts, orders: Iterable[DraftOrder], findings: Iterable[Finding], imaging_rule_on: bool
 ) -> list[Rating]:
     """The rating of each spine imaging order the call evaluates (module docstring)."""
-    imaging = [o for o in gated(facts, tuple(orders)) if o.in_any(*SPINE_IMAGING)]
+    orders = tuple(orders)
+    imaging = [o for o in gated(facts, orders) if o.in_any(*SPINE_IMAGING)]
     if not imaging:
         return []
     named: dict[str, set[str]] = {}
@@ -65,6 +69,8 @@ def rate(
         named.setdefault(found.rule_id, set()).update(o.ref for o in found.orders)
     positive = bool(facts.red_flags or facts.radiculopathy or facts.myelopathy or facts.cervical_fusion)
     understood = facts.has(*RATED_DATA) and not facts.uncertain
+    # A fusion or PT that could be on record or planned, not understood: whether a criterion applies is not known.
+    understood = understood and not (facts.cervical_fusion_doubt or pt_in_doubt(facts, orders))
     ratings = []
     for order in imaging:
         value: str | None = None

@@ -20,12 +20,14 @@ from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.codes import raw_codings
 from cds_service.facts.model import (
-    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_VALUE,
-    UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts, RedFlag,
+    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, REGION_UNKNOWN, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED,
+    UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts,
+    RedFlag,
 )
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
-    IMAGING_SETS, active, cervical_site, dated_within, earliest, fact, first_dated, imaging, is_fusion, usable, within,
+    IMAGING_SETS, active, cervical_site, dated_within, doubts, earliest, fact, first_dated, imaging, is_fusion, other_region,
+    study_done, usable, within,
 )
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
 from cds_service.terminology import Terminology
@@ -36,6 +38,9 @@ PROCEDURE = ("Procedure",)
 OBSERVATION = ("Observation",)
 PT_SOURCES = ("Procedure", "ServiceRequest")
 IMAGING_SOURCES = ("Procedure", "ServiceRequest", "ImagingStudy")
+FUSION_SETS = ("cervical-fusion", "thoracic-fusion", "lumbar-fusion")
+# The studies that can confirm root compression: the imaging value sets of CT and MRI.
+CT_MRI_SETS = tuple(vs_id for vs_id, (modality, _) in IMAGING_SETS.items() if modality in ("ct", "mri"))
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
 
 
@@ -57,6 +62,14 @@ def stated_celsius(raw: dict[str, Any]) -> float | None:
     if not ((code is None or type(code) is str) and (unit is None or type(unit) is str)):
         return None
     return celsius_of(float(value), code or unit)
+
+
+def _fusion_date(entry: Entry) -> date | None:
+    """When a fusion entry says the fusion was done: a Procedure's date, a Condition's onset only
+    (its recordedDate is when it was written down); None when it does not say or does not validate."""
+    if entry.resource_type != "Condition":
+        return entry.date_key
+    return entry.onset if entry.model is not None else None
 
 
 # In-scope conditions coded as naming the thoracic spine (and not the cervical or cervicothoracic one):
@@ -158,12 +171,7 @@ class FactRules:
         Z98.1, by onset only: a recordedDate is when it was written down, not when the fusion was done."""
         record = self.record
         found = [fact(e, "cervical-fusion") for e in record.in_sets(PROCEDURE, "cervical-fusion")]
-        found += [
-            fact(e, "cervical-fusion")
-            for e in record.candidates_in(PROCEDURE, "spine-surgery")
-            if not e.in_any("cervical-fusion", "thoracic-fusion", "lumbar-fusion") and is_fusion(e)
-            and e.usable and cervical_site(e)
-        ]  # fmt: skip
+        found += [fact(e, "cervical-fusion") for e in self._regionless_fusions() if is_fusion(e) and e.usable and cervical_site(e)]
         found += [
             Fact("cervical-fusion", (e.ref,), e.display, e.onset)
             for e in record.in_sets(CONDITION, "arthrodesis-status")
@@ -172,6 +180,37 @@ class FactRules:
         if not found:
             return None
         return max(found, key=lambda f: (f.on is not None, f.on or date.min))
+
+    def _regionless_fusions(self) -> list[Entry]:
+        """Spinal fusion Procedures coded without region (in ``spine-surgery`` but no region's fusion set:
+        SNOMED 55705006, CPT add-on codes), by their text, or with no text to tell."""
+        return [
+            e for e in self.record.candidates_in(PROCEDURE, "spine-surgery")
+            if not e.in_any(*FUSION_SETS) and (is_fusion(e) or e.display == e.ref)
+        ]  # fmt: skip
+
+    def cervical_fusion_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Entries that could be a cervical fusion but were not understood, any date: a Procedure or
+        Condition in no value set whose text names one (``UNRECOGNISED_TEXT``: "anterior cervical
+        discectomy and fusion", "spinal fusion"); a cervical-fusion Procedure, a region-less fusion or
+        arthrodesis status (Z98.1) failing validation (``UNREADABLE``); a region-less fusion or arthrodesis
+        status whose body site and text name no region (``REGION_UNKNOWN``) — one naming only the
+        thoracic or lumbar spine is understood not to be cervical, and so is a region-less fusion
+        Procedure done the day of a fusion coded with its region (an add-on code to it). Dated as
+        ``cervical_fusion`` dates a fusion: a Condition by its onset only."""
+        record = self.record
+        named = record.named("cervical-fusion", *PROCEDURE, *CONDITION)
+        coded = record.candidates_in(PROCEDURE, "cervical-fusion")
+        found = list(doubts(named, coded, lambda e: True, dated=False, date_of=_fusion_date))
+        regional = {e.date_key for e in record.candidates_in(PROCEDURE, *FUSION_SETS) if e.date_key is not None and e.usable}
+        for entry in self._regionless_fusions() + record.candidates_in(CONDITION, "arthrodesis-status"):
+            if entry.stated_void or (entry.resource_type == "Procedure" and entry.date_key in regional):
+                continue
+            if entry.model is None:
+                found.append(Fact(UNREADABLE, (entry.ref,), entry.display, _fusion_date(entry)))
+            elif entry.usable and not cervical_site(entry) and not other_region(entry):
+                found.append(Fact(REGION_UNKNOWN, (entry.ref,), entry.display, _fusion_date(entry)))
+        return tuple(found)
 
     def lumbar_fusion(self, facts: PatientFacts) -> Fact | None:
         found = first_dated(self.record.candidates_in(PROCEDURE, "lumbar-fusion"), usable, newest=True)
@@ -187,6 +226,20 @@ class FactRules:
     def physical_therapy(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "physical-therapy") for e in self._pt())
 
+    def physical_therapy_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Procedures and ServiceRequests that could be PT in the look-back but were not understood:
+        in no value set with text naming PT (``UNRECOGNISED_TEXT``: "Physical therapy for neck pain", a
+        local code, CPT 97530 "Therapeutic activities"), or in ``physical-therapy`` but failing validation
+        (``UNREADABLE``) or undated (``UNDATED``). Those dated outside the look-back are understood."""
+        today, days = self.today, self.params.pt_lookback_days
+
+        def possible(entry: Entry) -> bool:
+            on = entry.date_key
+            return on is None or 0 <= (today - on).days <= days
+
+        named = self.record.named("physical-therapy", *PT_SOURCES)
+        return tuple(doubts(named, self.record.candidates_in(PT_SOURCES, "physical-therapy"), possible, dated=True))
+
     def pt_done(self, facts: PatientFacts) -> bool:
         pt = self._pt()
         return bool(pt) and pt[0].when is not None and (self.today - pt[0].when).days >= self.params.pt_done_days
@@ -200,6 +253,21 @@ class FactRules:
 
     def imaging_history(self, facts: PatientFacts) -> tuple[Imaging, ...]:
         return imaging(self.record.candidates_in(IMAGING_SOURCES, *IMAGING_SETS), self.today)
+
+    def imaging_history_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Entries that could be a CT or MRI of the cervical or thoracic spine done by today but were not
+        understood: in no value set with text naming one (``UNRECOGNISED_TEXT``: "MRI cervical spine", an
+        ImagingStudy with no known procedure code whose description or series say so), or in a CT or
+        MRI value set but failing validation (``UNREADABLE``) or undated (``UNDATED``). Those dated after
+        today, ServiceRequests not completed and ImagingStudies only registered are understood: not done."""
+        today = self.today
+
+        def possible(entry: Entry) -> bool:
+            on = entry.date_key
+            return (on is None or on <= today) and study_done(entry)
+
+        named = self.record.named("spine-imaging", *IMAGING_SOURCES)
+        return tuple(doubts(named, self.record.candidates_in(IMAGING_SOURCES, *CT_MRI_SETS), possible, dated=True))
 
     # -- observations
     def egfr(self, facts: PatientFacts) -> Fact | None:

@@ -38,6 +38,11 @@ ACTIVE_BEFORE_WINDOW = "active-before-window"  # a bacteremia or spinal infectio
 UNREAD_VALUE = "unread-value"  # a body temperature whose value is not a quantity (text, a concept, no number)
 STEROID_DOSE = "steroid-dose"  # an active systemic corticosteroid whose prednisone-equivalent dose or start is not known
 AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth date that puts the age on one side of the line
+# Why an entry leaves a cervical fusion, physical therapy or prior spine imaging in doubt (``Fact.key`` of
+# ``PatientFacts.cervical_fusion_doubt``, ``physical_therapy_doubt``, ``imaging_history_doubt``): in no value
+# set but its text names the fact (``UNRECOGNISED_TEXT``); in the fact's value sets but failing validation
+# (``UNREADABLE``) or, where the fact needs a date, undated (``UNDATED``); or:
+REGION_UNKNOWN = "region-unknown"  # a spinal fusion (or arthrodesis status) whose region neither its body site nor its text tells
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
 SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
@@ -170,6 +175,9 @@ class DraftOrder:
     text: str = ""
     reason_in_scope: bool = False
     reason_refs: tuple[str, ...] = ()
+    # The patient facts (``cards/_fact_terms.yaml`` groups) its text names when its code is in no value
+    # set: a local-coded PT referral could be PT planned, though not understood as one.
+    named: frozenset[str] = frozenset()
     medication: Medication | None = None
     resource: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -202,8 +210,10 @@ class PatientFacts:
     neuropathic: Fact | None = None
     osteoporosis: Fact | None = None
     cervical_fusion: Fact | None = None
+    cervical_fusion_doubt: tuple[Fact, ...] = ()  # entries that could be a cervical fusion, not understood
     lumbar_fusion: Fact | None = None
     physical_therapy: tuple[Fact, ...] = ()
+    physical_therapy_doubt: tuple[Fact, ...] = ()  # entries that could be PT in the look-back, not understood
     pt_done: bool = False
     medications: tuple[Medication, ...] = ()
     nonopioid_trial: Fact | None = None
@@ -212,6 +222,7 @@ class PatientFacts:
     long_term_opioid: Fact | None = None
     spine_imaging: tuple[Imaging, ...] = ()  # c/t-spine imaging within the recent-imaging window
     imaging_history: tuple[Imaging, ...] = ()  # every dated c/t-spine study on record, newest first
+    imaging_history_doubt: tuple[Fact, ...] = ()  # entries that could be a c/t-spine CT or MRI done, not understood
     egfr: Fact | None = None
     fever: Fact | None = None
     falls: Fact | None = None

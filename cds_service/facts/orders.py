@@ -117,6 +117,7 @@ def _classified(raw: Any, selected: set[str] | None, index: CodeIndex, medicatio
         text=(text + " " + raw_text(raw.get("note")) if raw.get("note") else text).lower(),
         reason_in_scope=reason_in_scope,
         reason_refs=reason_refs,
+        named=frozenset() if valuesets or is_medication else index.concept_names_facts(concept),
         resource=raw,
     )
     return order, ingredients, (codings if codings or text else None)

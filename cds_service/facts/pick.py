@@ -5,15 +5,16 @@ Entries come unvalidated (``Record.candidates_in``). Their order and date window
 validates — so only the entries a fact actually uses are validated: ``first_dated`` validates in
 date order until one is accepted, ``within`` only what falls in the window. An invalid, void or
 (where asked) inactive entry is passed over exactly where it would have been dropped.
-``imaging``, ``is_fusion`` and ``cervical_site`` read spine imaging and fusion entries.
+``imaging``, ``is_fusion``, ``cervical_site`` and ``other_region`` read spine imaging and fusion entries;
+``doubts`` finds the entries that could establish a fact but were not understood.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 
-from cds_service.facts.model import Fact, Imaging
+from cds_service.facts.model import UNDATED, UNREADABLE, UNRECOGNISED_TEXT, Fact, Imaging
 from cds_service.facts.record import Entry
 
 IMAGING_SETS = {
@@ -67,12 +68,66 @@ def is_fusion(entry: Entry) -> bool:
     return any(word in entry.display.lower() for word in ("fusion", "arthrodesis"))
 
 
-def cervical_site(entry: Entry) -> bool:
+def _site_words(entry: Entry) -> list[str]:
+    """The lowercased texts and coding displays of a validated entry's body sites."""
+    words = []
     for site in getattr(entry.model, "bodySite", None) or []:
-        words = [site.text or ""] + [c.display or "" for c in site.coding or []]
-        if any("cervical" in w.lower() or "neck" in w.lower() for w in words):
-            return True
-    return False
+        words += [(site.text or "").lower()] + [(c.display or "").lower() for c in site.coding or []]
+    return words
+
+
+def cervical_site(entry: Entry) -> bool:
+    return any("cervical" in w or "neck" in w for w in _site_words(entry))
+
+
+# Stems naming a spine region other than the cervical one ("thoracolumbar", "lumbosacral", "sacrum").
+_OTHER_REGIONS = ("thorac", "lumb", "sacr", "cocc")
+
+
+def other_region(entry: Entry) -> bool:
+    """A validated fusion entry's body sites or text name a spine region other than the cervical one,
+    and nothing cervical: it is understood not to be a cervical fusion."""
+    words = [*_site_words(entry), entry.display.lower()]
+    if any("cervic" in w or "neck" in w for w in words):
+        return False
+    return any(stem in w for w in words for stem in _OTHER_REGIONS)
+
+
+def study_done(entry: Entry) -> bool:
+    """Whether a study's stated status lets it be done, as ``imaging`` reads it: a ServiceRequest not
+    stated other than completed, an ImagingStudy not stated registered (read from the JSON)."""
+    status = entry.raw.get("status")
+    if type(status) is not str:
+        return True
+    if entry.resource_type == "ServiceRequest":
+        return status == "completed"
+    return not (entry.resource_type == "ImagingStudy" and status == "registered")
+
+
+def _date_key(entry: Entry) -> date | None:
+    return entry.date_key
+
+
+def doubts(
+    named: Iterable[Entry], coded: Iterable[Entry], possible: Callable[[Entry], bool], dated: bool,
+    date_of: Callable[[Entry], date | None] = _date_key,
+) -> Iterator[Fact]:  # fmt: skip
+    """The entries that could establish a fact but were not understood, each a fact keyed by why and
+    dated by ``date_of``: ``named`` ones, in no value set but with text naming the fact
+    (``UNRECOGNISED_TEXT``); ``coded`` ones, in the fact's value sets, that fail validation
+    (``UNREADABLE``) or, when the fact needs a date (``dated``), have none (``UNDATED``). Void entries,
+    and those ``possible`` rules out by what is understood of them (a date outside the fact's window, a
+    status), could not establish it."""
+    for entry in named:
+        if not entry.stated_void and possible(entry):
+            yield Fact(UNRECOGNISED_TEXT, (entry.ref,), entry.display, date_of(entry))
+    for entry in coded:
+        if entry.stated_void or not possible(entry):
+            continue
+        if entry.model is None:
+            yield Fact(UNREADABLE, (entry.ref,), entry.display, date_of(entry))
+        elif dated and entry.usable and entry.date_key is None:
+            yield Fact(UNDATED, (entry.ref,), entry.display)
 
 
 def imaging(entries: Iterable[Entry], today: date) -> tuple[Imaging, ...]:

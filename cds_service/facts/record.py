@@ -317,6 +317,8 @@ def select_record(
                         seen.clear()
                     seen[key] = classified
             valuesets, ingredients, text, unread, unreadable_code, names = classified
+            if resource_type == "ImagingStudy" and not valuesets:  # no procedure code known: what it says it shows
+                text, names = _described_study(raw, index)
             if valuesets or unread or names:
                 ref = f"{resource_type}/{raw.get('id') or '?'}"
                 same_ref = by_ref.get(ref)
@@ -368,6 +370,24 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
     if names and not text:
         text = raw_text(concept)
     return valuesets, ingredients, text.strip(), unread, not valuesets and not unread and unreadable_concept(concept), names
+
+
+def _described_study(raw: dict[str, Any], index: CodeIndex) -> tuple[str, frozenset[str]]:
+    """An ImagingStudy's own words for what it shows — its procedureCode text, description, and each
+    series' description, modality and body site — and the facts they name; ("", none) when they name none."""
+    parts = [raw_text(raw.get("procedureCode")), raw.get("description")]
+    series = raw.get("series")
+    for item in series if type(series) is list else ():
+        if type(item) is dict:
+            parts.append(item.get("description"))
+            modality, site = item.get("modality"), item.get("bodySite")
+            if type(modality) is dict:
+                parts.append(modality.get("display") or modality.get("code"))  # DICOM "MR", "CT"
+            if type(site) is dict:
+                parts.append(site.get("display"))
+    text = " ".join(p.strip() for p in parts if type(p) is str and p.strip())
+    names = index.concept_names_facts({"text": text}) if text else frozenset()
+    return (text, names) if names else ("", frozenset())
 
 
 def observation_value(entry: Entry) -> tuple[float | None, str | None]:

@@ -13,7 +13,7 @@ from cds_service.facts import DraftOrder, Fact, Imaging, PatientFacts, RedFlag
 from cds_service.facts.model import CONDITIONS, IMAGING, MEDICATIONS, OBSERVATIONS, PATIENT, PROCEDURES, SERVICE_REQUESTS
 from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
-from cds_service.rules.physical_therapy import pt_planned
+from cds_service.rules.physical_therapy import pt_possible
 from cds_service.rules.scope import SPINE_CT, SPINE_IMAGING, SPINE_MRI, scoped_orders
 
 # Red flags can be excluded only when every part of the record that could show one was read.
@@ -54,11 +54,15 @@ def _unique(orders: list[DraftOrder]) -> tuple[DraftOrder, ...]:
     reassures=True,  # "the record shows no red flag"
 )
 def imaging_without_red_flags(data: RuleInput) -> Finding | None:
-    """Spine imaging with no red flag, no radicular/myelopathic signs or fusion, in early pain or before PT."""
+    """Spine imaging with no red flag, no radicular/myelopathic signs or fusion, in early pain or before PT.
+    A fusion that could be on record (``cervical_fusion_doubt``) keeps it silent; PT that could be on
+    record or planned (``pt_possible``) counts as PT planned."""
     facts, orders = data.facts, data.triggering(*SPINE_IMAGING)
     if not orders or facts.red_flags or facts.radiculopathy or facts.myelopathy or facts.cervical_fusion:
         return None
-    planned = pt_planned(data)
+    if facts.cervical_fusion_doubt:  # a fusion could be on record
+        return None
+    planned = pt_possible(data)
     pain_days = facts.pain_days
     early = pain_days is not None and pain_days < data.params["pain_weeks_max"] * 7
     if not early and planned:

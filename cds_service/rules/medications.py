@@ -11,6 +11,7 @@ from cds_service.facts import DraftOrder, Fact, PatientFacts
 from cds_service.facts.model import SYSTEMIC_ROUTES, Medication
 from cds_service.rules import suggest
 from cds_service.rules.base import ActionSpec, RuleInput, SuggestionSpec
+from cds_service.rules.physical_therapy import may_refer
 
 Routes = frozenset[str | None]
 # Routes that deliver a drug systemically; None = the order does not say (an unnamed form).
@@ -94,16 +95,13 @@ def present(*facts: Fact | None) -> tuple[Fact, ...]:
     return tuple(f for f in facts if f is not None)
 
 
-def pt_planned(data: RuleInput) -> bool:
-    return data.facts.pt_any or bool(data.drafted("physical-therapy"))
-
-
 def remove_suggestions(
     data: RuleInput, orders: tuple[DraftOrder, ...], recommended: bool = True
 ) -> tuple[SuggestionSpec, ...]:
-    """Remove the orders; with a PT referral too when no PT is on record or planned."""
+    """Remove the orders; with a PT referral too when one may be suggested (``may_refer``: the PT record
+    was read, and no PT is on record or planned, nor could be)."""
     actions: tuple[ActionSpec, ...] = suggest.remove(orders)
-    if pt_planned(data):
+    if not may_refer(data):
         return (SuggestionSpec("remove", actions, recommended),)
     return (SuggestionSpec("remove-and-refer", actions + (suggest.pt_referral(data.facts),), recommended),)
 

@@ -13,7 +13,7 @@ from cds_service.facts.dates import add_months
 from cds_service.facts.model import CONDITIONS, IMAGING, PROCEDURES, SERVICE_REQUESTS
 from cds_service.rules import params, suggest
 from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, finding, rule
-from cds_service.rules.physical_therapy import may_refer, pt_planned
+from cds_service.rules.physical_therapy import may_refer
 from cds_service.rules.scope import SPINE_INJECTION
 
 
@@ -86,8 +86,10 @@ def epidural_radicular(data: RuleInput) -> Finding | None:
     confirming = [
         i for i in facts.imaging_history if i.modality in ("ct", "mri") and i.fact.on is not None and i.fact.on >= since
     ]
+    # A study that could be a CT or MRI in the window, not understood: confirming imaging is not ruled out.
+    doubted = [d for d in facts.imaging_history_doubt if d.on is None or d.on >= since]
     warnings = []
-    if not confirming:
+    if not confirming and not doubted:
         warnings.append(Reason("no-imaging", (facts.radiculopathy,), {"months": months}))
     unguided = data.triggering("esi-without-image-guidance")
     if unguided:
@@ -102,7 +104,7 @@ def epidural_radicular(data: RuleInput) -> Finding | None:
             actions = suggest.remove(unguided) + (guided,)
             suggestions = (SuggestionSpec("image-guided", actions),)
         return finding(orders, *warnings, suggestions=suggestions)
-    if not facts.pt_done:
+    if not confirming or not facts.pt_done:
         return None  # rules.md gives no card for a confirmed, guided ESI in subacute pain before PT is done
     evidence = (facts.radiculopathy, confirming[0].fact, *facts.physical_therapy[:1])
     return finding(orders, Reason("confirmed", evidence, {"months": months}))
@@ -143,7 +145,7 @@ def manipulation_after_fusion(data: RuleInput) -> Finding | None:
     if not orders or not reasons:
         return None
     actions = suggest.remove(orders)
-    if pt_planned(data):
+    if not may_refer(data):
         suggestion = SuggestionSpec("remove", actions, recommended=True)
     else:
         referral = suggest.pt_referral(facts, note=data.params["referral_note"])

@@ -31,9 +31,12 @@ def _present(*facts: Fact | None) -> tuple[Fact, ...]:
     valuesets=("spine-surgery", "physical-therapy"),
 )
 def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
-    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag."""
+    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag; silent
+    when a record entry could be PT but was not understood (PT_DONE cannot be ruled out)."""
     facts, orders = data.facts, data.triggering("spine-surgery")
     if not orders or facts.pt_done or facts.myelopathy or facts.instability or facts.urgent_flags:
+        return None
+    if facts.physical_therapy_doubt:
         return None
     planned = bool(data.drafted("physical-therapy"))
     if facts.physical_therapy:
@@ -88,10 +91,14 @@ def post_fusion_evaluation(data: RuleInput) -> Finding | None:
 
     Pain that persists after a fusion is measured from the later of pain onset and fusion date:
     pain that began before the operation has lasted, after it, only as long as the time since it.
+    Silent when an entry that could be a cervical fusion, not understood, is dated after it: the advice
+    depends on the date of the latest fusion.
     """
     facts, params = data.facts, data.params
     fusion, pain, orders = facts.cervical_fusion, facts.pain, data.triggering(*POST_FUSION_ORDERS)
     if fusion is None or fusion.on is None or pain is None or pain.on is None or not orders or fusion.on > facts.today:
+        return None
+    if any(d.on is not None and d.on > fusion.on for d in facts.cervical_fusion_doubt):
         return None
     days = (facts.today - max(pain.on, fusion.on)).days
     if days < params["pain_weeks_min"] * 7:
