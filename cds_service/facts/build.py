@@ -126,11 +126,34 @@ class FactRules:
     def radiculopathy(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("cervical-radiculopathy"), "radiculopathy", active)
 
+    def radiculopathy_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("radiculopathy", "cervical-radiculopathy")
+
     def myelopathy(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("cervical-myelopathy"), "myelopathy", active)
 
+    def myelopathy_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("myelopathy", "cervical-myelopathy")
+
     def instability(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("spinal-instability"), "instability", active)
+
+    def instability_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("instability", "spinal-instability")
+
+    def _condition_doubt(self, name: str, valueset: str) -> tuple[Fact, ...]:
+        """Conditions that could show the fact ``name`` (read from ``valueset``) but were not understood,
+        those stated inactive or void apart: text naming it (``_fact_terms.yaml``) under a code outside
+        ``valueset`` — a local code, none, or one of another value set (``UNRECOGNISED_TEXT``) — and
+        entries in ``valueset`` that fail validation (``UNREADABLE``). Never validated themselves."""
+        named = [e for e in self.record.named(name, *CONDITION, coded=True) if not e.in_any(valueset)]
+        found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display, e.date_key) for e in named if not e.stated_inactive]
+        found += [
+            Fact(UNREADABLE, (e.ref,), e.display)
+            for e in self._conditions(valueset)
+            if not e.stated_inactive and e.model is None
+        ]  # fmt: skip
+        return tuple(found)
 
     def neuropathic(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", active)

@@ -197,8 +197,12 @@ class PatientFacts:
     scope_refs: frozenset[str] = frozenset()  # every in-scope Condition, any status
     red_flags: tuple[RedFlag, ...] = ()
     radiculopathy: Fact | None = None
+    # Conditions that could show radiculopathy, myelopathy, instability but were not understood (key: why).
+    radiculopathy_doubt: tuple[Fact, ...] = ()
     myelopathy: Fact | None = None
+    myelopathy_doubt: tuple[Fact, ...] = ()
     instability: Fact | None = None
+    instability_doubt: tuple[Fact, ...] = ()
     neuropathic: Fact | None = None
     osteoporosis: Fact | None = None
     cervical_fusion: Fact | None = None

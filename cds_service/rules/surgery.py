@@ -31,9 +31,12 @@ def _present(*facts: Fact | None) -> tuple[Fact, ...]:
     valuesets=("spine-surgery", "physical-therapy"),
 )
 def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
-    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag."""
+    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag (nor a
+    condition that could show myelopathy or instability but was not understood)."""
     facts, orders = data.facts, data.triggering("spine-surgery")
     if not orders or facts.pt_done or facts.myelopathy or facts.instability or facts.urgent_flags:
+        return None
+    if facts.myelopathy_doubt or facts.instability_doubt:
         return None
     planned = bool(data.drafted("physical-therapy"))
     if facts.physical_therapy:
@@ -51,9 +54,12 @@ def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
 
 @rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",), valuesets=("cervical-fusion",))
 def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
-    """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma, tumour or infection."""
+    """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma,
+    tumour or infection, nor a condition that could show one of the first three but was not understood."""
     facts, orders = data.facts, data.triggering("cervical-fusion")
     if not orders or facts.pain is None or facts.radiculopathy or facts.myelopathy or facts.instability:
+        return None
+    if facts.radiculopathy_doubt or facts.myelopathy_doubt or facts.instability_doubt:
         return None
     if any(flag.kind in FUSION_INDICATIONS for flag in facts.red_flags):
         return None
