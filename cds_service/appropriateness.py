@@ -11,8 +11,8 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
   fusion (positive evidence: what was read shows it), and no card says the study is the wrong one;
 - ``no-criteria-apply``: the record was wholly read and understood and none of the guideline's
   imaging criteria applies (e.g. pain past the early window with physical therapy on record); a
-  condition that could be radiculopathy or myelopathy but was not understood (``*_doubt`` facts)
-  leaves a criterion possible;
+  condition that could be radiculopathy or myelopathy but was not understood, or one whose stated
+  onset was not (``*_doubt`` facts), leaves a criterion possible;
 - no rating: the order is named by ``imaging-modality`` alone (the card says which study instead), the
   imaging rule is off or in shadow mode (its conclusion is not the service's advice), or the record could not be wholly read or understood
   (missing data keys, ``facts.uncertain``) with no positive evidence — uncertainty never becomes
@@ -67,8 +67,8 @@ def rate(
         named.setdefault(found.rule_id, set()).update(o.ref for o in found.orders)
     positive = bool(facts.red_flags or facts.radiculopathy or facts.myelopathy or facts.cervical_fusion)
     understood = facts.has(*RATED_DATA) and not facts.uncertain
-    # a condition that could be radiculopathy or myelopathy: not "no criteria"
-    understood = understood and not (facts.radiculopathy_doubt or facts.myelopathy_doubt)
+    # a condition that could be radiculopathy or myelopathy, or whose onset was not understood: not "no criteria"
+    understood = understood and not (facts.radiculopathy_doubt or facts.myelopathy_doubt or facts.pain_doubt)
     ratings = []
     for order in imaging:
         value: str | None = None

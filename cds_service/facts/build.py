@@ -15,13 +15,14 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
-from cds_service.facts.dates import ages_on
+from cds_service.facts.dates import ages_on, onset_unread
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.codes import raw_codings
 from cds_service.facts.model import (
-    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_VALUE,
-    UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts, RedFlag,
+    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_ONSET,
+    UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts,
+    RedFlag,
 )
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
@@ -109,7 +110,20 @@ class FactRules:
         return AgeRange() if ages is None else AgeRange(*ages)
 
     def pain(self, facts: PatientFacts) -> Fact | None:
-        return earliest(self._scope(), "pain")
+        """The earliest onset of the active in-scope conditions (else their recordedDate). One whose
+        stated onset was not understood is no date (``pain_doubt``): it is the pain, undated, only
+        when no other condition is."""
+        scope = self._scope()
+        found = earliest((e for e in scope if not onset_unread(e.raw)), "pain")
+        unread = next((e for e in scope if onset_unread(e.raw)), None)
+        if found is None and unread is not None:
+            return Fact("pain", (unread.ref,), unread.display)
+        return found
+
+    def pain_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Active in-scope conditions whose stated onset gives no calendar date (``onset_unread``): the
+        pain may have begun before ``pain``, so how long it has lasted is not known."""
+        return tuple(Fact(UNREAD_ONSET, (e.ref,), e.display) for e in self._scope() if onset_unread(e.raw))
 
     def scope_conditions(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "scope-condition") for e in self._scope())

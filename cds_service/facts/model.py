@@ -38,6 +38,8 @@ ACTIVE_BEFORE_WINDOW = "active-before-window"  # a bacteremia or spinal infectio
 UNREAD_VALUE = "unread-value"  # a body temperature whose value is not a quantity (text, a concept, no number)
 STEROID_DOSE = "steroid-dose"  # an active systemic corticosteroid whose prednisone-equivalent dose or start is not known
 AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth date that puts the age on one side of the line
+# Why an in-scope Condition's onset leaves the pain duration unknown (``PatientFacts.pain_doubt``).
+UNREAD_ONSET = "unread-onset"  # an onset[x] that gives no calendar date: text, an age, a range, a partial date, a period without start
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
 SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
@@ -193,6 +195,8 @@ class PatientFacts:
     patient_ref: str | None = None
     age: AgeRange = AgeRange()
     pain: Fact | None = None
+    # In-scope conditions whose stated onset was not understood: the pain may have begun earlier (key: why).
+    pain_doubt: tuple[Fact, ...] = ()
     scope_conditions: tuple[Fact, ...] = ()
     scope_refs: frozenset[str] = frozenset()  # every in-scope Condition, any status
     red_flags: tuple[RedFlag, ...] = ()
@@ -243,7 +247,9 @@ class PatientFacts:
 
     @property
     def pain_days(self) -> int | None:
-        return None if self.pain is None else self.pain.days_before(self.today)
+        """Days since the pain began; None when unknown: no dated in-scope condition, or one whose
+        stated onset was not understood (``pain_doubt``: the pain may have begun earlier)."""
+        return None if self.pain is None or self.pain_doubt else self.pain.days_before(self.today)
 
     @property
     def pt_any(self) -> bool:

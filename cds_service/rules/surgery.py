@@ -99,6 +99,8 @@ def post_fusion_evaluation(data: RuleInput) -> Finding | None:
     fusion, pain, orders = facts.cervical_fusion, facts.pain, data.triggering(*POST_FUSION_ORDERS)
     if fusion is None or fusion.on is None or pain is None or pain.on is None or not orders or fusion.on > facts.today:
         return None
+    if facts.pain_doubt:  # a condition whose onset was not understood: the pain may have begun earlier
+        return None
     days = (facts.today - max(pain.on, fusion.on)).days
     if days < params["pain_weeks_min"] * 7:
         return None

@@ -1,6 +1,6 @@
-"""Radiculopathy, myelopathy and instability in doubt: a Condition that could show the fact but was not
-understood is not its absence, so the rules that need it absent stay silent, and the rules that fire on
-it being present are unchanged."""
+"""Radiculopathy, myelopathy and instability in doubt, and a pain onset not understood: a Condition
+that could show the fact but was not understood is not its absence, so the rules that need it absent
+(or the pain's duration) stay silent, and the rules that fire on it being present are unchanged."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cds_service.appropriateness import rate
-from cds_service.facts.model import UNREADABLE, UNRECOGNISED_TEXT
+from cds_service.facts.model import UNREAD_ONSET, UNREADABLE, UNRECOGNISED_TEXT
 from tests import conftest
 from tests.unit.rules_support import (
     GABAPENTIN_300,
@@ -27,7 +27,7 @@ from tests.unit.rules_support import (
     reason_keys,
     run,
 )
-from tests.unit.test_facts import ICD10, SNOMED, build, condition
+from tests.unit.test_facts import ICD10, SNOMED, ago, build, condition
 
 LOCAL = "http://hospital.example.org/codes"
 NECK_PAIN = condition("M54.2", 30, "pain", display="Cervicalgia")
@@ -122,11 +122,49 @@ def test_myelopathy_and_instability_named_under_a_local_code(text: str, name: st
     assert doubts([local(text)], name) == ([(UNRECOGNISED_TEXT, "Condition/x1")] if in_doubt else [])
 
 
+# --------------------------------------------------------------------------- facts: pain onset
+
+
+@pytest.mark.parametrize(
+    "onset",
+    [
+        {"onsetString": "about 3 months ago"},
+        {"onsetAge": {"value": 48, "unit": "a", "system": "http://unitsofmeasure.org", "code": "a"}},
+        {"onsetPeriod": {"end": ago(60)}},
+        {"onsetRange": {"low": {"value": 40, "unit": "a"}, "high": {"value": 45, "unit": "a"}}},
+        {"onsetDateTime": "2024"},
+    ],
+    ids=["string", "age", "period-end-only", "range", "partial-date"],
+)
+def test_onset_not_understood_is_not_replaced_by_recorded_date(onset: dict[str, Any]) -> None:
+    """An onset stated as text, an age, a range, a period without start or a partial date leaves the pain duration unknown."""
+    found = build(condition("M54.2", None, "pain", display="Cervicalgia", recordedDate=ago(3), **onset))
+    assert found.pain_days is None
+    assert found.pain is not None and found.pain.on is None
+    assert [(f.key, f.refs[0]) for f in found.pain_doubt] == [(UNREAD_ONSET, "Condition/pain")]
+
+
+def test_onset_period_start_dates_the_pain() -> None:
+    """An onsetPeriod with a start is understood: the pain began then."""
+    found = build(condition("M54.2", None, "pain", onsetPeriod={"start": ago(70)}, recordedDate=ago(3)))
+    assert found.pain_days == 70 and found.pain_doubt == ()
+
+
+def test_a_dated_condition_with_another_of_unread_onset_leaves_the_duration_unknown() -> None:
+    """A condition dated 20 days ago is the pain, but another whose onset was not understood may be older: no duration."""
+    unread = condition("M54.6", None, "thoracic", display="Pain in thoracic spine", onsetString="since 2019", recordedDate=ago(3))
+    found = build(condition("M54.2", 20, "pain"), unread)
+    assert found.pain is not None and found.pain.refs == ("Condition/pain",)
+    assert found.pain_days is None
+    assert [f.refs[0] for f in found.pain_doubt] == ["Condition/thoracic"]
+
+
 # --------------------------------------------------------------------------- rules
 
 RAD_DOUBT = (fact(UNRECOGNISED_TEXT, 100, "Condition/x1", "Left C6 cervical radiculopathy"),)
 MYELO_DOUBT = (fact(UNRECOGNISED_TEXT, 100, "Condition/x2", "Cervical myelopathy"),)
 UNSTABLE_DOUBT = (fact(UNRECOGNISED_TEXT, 100, "Condition/x3", "Atlantoaxial instability"),)
+ONSET_DOUBT = (fact(UNREAD_ONSET, None, "Condition/pain2", "Cervicalgia"),)
 XRAY = order("xr", "imaging-xr-cervical-spine")
 MRI = order("mri", "imaging-mri-cervical-spine")
 PT_REFERRAL = order("pt", "physical-therapy", selected=False)
@@ -137,6 +175,14 @@ def test_imaging_without_red_flags_is_silent_when_radiculopathy_or_myelopathy_is
     """Radiculopathy or myelopathy in doubt: no "no red flags" imaging card, which fires without it."""
     assert run("imaging-without-red-flags", facts(pain=pain(10)), (XRAY,)) is not None
     assert run("imaging-without-red-flags", facts(pain=pain(10), **{doubt: RAD_DOUBT}), (XRAY,)) is None
+
+
+def test_imaging_without_red_flags_drops_early_pain_when_the_onset_is_in_doubt() -> None:
+    """An onset in doubt is not "under 6 weeks": silent with PT planned, only "no PT" without it."""
+    assert reason_keys(run("imaging-without-red-flags", facts(pain=pain(3)), (XRAY,), (PT_REFERRAL,))) == ["early-pain"]
+    patient = facts(pain=pain(3), pain_doubt=ONSET_DOUBT)
+    assert run("imaging-without-red-flags", patient, (XRAY,), (PT_REFERRAL,)) is None
+    assert reason_keys(run("imaging-without-red-flags", patient, (XRAY,))) == ["no-pt"]
 
 
 def test_imaging_modality_after_fusion_is_silent_when_radiculopathy_is_in_doubt() -> None:
@@ -154,11 +200,12 @@ def test_recent_study_is_no_duplicate_when_a_doubtful_radiculopathy_may_be_newer
     assert (run("imaging-modality", patient, (MRI,)) is not None) is duplicate
 
 
-def test_interventional_axial_pain_is_silent_when_radiculopathy_is_in_doubt() -> None:
-    """A facet injection in chronic pain: warned without radiculopathy, silent when one is in doubt."""
+def test_interventional_axial_pain_is_silent_when_radiculopathy_or_the_onset_is_in_doubt() -> None:
+    """A facet injection in chronic pain: warned without radiculopathy, silent when it or the pain onset is in doubt."""
     facet = order("facet", "facet-injection")
     assert run("interventional-axial-pain", facts(pain=pain(100)), (facet,)) is not None
     assert run("interventional-axial-pain", facts(pain=pain(100), radiculopathy_doubt=RAD_DOUBT), (facet,)) is None
+    assert run("interventional-axial-pain", facts(pain=pain(100), pain_doubt=ONSET_DOUBT), (facet,)) is None
 
 
 def test_epidural_radicular_still_fires_on_radiculopathy_present() -> None:
@@ -200,15 +247,24 @@ def test_gabapentinoid_check_does_not_say_no_neuropathic_diagnosis_when_radiculo
     assert med_run("gabapentinoid-check", med_facts(50, radiculopathy_doubt=RAD_DOUBT), med_order(GABAPENTIN_300)) is None
 
 
+def test_post_fusion_evaluation_is_silent_when_the_onset_is_in_doubt() -> None:
+    """Pain 12+ weeks after a fusion is not measured when another in-scope condition's onset was not understood."""
+    fusion = fact("cervical-fusion", 400, "Procedure/acdf")
+    patient = facts(pain=pain(200), cervical_fusion=fusion)
+    assert run("post-fusion-evaluation", patient, (XRAY,)) is not None
+    assert run("post-fusion-evaluation", facts(pain=pain(200), cervical_fusion=fusion, pain_doubt=ONSET_DOUBT), (XRAY,)) is None
+
+
 # --------------------------------------------------------------------------- rating
 
 
 def test_no_criteria_apply_is_not_given_while_a_fact_is_in_doubt() -> None:
-    """Pain past 6 weeks with nothing firing: no-criteria-apply, but no rating when radiculopathy or myelopathy is in doubt."""
+    """Pain past 6 weeks with nothing firing: no-criteria-apply, but no rating when radiculopathy, myelopathy or the onset is in doubt."""
     ratings = lambda patient: [r.value for r in rate(patient, (XRAY,), (), True)]  # noqa: E731
     assert ratings(facts(pain=pain(100))) == ["no-criteria-apply"]
     assert ratings(facts(pain=pain(100), radiculopathy_doubt=RAD_DOUBT)) == [None]
     assert ratings(facts(pain=pain(100), myelopathy_doubt=MYELO_DOUBT)) == [None]
+    assert ratings(facts(pain=pain(100), pain_doubt=ONSET_DOUBT)) == [None]
 
 
 # --------------------------------------------------------------------------- through the service
@@ -261,3 +317,20 @@ def test_the_coded_radiculopathy_still_counts(shared_client: TestClient) -> None
     topics, ratings = post(shared_client, record, [prednisone, conftest.service_order("72040", "X-ray cervical spine 2-3 views")])
     assert topics.get("systemic-corticosteroid") == "info"
     assert ratings == ["appropriate"]
+
+
+def test_an_onset_in_text_is_not_pain_of_three_days(shared_client: TestClient) -> None:
+    """Onset "about 3 months ago", recorded 3 days ago, PT 100 days ago: no "pain began 0 weeks ago" imaging card, no rating."""
+    pain_condition = conftest.condition("M54.2", "Cervicalgia", 0, "pain")
+    del pain_condition["onsetDateTime"]
+    pain_condition.update(onsetString="about 3 months ago", recordedDate=conftest.days_ago(3))
+    record = [conftest.patient(50), pain_condition, conftest.procedure("97110", "Therapeutic exercise", 100, "pt1")]
+    topics, ratings = post(shared_client, record, [conftest.service_order("72040", "X-ray cervical spine 2-3 views")])
+    assert "imaging-without-red-flags" not in topics
+    assert ratings == []
+    dated = {**pain_condition, "onsetDateTime": conftest.days_ago(10)}
+    del dated["onsetString"]
+    topics, ratings = post(
+        shared_client, [record[0], dated, record[2]], [conftest.service_order("72040", "X-ray cervical spine 2-3 views")]
+    )
+    assert topics.get("imaging-without-red-flags") == "warning" and ratings == ["not-appropriate"]
