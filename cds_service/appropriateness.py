@@ -12,7 +12,9 @@ conclusions, and the rating goes back as an ``update`` of the draft ServiceReque
 - ``no-criteria-apply``: the record was wholly read and understood and none of the guideline's
   imaging criteria applies (e.g. pain past the early window with physical therapy on record); an entry
   that could be a cervical fusion or PT but was not understood (``cervical_fusion_doubt``,
-  ``physical_therapy_doubt``, a draft order whose text names PT) leaves that unknown;
+  ``physical_therapy_doubt``, a draft order whose text names PT), or a condition that could be
+  radiculopathy or myelopathy but was not understood, or one whose stated onset was not (``*_doubt``
+  facts), leaves that unknown;
 - no rating: the order is named by ``imaging-modality`` alone (the card says which study instead), the
   imaging rule is off or in shadow mode (its conclusion is not the service's advice), or the record could not be wholly read or understood
   (missing data keys, ``facts.uncertain``) with no positive evidence — uncertainty never becomes
@@ -71,6 +73,8 @@ def rate(
     understood = facts.has(*RATED_DATA) and not facts.uncertain
     # A fusion or PT that could be on record or planned, not understood: whether a criterion applies is not known.
     understood = understood and not (facts.cervical_fusion_doubt or pt_in_doubt(facts, orders))
+    # a condition that could be radiculopathy or myelopathy, or whose onset was not understood: not "no criteria"
+    understood = understood and not (facts.radiculopathy_doubt or facts.myelopathy_doubt or facts.pain_doubt)
     ratings = []
     for order in imaging:
         value: str | None = None

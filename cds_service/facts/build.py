@@ -15,12 +15,12 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, TypeVar
 
-from cds_service.facts.dates import ages_on
+from cds_service.facts.dates import ages_on, onset_unread
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.codes import raw_codings
 from cds_service.facts.model import (
-    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, REGION_UNKNOWN, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED,
+    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, REGION_UNKNOWN, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_ONSET,
     UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts,
     RedFlag,
 )
@@ -122,7 +122,20 @@ class FactRules:
         return AgeRange() if ages is None else AgeRange(*ages)
 
     def pain(self, facts: PatientFacts) -> Fact | None:
-        return earliest(self._scope(), "pain")
+        """The earliest onset of the active in-scope conditions (else their recordedDate). One whose
+        stated onset was not understood is no date (``pain_doubt``): it is the pain, undated, only
+        when no other condition is."""
+        scope = self._scope()
+        found = earliest((e for e in scope if not onset_unread(e.raw)), "pain")
+        unread = next((e for e in scope if onset_unread(e.raw)), None)
+        if found is None and unread is not None:
+            return Fact("pain", (unread.ref,), unread.display)
+        return found
+
+    def pain_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Active in-scope conditions whose stated onset gives no calendar date (``onset_unread``): the
+        pain may have begun before ``pain``, so how long it has lasted is not known."""
+        return tuple(Fact(UNREAD_ONSET, (e.ref,), e.display) for e in self._scope() if onset_unread(e.raw))
 
     def scope_conditions(self, facts: PatientFacts) -> tuple[Fact, ...]:
         return tuple(fact(e, "scope-condition") for e in self._scope())
@@ -139,11 +152,34 @@ class FactRules:
     def radiculopathy(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("cervical-radiculopathy"), "radiculopathy", active)
 
+    def radiculopathy_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("radiculopathy", "cervical-radiculopathy")
+
     def myelopathy(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("cervical-myelopathy"), "myelopathy", active)
 
+    def myelopathy_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("myelopathy", "cervical-myelopathy")
+
     def instability(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("spinal-instability"), "instability", active)
+
+    def instability_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._condition_doubt("instability", "spinal-instability")
+
+    def _condition_doubt(self, name: str, valueset: str) -> tuple[Fact, ...]:
+        """Conditions that could show the fact ``name`` (read from ``valueset``) but were not understood,
+        those stated inactive or void apart: text naming it (``_fact_terms.yaml``) under a code outside
+        ``valueset`` — a local code, none, or one of another value set (``UNRECOGNISED_TEXT``) — and
+        entries in ``valueset`` that fail validation (``UNREADABLE``). Never validated themselves."""
+        named = [e for e in self.record.named(name, *CONDITION, coded=True) if not e.in_any(valueset)]
+        found = [Fact(UNRECOGNISED_TEXT, (e.ref,), e.display, e.date_key) for e in named if not e.stated_inactive]
+        found += [
+            Fact(UNREADABLE, (e.ref,), e.display)
+            for e in self._conditions(valueset)
+            if not e.stated_inactive and e.model is None
+        ]  # fmt: skip
+        return tuple(found)
 
     def neuropathic(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", active)

@@ -77,6 +77,26 @@ def stated_date(raw: Mapping[str, Any]) -> date | None | object:
     return None
 
 
+# A Condition's onset[x] choices. Only a full onsetDateTime and an onsetPeriod's start give the calendar
+# date the pain began; an age spans a year, a range years, a string is free text, a partial date a
+# month or a year, and a period with only an end says when it had begun by.
+ONSET_ELEMENTS = ("onsetDateTime", "onsetPeriod", "onsetAge", "onsetRange", "onsetString")
+
+
+def onset_unread(raw: Mapping[str, Any]) -> bool:
+    """Whether a Condition's JSON states an onset that gives no calendar date (``ONSET_ELEMENTS``):
+    then its recordedDate is not when it began, only when it was written down. As ``Entry.when``
+    reads a valid entry: a full onsetDateTime or onsetPeriod start is understood, anything else is not."""
+    for name in ONSET_ELEMENTS:
+        value = raw.get(name)
+        if value is None:
+            continue
+        if name == "onsetPeriod":
+            value = value.get("start") if type(value) is dict else None
+        return name not in ("onsetDateTime", "onsetPeriod") or as_date(value) is None
+    return False
+
+
 def whole_years(born: date, today: date) -> int:
     """Age in whole years on ``today``."""
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))

@@ -43,6 +43,8 @@ AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth dat
 # set but its text names the fact (``UNRECOGNISED_TEXT``); in the fact's value sets but failing validation
 # (``UNREADABLE``) or, where the fact needs a date, undated (``UNDATED``); or:
 REGION_UNKNOWN = "region-unknown"  # a spinal fusion (or arthrodesis status) whose region neither its body site nor its text tells
+# Why an in-scope Condition's onset leaves the pain duration unknown (``PatientFacts.pain_doubt``).
+UNREAD_ONSET = "unread-onset"  # an onset[x] that gives no calendar date: text, an age, a range, a partial date, a period without start
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
 SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
@@ -201,12 +203,18 @@ class PatientFacts:
     patient_ref: str | None = None
     age: AgeRange = AgeRange()
     pain: Fact | None = None
+    # In-scope conditions whose stated onset was not understood: the pain may have begun earlier (key: why).
+    pain_doubt: tuple[Fact, ...] = ()
     scope_conditions: tuple[Fact, ...] = ()
     scope_refs: frozenset[str] = frozenset()  # every in-scope Condition, any status
     red_flags: tuple[RedFlag, ...] = ()
     radiculopathy: Fact | None = None
+    # Conditions that could show radiculopathy, myelopathy, instability but were not understood (key: why).
+    radiculopathy_doubt: tuple[Fact, ...] = ()
     myelopathy: Fact | None = None
+    myelopathy_doubt: tuple[Fact, ...] = ()
     instability: Fact | None = None
+    instability_doubt: tuple[Fact, ...] = ()
     neuropathic: Fact | None = None
     osteoporosis: Fact | None = None
     cervical_fusion: Fact | None = None
@@ -250,7 +258,9 @@ class PatientFacts:
 
     @property
     def pain_days(self) -> int | None:
-        return None if self.pain is None else self.pain.days_before(self.today)
+        """Days since the pain began; None when unknown: no dated in-scope condition, or one whose
+        stated onset was not understood (``pain_doubt``: the pain may have begun earlier)."""
+        return None if self.pain is None or self.pain_doubt else self.pain.days_before(self.today)
 
     @property
     def pt_any(self) -> bool:

@@ -44,7 +44,7 @@ MEDICATION_TYPES = ("MedicationRequest", "MedicationStatement")
 # Per coded type: its code field and its kind of concept (0 other, 1 medication, 2 condition).
 _CODED = {t: (f, 1 if t in MEDICATION_TYPES else 2 if t == "Condition" else 0) for t, f in _CODE_FIELD.items()}
 # value sets, ingredient codes, text (stripped), names a red flag, holds nothing readable
-# (``unreadable_concept``), the facts its text names when it is in no value set (``Record.named``)
+# (``unreadable_concept``), the facts its text names (``Record.named``)
 Classified = tuple[frozenset[str], frozenset[str], str, bool, bool, frozenset[str]]
 
 # The top-level elements of record resources that the fact code reads from ``Entry.model``
@@ -207,8 +207,8 @@ class Record:
     unrecognised: tuple[Entry, ...] = ()
     # Entries that could show a red flag but cannot be read at all (facts/unreadable.py): no known type, no readable code.
     unreadable: tuple[Entry, ...] = ()
-    # Entries whose code is in no value set but whose text names a patient fact's concept
-    # (cards/_fact_terms.yaml), per fact; never validated, any status (``named``).
+    # Entries whose text names a patient fact's concept (cards/_fact_terms.yaml), per fact, whether
+    # or not their code is in some value set; never validated, any status (``named``).
     _named: dict[str, tuple[Entry, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -221,11 +221,13 @@ class Record:
                 else:
                     found.append(position)
 
-    def named(self, fact: str, *types: str) -> tuple[Entry, ...]:
+    def named(self, fact: str, *types: str, coded: bool = False) -> tuple[Entry, ...]:
         """Entries (of ``types``, or any) whose code is in no value set but whose text names ``fact``'s
-        concept (a ``_fact_terms.yaml`` group): they could establish the fact, but were not understood."""
+        concept (a ``_fact_terms.yaml`` group): they could establish the fact, but were not understood.
+        ``coded``: also those whose code is in some value set (perhaps not the fact's: "Radiculopathy,
+        thoracic region" is in ``neuropathic-pain``, not in ``cervical-radiculopathy``)."""
         found = self._named.get(fact, ())
-        return tuple(e for e in found if e.resource_type in types) if types else found
+        return tuple(e for e in found if (coded or not e.valuesets) and (not types or e.resource_type in types))
 
     @property
     def entries(self) -> tuple[Entry, ...]:
@@ -357,7 +359,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
     """(value sets, ingredient codes, text, names a red flag, holds nothing readable, facts it names)
     of a raw code concept of a kind (0 other, 1 medication, 2 condition); text only when in a value
     set or naming a fact. A medication's or condition's concept in no red-flag value set names a red
-    flag when its text does; a concept of any kind in no value set names the facts its text does."""
+    flag when its text does; a concept of any kind names the facts its text does."""
     codings = raw_codings(concept)
     if kind == 1:
         text = raw_text(concept)
@@ -366,7 +368,7 @@ def _classify(concept: Any, kind: int, index: CodeIndex) -> Classified:
         valuesets, ingredients = index.of_codings(codings), frozenset()
         text = raw_text(concept) if valuesets else ""
     unread = kind != 0 and valuesets.isdisjoint(RED_FLAG_SETS) and index.concept_names_red_flag(concept)
-    names = frozenset() if valuesets else index.concept_names_facts(concept)
+    names = index.concept_names_facts(concept)
     if names and not text:
         text = raw_text(concept)
     return valuesets, ingredients, text.strip(), unread, not valuesets and not unread and unreadable_concept(concept), names

@@ -62,6 +62,8 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
         return None
     if facts.cervical_fusion_doubt:  # a fusion could be on record
         return None
+    if neuro_doubt(facts):
+        return None
     planned = pt_possible(data)
     pain_days = facts.pain_days
     early = pain_days is not None and pain_days < data.params["pain_weeks_max"] * 7
@@ -87,9 +89,16 @@ def imaging_without_red_flags(data: RuleInput) -> Finding | None:
     return finding(orders, *reasons, suggestions=suggestions)
 
 
+def neuro_doubt(facts: PatientFacts) -> tuple[Fact, ...]:
+    """Conditions that could show radiculopathy or myelopathy but were not understood: a rule that needs
+    neither on record stays silent."""
+    return facts.radiculopathy_doubt + facts.myelopathy_doubt
+
+
 def _new_neuro_finding(facts: PatientFacts, since: Imaging) -> bool:
-    """A radicular or myelopathic diagnosis dated after the prior study (undated counts as possibly new)."""
-    for neuro in _present(facts.radiculopathy, facts.myelopathy):
+    """A radicular or myelopathic diagnosis dated after the prior study (undated counts as possibly new),
+    or a condition that could be one but was not understood (``neuro_doubt``), dated so."""
+    for neuro in _present(facts.radiculopathy, facts.myelopathy) + neuro_doubt(facts):
         if neuro.on is None or since.fact.on is None or neuro.on > since.fact.on:
             return True
     return False
@@ -112,7 +121,7 @@ def imaging_modality(data: RuleInput) -> Finding | None:
 
     # (a) cervical fusion, MRI ordered, no radiculopathy/myelopathy: radiographs ± CT show nonunion and hardware.
     fusion_mri = data.triggering("imaging-mri-cervical-spine")
-    if facts.cervical_fusion and fusion_mri and not (facts.radiculopathy or facts.myelopathy or urgent):
+    if facts.cervical_fusion and fusion_mri and not (facts.radiculopathy or facts.myelopathy or urgent or neuro_doubt(facts)):
         orders += fusion_mri
         reasons.append(Reason("fusion-mri", (facts.cervical_fusion,), {"orders": [o.display for o in fusion_mri]}))
 

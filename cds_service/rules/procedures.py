@@ -58,10 +58,11 @@ def text_matches(
     valuesets=SPINE_INJECTION,
 )
 def interventional_axial_pain(data: RuleInput) -> Finding | None:
-    """Epidural, facet or radiofrequency procedure for chronic pain without radiculopathy."""
+    """Epidural, facet or radiofrequency procedure for chronic pain without radiculopathy (none on
+    record, and no condition that could be one but was not understood)."""
     facts, orders = data.facts, data.triggering(*SPINE_INJECTION)
     days = chronic_pain_days(data)
-    if not orders or facts.radiculopathy or days is None:
+    if not orders or facts.radiculopathy or facts.radiculopathy_doubt or days is None:
         return None
     reason = Reason("default", _present(facts.pain), {"pain_weeks": days // 7})
     return finding(orders, reason, suggestions=(remove_continue_pt(data, orders),))

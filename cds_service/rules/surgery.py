@@ -31,12 +31,13 @@ def _present(*facts: Fact | None) -> tuple[Fact, ...]:
     valuesets=("spine-surgery", "physical-therapy"),
 )
 def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
-    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag; silent
-    when a record entry could be PT but was not understood (PT_DONE cannot be ruled out)."""
+    """Spine surgery ordered before PT_DONE, with no myelopathy, instability or urgent red flag (nor a
+    condition that could show myelopathy or instability but was not understood); silent when a record
+    entry could be PT but was not understood (PT_DONE cannot be ruled out)."""
     facts, orders = data.facts, data.triggering("spine-surgery")
     if not orders or facts.pt_done or facts.myelopathy or facts.instability or facts.urgent_flags:
         return None
-    if facts.physical_therapy_doubt:
+    if facts.physical_therapy_doubt or facts.myelopathy_doubt or facts.instability_doubt:
         return None
     planned = bool(data.drafted("physical-therapy"))
     if facts.physical_therapy:
@@ -54,9 +55,12 @@ def surgery_before_conservative_care(data: RuleInput) -> Finding | None:
 
 @rule("fusion-for-axial-pain", needs=(CONDITIONS,), suggestions=("remove",), valuesets=("cervical-fusion",))
 def fusion_for_axial_pain(data: RuleInput) -> Finding | None:
-    """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma, tumour or infection."""
+    """Cervical fusion ordered for axial pain only: no radiculopathy, myelopathy, instability, trauma,
+    tumour or infection, nor a condition that could show one of the first three but was not understood."""
     facts, orders = data.facts, data.triggering("cervical-fusion")
     if not orders or facts.pain is None or facts.radiculopathy or facts.myelopathy or facts.instability:
+        return None
+    if facts.radiculopathy_doubt or facts.myelopathy_doubt or facts.instability_doubt:
         return None
     if any(flag.kind in FUSION_INDICATIONS for flag in facts.red_flags):
         return None
@@ -99,6 +103,8 @@ def post_fusion_evaluation(data: RuleInput) -> Finding | None:
     if fusion is None or fusion.on is None or pain is None or pain.on is None or not orders or fusion.on > facts.today:
         return None
     if any(d.on is not None and d.on > fusion.on for d in facts.cervical_fusion_doubt):
+        return None
+    if facts.pain_doubt:  # a condition whose onset was not understood: the pain may have begun earlier
         return None
     days = (facts.today - max(pain.on, fusion.on)).days
     if days < params["pain_weeks_min"] * 7:
