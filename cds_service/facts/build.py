@@ -3,7 +3,7 @@
 ``build_facts`` returns ``LazyFacts``: each fact is worked out when a rule first reads it, and
 only from the entries its definition names. Entries are picked by type, value set and the date
 their JSON states (``Entry.date_key``) before any is validated, so a fact that wants the latest
-eGFR validates the newest results first and stops at the first valid one, and results outside a
+eGFR validates the newest results first and stops past the first one understood, and results outside a
 fact's window are never validated. What a fact says is what validating every entry first says:
 any entry that validates has the date its JSON states, and invalid or void entries are skipped
 where they would have been dropped.
@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, TypeVar
 
 from cds_service.facts.dates import ages_on
+from cds_service.facts.egfr import egfr_reading
 from cds_service.facts.lazy import LazyFacts
 from cds_service.facts.medications import to_medication
 from cds_service.facts.codes import raw_codings
@@ -30,6 +31,7 @@ from cds_service.facts.pick import (
     study_done, usable, within,
 )
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
+from cds_service.fhir.parse import element
 from cds_service.terminology import Terminology
 
 T = TypeVar("T")
@@ -42,6 +44,7 @@ FUSION_SETS = ("cervical-fusion", "thoracic-fusion", "lumbar-fusion")
 # The studies that can confirm root compression: the imaging value sets of CT and MRI.
 CT_MRI_SETS = tuple(vs_id for vs_id, (modality, _) in IMAGING_SETS.items() if modality in ("ct", "mri"))
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
+EGFR_UNIT = "mL/min/1.73m2"  # every eGFR fact's unit (facts/egfr.py)
 
 
 def celsius_of(value: float, unit: str | None) -> float:
@@ -271,11 +274,56 @@ class FactRules:
 
     # -- observations
     def egfr(self, facts: PatientFacts) -> Fact | None:
-        latest = next(self._observations("egfr", self.params.egfr_max_age_days), None)
-        if latest is None:
+        return self._egfr()[0]
+
+    def egfr_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._egfr()[1]
+
+    def _egfr(self) -> tuple[Fact | None, tuple[Fact, ...]]:
+        """The latest eGFR within the window that is understood, and the results that could be the latest but were
+        not understood: failing validation (``UNREADABLE``), a value that is no quantity or an unknown comparator
+        (``UNREAD_VALUE``), a unit not understood (``UNREAD_UNIT``) — dated in the window on or after the latest
+        understood one — and any result undated or dated after today (``UNDATED``, or why it is not understood).
+        Results with no value at all, and void ones, are no results."""
+
+        def make() -> tuple[Fact | None, tuple[Fact, ...]]:
+            today = self.today
+            candidates = [e for e in self.record.candidates_in(OBSERVATION, "egfr") if not e.stated_void]
+            window = dated_within(candidates, today, self.params.egfr_max_age_days)
+            latest: Fact | None = None
+            doubts: list[Fact] = []
+            for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
+                if latest is not None and entry.date_key != latest.on:
+                    break  # older than the latest understood result
+                read = self._egfr_result(entry)
+                if read is not None and read.key == "egfr":
+                    latest = latest or read
+                elif read is not None:
+                    doubts.append(read)
+            for entry in candidates:
+                if (on := entry.date_key) is None or on > today:
+                    read = self._egfr_result(entry)
+                    if read is not None:
+                        doubts.append(Fact(UNDATED, read.refs, read.display, on) if read.key == "egfr" else read)
+            return latest, tuple(doubts)
+
+        return self._once("egfr", make)
+
+    def _egfr_result(self, entry: Entry) -> Fact | None:
+        """An eGFR result as a fact (key ``egfr``, in mL/min/1.73 m²) or as a fact of why it is not understood;
+        None when it says nothing (void, no value)."""
+        if entry.model is None:
+            return Fact(UNREADABLE, (entry.ref,), entry.display, entry.date_key)
+        if not entry.usable:
             return None
-        entry, value, unit = latest
-        return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
+        quantity = element(entry.model, "valueQuantity")
+        if quantity is None and not any(name.startswith("value") for name in entry.raw):
+            return None
+        read = egfr_reading(quantity)
+        if isinstance(read, str):
+            return Fact(read, (entry.ref,), entry.display, entry.when)
+        value, comparator = read
+        return Fact("egfr", (entry.ref,), entry.display, entry.when, value, EGFR_UNIT, comparator)
 
     def _below_fever(self, entry: Entry) -> bool:
         """The temperature's JSON plainly states a value below the fever line: no fever whether or

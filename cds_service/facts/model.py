@@ -43,6 +43,9 @@ AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth dat
 # set but its text names the fact (``UNRECOGNISED_TEXT``); in the fact's value sets but failing validation
 # (``UNREADABLE``) or, where the fact needs a date, undated (``UNDATED``); or:
 REGION_UNKNOWN = "region-unknown"  # a spinal fusion (or arthrodesis status) whose region neither its body site nor its text tells
+# Why an entry leaves a fact in doubt (``Fact.key`` of the ``<fact>_doubt`` fields), besides the keys above, for
+# the facts medications and the eGFR give:
+UNREAD_UNIT = "unread-unit"  # a lab value whose unit is not one the fact is read in
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
 SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
@@ -58,6 +61,7 @@ class Fact:
     on: date | None = None
     value: float | None = None
     unit: str | None = None
+    comparator: str | None = None  # the value is a bound: "<", "<=", ">=", ">" (a Quantity's comparator)
 
     def days_before(self, today: date) -> int | None:
         """Days from this fact's date to ``today``; None when the date is unknown."""
@@ -224,6 +228,7 @@ class PatientFacts:
     imaging_history: tuple[Imaging, ...] = ()  # every dated c/t-spine study on record, newest first
     imaging_history_doubt: tuple[Fact, ...] = ()  # entries that could be a c/t-spine CT or MRI done, not understood
     egfr: Fact | None = None
+    egfr_doubt: tuple[Fact, ...] = ()  # results that could be the latest eGFR, not understood
     fever: Fact | None = None
     falls: Fact | None = None
     ckd_4_5: Fact | None = None
