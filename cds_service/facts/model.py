@@ -45,6 +45,7 @@ AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth dat
 REGION_UNKNOWN = "region-unknown"  # a spinal fusion (or arthrodesis status) whose region neither its body site nor its text tells
 # Why an entry leaves a fact in doubt (``Fact.key`` of the ``<fact>_doubt`` fields), besides the keys above, for
 # the facts medications and the eGFR give:
+END_UNKNOWN = "end-unknown"  # a medication neither active nor with an end the record gives, dated in the window or undated
 UNREAD_UNIT = "unread-unit"  # a lab value whose unit is not one the fact is read in
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
@@ -212,6 +213,7 @@ class PatientFacts:
     myelopathy: Fact | None = None
     instability: Fact | None = None
     neuropathic: Fact | None = None
+    neuropathic_doubt: tuple[Fact, ...] = ()  # conditions that could be a neuropathic diagnosis, not understood
     osteoporosis: Fact | None = None
     cervical_fusion: Fact | None = None
     cervical_fusion_doubt: tuple[Fact, ...] = ()  # entries that could be a cervical fusion, not understood
@@ -221,8 +223,11 @@ class PatientFacts:
     pt_done: bool = False
     medications: tuple[Medication, ...] = ()
     nonopioid_trial: Fact | None = None
+    nonopioid_trial_doubt: tuple[Fact, ...] = ()  # entries that could be an NSAID/acetaminophen trial, not understood
     chronic_steroid: Fact | None = None
+    chronic_steroid_doubt: tuple[Fact, ...] = ()  # entries that could be chronic steroid use, not understood
     recent_opioid: Fact | None = None
+    recent_opioid_doubt: tuple[Fact, ...] = ()  # entries that could be an opioid in recent months, not understood
     long_term_opioid: Fact | None = None
     spine_imaging: tuple[Imaging, ...] = ()  # c/t-spine imaging within the recent-imaging window
     imaging_history: tuple[Imaging, ...] = ()  # every dated c/t-spine study on record, newest first

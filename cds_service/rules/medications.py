@@ -83,6 +83,12 @@ def older(facts: PatientFacts, min_age: int) -> bool:
     return facts.age.at_least(min_age) is True
 
 
+def doubted(data: RuleInput, doubts: tuple[Fact, ...]) -> bool:
+    """Whether a record entry other than this request's draft orders leaves a fact in doubt (``<fact>_doubt``)."""
+    drafts = draft_refs(data)
+    return any(not (f.refs and set(f.refs) <= drafts) for f in doubts)
+
+
 def _known_below(value: float, comparator: str | None, limit: float) -> bool:
     """Whether a result of ``value`` (a bound under ``comparator``) shows the true value below ``limit``."""
     if comparator is None or comparator == "<=":
