@@ -47,8 +47,6 @@ _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
 EGFR_UNIT = "mL/min/1.73m2"  # every eGFR fact's unit (facts/egfr.py)
 NEUROPATHIC_SETS = ("neuropathic-pain", "cervical-radiculopathy")
 STEROID_SETS = ("systemic-corticosteroids",)
-# The groups of cards/_fact_terms.yaml whose words make a fact doubtful (``Record.named``).
-RADICULOPATHY_TERMS = "radiculopathy"
 
 
 def celsius_of(value: float, unit: str | None) -> float:
@@ -166,7 +164,7 @@ class FactRules:
     def neuropathic_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
         """Conditions that could be a neuropathic diagnosis but were not understood: one in its value sets that
         fails validation, one in none whose text names radiculopathy or a neuropathy (not stated inactive)."""
-        named = (*self.record.named("neuropathic", *CONDITION), *self.record.named(RADICULOPATHY_TERMS, *CONDITION))
+        named = self.record.named("neuropathic", *CONDITION)
         return all_facts([doubts(named, self._conditions(*NEUROPATHIC_SETS), _maybe_active_condition, dated=False)])
 
     def osteoporosis(self, facts: PatientFacts) -> Fact | None:

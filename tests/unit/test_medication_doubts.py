@@ -11,12 +11,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from cds_service.content.loader import load_content
 from cds_service.facts.model import END_UNKNOWN, STEROID_DOSE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, Fact
-from cds_service.settings import BUNDLED_CONTENT_DIR
 from tests.conftest import days_ago, hook_body, medication_order, patient, topics
 from tests.conftest import condition as http_condition
-from tests.unit.rules_support import med_facts, med_order, med_run
+from tests.unit.rules_support import content, med_facts, med_order, med_run
 from tests.unit.test_facts import ICD10, RXNORM, SUBJECT, UCUM, ago, build, concept, condition
 
 SELECT_URL = "/cds-services/neck-pain-order-select"
@@ -275,12 +273,15 @@ def test_gabapentinoid_no_neuropathic_reason_is_silent_on_doubt(entry: dict[str,
         ("Non-steroidal anti-inflammatory drug", "nonopioid-trial"),
         ("Steroid-dependent asthma", "chronic-steroid"),
         ("Postherpetic neuralgia", "neuropathic"),
+        ("Lumbar radiculopathy", "neuropathic"),
+        ("Cervical spondylosis without myelopathy or radiculopathy", None),
+        ("Type 2 diabetes mellitus without neuropathy", None),
     ],
 )
 def test_fact_words_name_their_fact_and_not_neighbours(text: str, group: str | None) -> None:
-    """The medication and neuropathy words match their fact's names and not an antagonist, a non-narcotic, a cream
-    of hydrocortisone or an unrelated neuritis."""
-    words = load_content(BUNDLED_CONTENT_DIR).index.fact_text
+    """The medication and neuropathy words match their fact's names, and not an antagonist, a non-narcotic, a cream
+    of hydrocortisone, an unrelated neuritis or a diagnosis "without" radiculopathy or neuropathy."""
+    words = content().index.fact_text
     mine = ("nonopioid-trial", "recent-opioid", "chronic-steroid", "neuropathic")
     assert [g for g in mine if words[g].search(text.lower())] == ([group] if group else [])
 
