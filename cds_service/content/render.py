@@ -55,7 +55,10 @@ def fact_line(content: ContentSet, fact: Fact) -> Markdown:
     template = content.fact_labels.get(fact.key)
     if template is None:
         return Markdown(markdown_escape(fact.display or fact.key))
-    values = {"key": fact.key, "display": fact.display, "on": fact.on, "value": fact.value, "unit": fact.unit, "refs": fact.refs}
+    values = {
+        "key": fact.key, "display": fact.display, "on": fact.on, "value": fact.value, "unit": fact.unit,
+        "comparator": fact.comparator, "refs": fact.refs,
+    }  # fmt: skip
     return Markdown(render(template, values).strip())
 
 

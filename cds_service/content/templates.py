@@ -21,7 +21,7 @@ CARD_NAMES = frozenset(
     {"rule", "title", "orders", "order_list", "reasons", "reason", "facts", "patient", "params", "indicator", "referral_on"}
 )
 SUGGESTION_NAMES = CARD_NAMES | {"order", "days"}
-FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "refs"})
+FACT_NAMES = frozenset({"key", "display", "on", "value", "unit", "comparator", "refs"})
 FOOTER_NAMES = CARD_NAMES | {"source"}
 # What was not read or recognised: ``counts.<UNCERTAIN_COUNTS>``, and ``unavailable``, the data keys
 # (``cds_service.facts.model.DATA_KEYS``: conditions, procedures, medications …) that could not be read.

@@ -3,7 +3,7 @@
 ``build_facts`` returns ``LazyFacts``: each fact is worked out when a rule first reads it, and
 only from the entries its definition names. Entries are picked by type, value set and the date
 their JSON states (``Entry.date_key``) before any is validated, so a fact that wants the latest
-eGFR validates the newest results first and stops at the first valid one, and results outside a
+eGFR validates the newest results first and stops past the first one understood, and results outside a
 fact's window are never validated. What a fact says is what validating every entry first says:
 any entry that validates has the date its JSON states, and invalid or void entries are skipped
 where they would have been dropped.
@@ -16,13 +16,14 @@ from datetime import date
 from typing import Any, TypeVar
 
 from cds_service.facts.dates import ages_on, onset_unread
+from cds_service.facts.egfr import egfr_reading
 from cds_service.facts.lazy import LazyFacts
-from cds_service.facts.medications import to_medication
+from cds_service.facts.medications import end_unknown_within, taken_within, to_medication
 from cds_service.facts.codes import raw_codings
 from cds_service.facts.model import (
-    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, RED_FLAG_SETS, REGION_UNKNOWN, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES, UNDATED, UNREAD_ONSET,
-    UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging, Medication, PatientFacts,
-    RedFlag,
+    ACTIVE_BEFORE_WINDOW, AGE_UNKNOWN, END_UNKNOWN, RED_FLAG_SETS, REGION_UNKNOWN, SCOPE_SET, STEROID_DOSE, SYSTEMIC_ROUTES,
+    UNDATED, UNREAD_ONSET, UNREAD_VALUE, UNREADABLE, UNRECOGNISED_TEXT, UNRESOLVED_MEDICATION, AgeRange, Fact, Imaging,
+    Medication, PatientFacts, RedFlag, all_facts,
 )
 from cds_service.facts.params import FactParams
 from cds_service.facts.pick import (
@@ -30,6 +31,7 @@ from cds_service.facts.pick import (
     study_done, usable, within,
 )
 from cds_service.facts.record import MEDICATION_TYPES, Entry, Record, observation_value
+from cds_service.fhir.parse import element
 from cds_service.terminology import Terminology
 
 T = TypeVar("T")
@@ -42,6 +44,9 @@ FUSION_SETS = ("cervical-fusion", "thoracic-fusion", "lumbar-fusion")
 # The studies that can confirm root compression: the imaging value sets of CT and MRI.
 CT_MRI_SETS = tuple(vs_id for vs_id, (modality, _) in IMAGING_SETS.items() if modality in ("ct", "mri"))
 _FAHRENHEIT = {"[degF]", "degF", "°F", "F"}
+EGFR_UNIT = "mL/min/1.73m2"  # every eGFR fact's unit (facts/egfr.py)
+NEUROPATHIC_SETS = ("neuropathic-pain", "cervical-radiculopathy")
+STEROID_SETS = ("systemic-corticosteroids",)
 
 
 def celsius_of(value: float, unit: str | None) -> float:
@@ -76,6 +81,14 @@ def _fusion_date(entry: Entry) -> date | None:
 # the value set's codes are a subset of the scope set's. Every other in-scope code counts as cervical,
 # the service's default region.
 THORACIC_SET = "thoracic-region"
+NONOPIOID_SETS = ("nsaids", "acetaminophen")
+OPIOID_SETS = ("opioids",)
+
+
+def _maybe_active_condition(entry: Entry) -> bool:
+    """A Condition not known to be inactive: its JSON states no inactive status, and it fails validation
+    or is active."""
+    return not entry.stated_inactive and (entry.model is None or entry.active_condition)
 
 
 def build_facts(
@@ -182,7 +195,13 @@ class FactRules:
         return tuple(found)
 
     def neuropathic(self, facts: PatientFacts) -> Fact | None:
-        return earliest(self._conditions("neuropathic-pain", "cervical-radiculopathy"), "neuropathic", active)
+        return earliest(self._conditions(*NEUROPATHIC_SETS), "neuropathic", active)
+
+    def neuropathic_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Conditions that could be a neuropathic diagnosis but were not understood: one in its value sets that
+        fails validation, one in none whose text names radiculopathy or a neuropathy (not stated inactive)."""
+        named = self.record.named("neuropathic", *CONDITION)
+        return all_facts([doubts(named, self._conditions(*NEUROPATHIC_SETS), _maybe_active_condition, dated=False)])
 
     def osteoporosis(self, facts: PatientFacts) -> Fact | None:
         return earliest(self._conditions("osteoporosis"), "osteoporosis", active)
@@ -307,11 +326,56 @@ class FactRules:
 
     # -- observations
     def egfr(self, facts: PatientFacts) -> Fact | None:
-        latest = next(self._observations("egfr", self.params.egfr_max_age_days), None)
-        if latest is None:
+        return self._egfr()[0]
+
+    def egfr_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._egfr()[1]
+
+    def _egfr(self) -> tuple[Fact | None, tuple[Fact, ...]]:
+        """The latest eGFR within the window that is understood, and the results that could be the latest but were
+        not understood: failing validation (``UNREADABLE``), a value that is no quantity or an unknown comparator
+        (``UNREAD_VALUE``), a unit not understood (``UNREAD_UNIT``) — dated in the window on or after the latest
+        understood one — and any result undated or dated after today (``UNDATED``, or why it is not understood).
+        Results with no value at all, and void ones, are no results."""
+
+        def make() -> tuple[Fact | None, tuple[Fact, ...]]:
+            today = self.today
+            candidates = [e for e in self.record.candidates_in(OBSERVATION, "egfr") if not e.stated_void]
+            window = dated_within(candidates, today, self.params.egfr_max_age_days)
+            latest: Fact | None = None
+            doubts: list[Fact] = []
+            for entry in sorted(window, key=lambda e: e.date_key, reverse=True):  # type: ignore[arg-type, return-value]
+                if latest is not None and entry.date_key != latest.on:
+                    break  # older than the latest understood result
+                read = self._egfr_result(entry)
+                if read is not None and read.key == "egfr":
+                    latest = latest or read
+                elif read is not None:
+                    doubts.append(read)
+            for entry in candidates:
+                if (on := entry.date_key) is None or on > today:
+                    read = self._egfr_result(entry)
+                    if read is not None:
+                        doubts.append(Fact(UNDATED, read.refs, read.display, on) if read.key == "egfr" else read)
+            return latest, tuple(doubts)
+
+        return self._once("egfr", make)
+
+    def _egfr_result(self, entry: Entry) -> Fact | None:
+        """An eGFR result as a fact (key ``egfr``, in mL/min/1.73 m²) or as a fact of why it is not understood;
+        None when it says nothing (void, no value)."""
+        if entry.model is None:
+            return Fact(UNREADABLE, (entry.ref,), entry.display, entry.date_key)
+        if not entry.usable:
             return None
-        entry, value, unit = latest
-        return fact(entry, "egfr", value, unit or "mL/min/1.73m2")
+        quantity = element(entry.model, "valueQuantity")
+        if quantity is None and not any(name.startswith("value") for name in entry.raw):
+            return None
+        read = egfr_reading(quantity)
+        if isinstance(read, str):
+            return Fact(read, (entry.ref,), entry.display, entry.when)
+        value, comparator = read
+        return Fact("egfr", (entry.ref,), entry.display, entry.when, value, EGFR_UNIT, comparator)
 
     def _below_fever(self, entry: Entry) -> bool:
         """The temperature's JSON plainly states a value below the fever line: no fever whether or
@@ -392,11 +456,51 @@ class FactRules:
                 return med.as_fact(key)
         return None
 
+    def _recent_doubt(self, sets: tuple[str, ...], days: int, terms: str) -> tuple[Fact, ...]:
+        """Medication entries that could be a drug of ``sets`` taken within ``days`` but were not understood: one
+        of ``sets`` failing validation, or not active and with no end the record gives, begun in the window,
+        undated or of unknown status (``END_UNKNOWN``); one naming no drug, or in no value set whose text names
+        such a drug (the ``terms`` group), that is active, ended within ``days`` or of unknown end."""
+        today = self.today
+
+        def taken(entry: Entry) -> bool:
+            return entry.model is None or taken_within(self._medication(entry), entry.status, today, days)
+
+        coded = self.record.candidates_in(MEDICATION_TYPES, *sets)
+        end_unknown = [
+            Fact(END_UNKNOWN, (e.ref,), e.display, e.when)
+            for e in coded
+            if e.usable and end_unknown_within(self._medication(e), e.status, today, days)
+        ]
+        named = self.record.named(terms, *MEDICATION_TYPES)
+        return all_facts([end_unknown, doubts(named, coded, taken, dated=False), self._naming_no_drug(taken)])
+
     def nonopioid_trial(self, facts: PatientFacts) -> Fact | None:
-        return self._recent(("nsaids", "acetaminophen"), self.params.nonopioid_trial_days, "nonopioid-trial")
+        return self._recent(NONOPIOID_SETS, self.params.nonopioid_trial_days, "nonopioid-trial")
+
+    def nonopioid_trial_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._recent_doubt(NONOPIOID_SETS, self.params.nonopioid_trial_days, "nonopioid-trial")
 
     def recent_opioid(self, facts: PatientFacts) -> Fact | None:
-        return self._recent(("opioids",), self.params.opioid_recent_days, "recent-opioid")
+        return self._recent(OPIOID_SETS, self.params.opioid_recent_days, "recent-opioid")
+
+    def recent_opioid_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        return self._recent_doubt(OPIOID_SETS, self.params.opioid_recent_days, "recent-opioid")
+
+    def _naming_no_drug(self, possible: Callable[[Entry], bool]) -> Iterator[Fact]:
+        """Medication entries that name no drug — any drug could be theirs — and are ``possible``: an unresolved
+        reference with no display (``Record.unidentified``: ``UNRESOLVED_MEDICATION``), a code holding nothing
+        readable (``Record.unreadable``), one failing validation (both ``UNREADABLE``); void ones apart."""
+        record = self.record
+        unreadable = [e for e in record.unreadable if e.resource_type in MEDICATION_TYPES]
+        for key, entries in ((UNRESOLVED_MEDICATION, record.unidentified), (UNREADABLE, unreadable)):
+            for entry in entries:
+                if entry.stated_void:
+                    continue
+                if entry.model is None:
+                    yield Fact(UNREADABLE, (entry.ref,), None, entry.date_key)
+                elif not entry.void and possible(entry):
+                    yield Fact(key, (entry.ref,), None, entry.when)
 
     def _prednisone_factor(self, entry: Entry) -> float:
         """mg prednisone per mg of the entry's drug (``prednisone_equivalents``); 0 when none is listed."""
@@ -423,13 +527,17 @@ class FactRules:
         return earliest(self._conditions("long-term-steroid-use"), "chronic-steroid", active)
 
     def _unknown_steroid_doses(self, facts: PatientFacts) -> Iterator[Fact]:
-        """Active systemic corticosteroids that may be chronic steroid use, when nothing else shows
-        one and the age may be over the fracture-risk age: their prednisone-equivalent dose cannot
-        be worked out (no factor for the drug, no daily dose), or it is at the threshold with no start
-        date. A dose and start that are known and fall short are understood: no chronic use."""
+        """``_steroid_doses_unknown`` when they leave the fracture-risk flag possible: nothing else shows chronic
+        steroid use and the age may be over the fracture-risk age."""
         if facts.age.over(self.params.fracture_risk_age) is False or facts.chronic_steroid is not None:
-            return
-        for entry in self.record.candidates_in(MEDICATION_TYPES, "systemic-corticosteroids"):
+            return iter(())
+        return self._steroid_doses_unknown()
+
+    def _steroid_doses_unknown(self) -> Iterator[Fact]:
+        """Active systemic corticosteroids that may be chronic steroid use: their prednisone-equivalent
+        dose cannot be worked out (no factor for the drug, no daily dose), or it is at the threshold
+        with no start date. A dose and start that are known and fall short are understood: no chronic use."""
+        for entry in self.record.candidates_in(MEDICATION_TYPES, *STEROID_SETS):
             if not entry.usable:  # invalid ones are ``UNREADABLE``
                 continue
             med = self._medication(entry)
@@ -438,6 +546,23 @@ class FactRules:
             mg = self._prednisone_mg(entry)
             if mg is None or (mg >= self.params.steroid_min_daily_mg and med.start is None):
                 yield Fact(STEROID_DOSE, (med.ref,), med.display, med.start)
+
+    def chronic_steroid_doubt(self, facts: PatientFacts) -> tuple[Fact, ...]:
+        """Entries that could be chronic systemic steroid use but were not understood, at any age: an active
+        systemic corticosteroid whose dose or start is not known (``STEROID_DOSE``), an entry of the steroid
+        value sets failing validation, a medication naming no drug that is active or of unknown status, a
+        condition not known to be inactive or a medication as current, in no value set, whose text names
+        chronic steroid use (``chronic-steroid`` terms)."""
+        coded = [*self.record.candidates_in(MEDICATION_TYPES, *STEROID_SETS), *self._conditions("long-term-steroid-use")]
+        named = self.record.named("chronic-steroid", *CONDITION, *MEDICATION_TYPES)
+        doubted = doubts(named, coded, self._maybe_current, dated=False)
+        return all_facts([self._steroid_doses_unknown(), doubted, self._naming_no_drug(self._maybe_current)])
+
+    def _maybe_current(self, entry: Entry) -> bool:
+        """A condition not known to be inactive, or a medication failing validation, active or of unknown status."""
+        if entry.resource_type not in MEDICATION_TYPES:
+            return _maybe_active_condition(entry)
+        return entry.model is None or taken_within(self._medication(entry), entry.status, self.today, None)
 
     def long_term_opioid(self, facts: PatientFacts) -> Fact | None:
         for med in self._meds_in("opioids"):

@@ -15,6 +15,8 @@ from cds_service.terminology import Terminology
 from cds_service.terminology.drugnames import is_extended_release, route_of
 
 _ACTIVE = {"active", "on-hold", "intended", "draft"}
+_NOT_TAKEN = "not-taken"  # a MedicationStatement's: the drug was not taken
+_UNKNOWN = "unknown"  # whether the drug is still taken is not known
 
 
 def _add_days(start: date, days: float) -> date | None:
@@ -70,3 +72,23 @@ def to_medication(
         extended_release=extended,
         route=route,
     )
+
+
+def end_unknown_within(med: Medication, status: str | None, today: date, days: int) -> bool:
+    """Whether a medication that is not active could still have been taken within ``days`` before ``today``, the
+    record not saying when it ended: of unknown status, or with no end and a start in that window or none."""
+    if med.active or med.end is not None or status == _NOT_TAKEN:
+        return False
+    return status == _UNKNOWN or med.start is None or (today - med.start).days <= days
+
+
+def taken_within(med: Medication, status: str | None, today: date, days: int | None) -> bool:
+    """Whether a medication was or could have been taken within ``days`` before ``today`` (None: today): active,
+    of unknown status, ended within them, or ``end_unknown_within`` them."""
+    if med.active or status == _UNKNOWN:
+        return True
+    if days is None or status == _NOT_TAKEN:
+        return False
+    if med.end is not None:
+        return (today - med.end).days <= days
+    return end_unknown_within(med, status, today, days)

@@ -45,6 +45,10 @@ AGE_UNKNOWN = "age-unknown"  # osteoporosis or chronic steroid, and no birth dat
 REGION_UNKNOWN = "region-unknown"  # a spinal fusion (or arthrodesis status) whose region neither its body site nor its text tells
 # Why an in-scope Condition's onset leaves the pain duration unknown (``PatientFacts.pain_doubt``).
 UNREAD_ONSET = "unread-onset"  # an onset[x] that gives no calendar date: text, an age, a range, a partial date, a period without start
+# Why an entry leaves a fact in doubt (``Fact.key`` of the ``<fact>_doubt`` fields), besides the keys above, for
+# the facts medications and the eGFR give:
+END_UNKNOWN = "end-unknown"  # a medication neither active nor with an end the record gives, dated in the window or undated
+UNREAD_UNIT = "unread-unit"  # a lab value whose unit is not one the fact is read in
 ShownAge = int | str | None  # the age a card shows (``AgeRange.shown``)
 # Routes that deliver a drug systemically; None = the record does not say (an unnamed form).
 SYSTEMIC_ROUTES = frozenset({"oral", "injectable", None})
@@ -60,6 +64,7 @@ class Fact:
     on: date | None = None
     value: float | None = None
     unit: str | None = None
+    comparator: str | None = None  # the value is a bound: "<", "<=", ">=", ">" (a Quantity's comparator)
 
     def days_before(self, today: date) -> int | None:
         """Days from this fact's date to ``today``; None when the date is unknown."""
@@ -216,6 +221,7 @@ class PatientFacts:
     instability: Fact | None = None
     instability_doubt: tuple[Fact, ...] = ()
     neuropathic: Fact | None = None
+    neuropathic_doubt: tuple[Fact, ...] = ()  # conditions that could be a neuropathic diagnosis, not understood
     osteoporosis: Fact | None = None
     cervical_fusion: Fact | None = None
     cervical_fusion_doubt: tuple[Fact, ...] = ()  # entries that could be a cervical fusion, not understood
@@ -225,13 +231,17 @@ class PatientFacts:
     pt_done: bool = False
     medications: tuple[Medication, ...] = ()
     nonopioid_trial: Fact | None = None
+    nonopioid_trial_doubt: tuple[Fact, ...] = ()  # entries that could be an NSAID/acetaminophen trial, not understood
     chronic_steroid: Fact | None = None
+    chronic_steroid_doubt: tuple[Fact, ...] = ()  # entries that could be chronic steroid use, not understood
     recent_opioid: Fact | None = None
+    recent_opioid_doubt: tuple[Fact, ...] = ()  # entries that could be an opioid in recent months, not understood
     long_term_opioid: Fact | None = None
     spine_imaging: tuple[Imaging, ...] = ()  # c/t-spine imaging within the recent-imaging window
     imaging_history: tuple[Imaging, ...] = ()  # every dated c/t-spine study on record, newest first
     imaging_history_doubt: tuple[Fact, ...] = ()  # entries that could be a c/t-spine CT or MRI done, not understood
     egfr: Fact | None = None
+    egfr_doubt: tuple[Fact, ...] = ()  # results that could be the latest eGFR, not understood
     fever: Fact | None = None
     falls: Fact | None = None
     ckd_4_5: Fact | None = None

@@ -207,6 +207,9 @@ class Record:
     unrecognised: tuple[Entry, ...] = ()
     # Entries that could show a red flag but cannot be read at all (facts/unreadable.py): no known type, no readable code.
     unreadable: tuple[Entry, ...] = ()
+    # Medication entries that name no drug — an unresolved medicationReference without a display, no
+    # medication[x] — void ones apart; in no value set, validated when read. Any drug could be theirs.
+    unidentified: tuple[Entry, ...] = ()
     # Entries whose text names a patient fact's concept (cards/_fact_terms.yaml), per fact, whether
     # or not their code is in some value set; never validated, any status (``named``).
     _named: dict[str, tuple[Entry, ...]] = field(default_factory=dict, compare=False, repr=False)
@@ -277,6 +280,7 @@ def select_record(
     entries: list[Entry] = []
     unresolved: list[tuple[str, str]] = []
     unrecognised: list[Entry] = []
+    unidentified: list[Entry] = []
     by_ref: dict[str, list[dict[str, Any]]] = {}  # per reference, the different resources read under it
     conflicting = 0
     memo: dict[Any, Any] = {}  # repeated element values of this record are validated once
@@ -304,8 +308,12 @@ def select_record(
             if concept is None and is_medication:
                 concept, missing = drug_concept(raw, medications)
                 status = raw.get("status")
-                if missing is not None and not (type(status) is str and status in _VOID):  # entered-in-error says nothing
-                    unresolved.append((f"{resource_type}/{raw.get('id') or '?'}", concept["text"] if concept else ""))
+                if not (type(status) is str and status in _VOID):  # entered-in-error says nothing
+                    ref = f"{resource_type}/{raw.get('id') or '?'}"
+                    if missing is not None:
+                        unresolved.append((ref, concept["text"] if concept else ""))
+                    if concept is None:
+                        unidentified.append(Entry(ref, resource_type, frozenset(), ref, raw, _shared=memo))
             seen = concepts[kind]
             try:
                 key: bytes | None = orjson.dumps(concept)
@@ -351,6 +359,7 @@ def select_record(
     unread_entries = tuple(Entry(ref, stands_for, frozenset(), ref, raw) for ref, stands_for, raw in unreadable.found)
     return Record(
         patient, tuple(entries), tuple(unresolved), unrecognised=tuple(unrecognised), unreadable=unread_entries,
+        unidentified=tuple(unidentified),
         _named={fact: tuple(found) for fact, found in named.items()},
     )  # fmt: skip
 

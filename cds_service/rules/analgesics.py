@@ -11,6 +11,7 @@ from cds_service.rules.medications import (
     co_prescribed,
     days_of,
     distinct_drugs,
+    doubted,
     egfr_below,
     older,
     ordered,
@@ -31,13 +32,14 @@ from cds_service.rules.medications import (
 def systemic_corticosteroid(data: RuleInput) -> Finding | None:
     """An oral or injected corticosteroid for in-scope pain: warning for axial pain, info with radiculopathy.
 
-    A patient already on chronic systemic steroid therapy is continuing it for another reason: silent.
+    A patient already on chronic systemic steroid therapy is continuing it for another reason: silent; so
+    when a steroid on record could be chronic use but its dose or start is not known (``chronic_steroid_doubt``).
     So is a record with a condition that could be radiculopathy but was not understood (text, a local
     code, another region's code): whether the pain is axial is not known.
     """
     facts = data.facts
     orders = ordered(data, "systemic-corticosteroids", routes=SYSTEMIC)
-    if not orders or recorded(data, facts.chronic_steroid) is not None:
+    if not orders or recorded(data, facts.chronic_steroid) is not None or doubted(data, facts.chronic_steroid_doubt):
         return None
     if facts.radiculopathy is None and facts.radiculopathy_doubt:
         return None
@@ -107,7 +109,7 @@ def gabapentinoid_check(data: RuleInput) -> Finding | None:
     if not orders:
         return None
     reasons: list[Reason] = []
-    if facts.neuropathic is None and not facts.radiculopathy_doubt:
+    if facts.neuropathic is None and not (facts.neuropathic_doubt or facts.radiculopathy_doubt):
         reasons.append(Reason("no-neuropathic", present(facts.pain)))
     egfr = egfr_below(facts, params["egfr_renal_dose"])
     if egfr is not None:

@@ -83,12 +83,29 @@ def older(facts: PatientFacts, min_age: int) -> bool:
     return facts.age.at_least(min_age) is True
 
 
+def doubted(data: RuleInput, doubts: tuple[Fact, ...]) -> bool:
+    """Whether a record entry other than this request's draft orders leaves a fact in doubt (``<fact>_doubt``)."""
+    drafts = draft_refs(data)
+    return any(not (f.refs and set(f.refs) <= drafts) for f in doubts)
+
+
+def _known_below(value: float, comparator: str | None, limit: float) -> bool:
+    """Whether a result of ``value`` (a bound under ``comparator``) shows the true value below ``limit``."""
+    if comparator is None or comparator == "<=":
+        return value < limit
+    if comparator == "<":
+        return value <= limit
+    return False  # ">", ">=": a lower bound never shows a value below anything
+
+
 def egfr_below(facts: PatientFacts, limit: float) -> Fact | None:
-    """The eGFR fact when it was measured and is below ``limit``; None when absent or not below."""
+    """The eGFR fact when the latest one is known to be below ``limit``; None when absent, not below, a bound
+    that leaves it on either side (">20" for 30), or in doubt (a result that could be the latest was not
+    understood: the rule relying on the value stays silent)."""
     egfr = facts.egfr
-    if egfr is None or egfr.value is None or egfr.value >= limit:
+    if egfr is None or egfr.value is None or facts.egfr_doubt:
         return None
-    return egfr
+    return egfr if _known_below(egfr.value, egfr.comparator, limit) else None
 
 
 def present(*facts: Fact | None) -> tuple[Fact, ...]:

@@ -8,6 +8,7 @@ from cds_service.rules.base import Finding, Reason, RuleInput, SuggestionSpec, f
 from cds_service.rules.medications import (
     co_prescribed,
     days_of,
+    doubted,
     older,
     ordered,
     present,
@@ -18,11 +19,13 @@ from cds_service.rules.medications import (
 
 @rule("opioid-first-line", needs=(MEDICATIONS,), suggestions=("remove-and-refer", "remove"), valuesets=("opioids",))
 def opioid_first_line(data: RuleInput) -> Finding | None:
-    """An opioid ordered with no NSAID or acetaminophen trial on record."""
+    """An opioid ordered with no NSAID or acetaminophen trial on record; silent when an entry that could be
+    one was not understood (``nonopioid_trial_doubt``)."""
     orders = ordered(data, "opioids")
-    if not orders or recorded(data, data.facts.nonopioid_trial) is not None:
+    facts = data.facts
+    if not orders or recorded(data, facts.nonopioid_trial) is not None or doubted(data, facts.nonopioid_trial_doubt):
         return None
-    reason = Reason("default", present(data.facts.pain))
+    reason = Reason("default", present(facts.pain))
     return finding(orders, reason, suggestions=remove_suggestions(data, orders))
 
 
@@ -45,7 +48,7 @@ def opioid_risk(data: RuleInput) -> Finding | None:
     if extended:
         reasons.append(Reason("extended-release", (), {"orders": [o.display for o in extended]}))
     long_term = recorded(data, facts.long_term_opioid)
-    new_start = long_term is None and recorded(data, facts.recent_opioid) is None
+    new_start = long_term is None and recorded(data, facts.recent_opioid) is None and not doubted(data, facts.recent_opioid_doubt)
     max_days = params["new_start_max_days"]
     long = [o for o in orders if new_start and (days_of(o) or 0) > max_days]
     if long:
