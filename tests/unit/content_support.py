@@ -16,6 +16,13 @@ def cards(tmp_path: Path) -> Path:
     return Path(shutil.copytree(BUNDLED_CONTENT_DIR, tmp_path / "cards"))
 
 
+def cards_with(tmp_path: Path, name: str, text: str) -> Path:
+    """A private copy of the bundled cards whose file ``name`` reads ``text``."""
+    directory = Path(shutil.copytree(BUNDLED_CONTENT_DIR, tmp_path / "cards"))
+    (directory / name).write_text(text, encoding="utf-8")
+    return directory
+
+
 def edit(path: Path, old: str, new: str) -> int:
     """Replace ``old`` (which must occur once) in ``path``; the 1-based line where it was."""
     text = path.read_text(encoding="utf-8")

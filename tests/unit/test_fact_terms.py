@@ -3,24 +3,20 @@ they pick out (in no value set, text naming the fact) kept per fact for the fact
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from cds_service.content.loader import ContentError, load_content
-from cds_service.settings import BUNDLED_CONTENT_DIR
+from tests.unit.content_support import cards_with
 from cds_service.facts.record import select_record
 
 LOCAL = "http://hospital.example.org/codes"
 
 
 def terms_dir(tmp_path: Path, text: str) -> Path:
-    cards = tmp_path / "cards"
-    shutil.copytree(BUNDLED_CONTENT_DIR, cards)
-    (cards / "_fact_terms.yaml").write_text(text, encoding="utf-8")
-    return cards
+    return cards_with(tmp_path, "_fact_terms.yaml", text)
 
 
 @pytest.mark.parametrize(

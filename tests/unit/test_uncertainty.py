@@ -4,7 +4,6 @@ read or recognised silence the reassuring cards, and every card that fires says 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from cds_service.facts.model import AGE_UNKNOWN, UNDATED, UNREAD_VALUE, UNREADAB
 from cds_service.facts.record import select_record
 from cds_service.rules import suggest
 from cds_service.rules.engine import evaluate
-from cds_service.settings import BUNDLED_CONTENT_DIR
+from tests.unit.content_support import cards_with
 from tests.unit.rules_support import BASE_URL, content, fact, facts, flag, imaging, order, pain, run
 from tests.unit.test_facts import ICD10, SNOMED, SUBJECT, TODAY, ago, build, condition, patient
 
@@ -237,10 +236,7 @@ def test_card_says_what_could_not_be_read() -> None:
 
 
 def terms_dir(tmp_path: Path, text: str) -> Path:
-    cards = tmp_path / "cards"
-    shutil.copytree(BUNDLED_CONTENT_DIR, cards)
-    (cards / "_red_flag_terms.yaml").write_text(text, encoding="utf-8")
-    return cards
+    return cards_with(tmp_path, "_red_flag_terms.yaml", text)
 
 
 @pytest.mark.parametrize(
