@@ -150,13 +150,21 @@ class Searchset:
         found: list[Resource] = []
         matches = failed = errors = notes = 0
         entries = bundle.get("entry")
+        match = self.match
         for entry in entries if isinstance(entries, list) else []:
             if not isinstance(entry, dict):
                 continue
-            response = entry.get("response")
-            if isinstance(response, dict) and not _succeeded(response.get("status")):
-                failed += 1
             resource = entry.get("resource")
+            if "response" in entry:
+                response = entry["response"]
+                if isinstance(response, dict) and not _succeeded(response.get("status")):
+                    failed += 1
+            elif type(resource) is dict and resource.get("resourceType") == match:  # the usual match, read first
+                search = entry.get("search")
+                if search is None or (type(search) is dict and search.get("mode", "match") == "match"):
+                    matches += 1
+                    found.append(resource)
+                    continue
             if not isinstance(resource, dict):
                 if resource is not None:  # an entry in no shape a resource has (a list, a string): kept as an
                     found.append({})  # entry of no known type, which the record reader counts unreadable
@@ -174,7 +182,7 @@ class Searchset:
             mode = search.get("mode") if isinstance(search, dict) else None
             if mode == "outcome":
                 continue
-            if resource_type == self.match and mode != "include":
+            if resource_type == match and mode != "include":
                 matches += 1
             elif not _fhir_type(resource_type):
                 pass  # no resource of any type: kept for the record reader, which counts it unreadable
