@@ -81,10 +81,16 @@ def test_radiculopathy_named_outside_its_value_set_is_in_doubt(resource: dict[st
         local("L5-S1 radiculopathy"),
         local("Lumbosacral radiculitis"),
         local("Cervicalgia, chronic"),
+        condition("M51.16", 400, "x1", display="Lumbar disc herniation with radiculopathy"),
+        condition("M48.062", 400, "x1", display="Lumbar spinal stenosis with radiculopathy"),
+        local("Radiculopathy L5"),
         local("Cervical radiculopathy", status="resolved"),
         local("Cervical radiculopathy", verificationStatus={"coding": [{"code": "entered-in-error"}]}),
     ],
-    ids=["M47.812-without", "M54.16", "M51.16", "sct-lumbar", "L5-S1", "lumbosacral", "unrelated", "resolved", "void"],
+    ids=[
+        "M47.812-without", "M54.16", "M51.16", "sct-lumbar", "L5-S1", "lumbosacral", "unrelated", "M51.16-problem-list",
+        "M48.062-problem-list", "level-after", "resolved", "void",
+    ],  # fmt: skip
 )
 def test_low_back_negated_or_inactive_radiculopathy_is_no_doubt(resource: dict[str, Any]) -> None:
     """A lumbar or sacral radiculopathy, "without … radiculopathy", unrelated text, a resolved or void entry: no doubt."""
@@ -110,6 +116,8 @@ def test_cervical_radiculopathy_coded_is_present_and_an_invalid_one_in_doubt() -
         ("Cervical myelopathy", "myelopathy", True),
         ("Spinal cord compression", "myelopathy", True),
         ("Cervical spondylosis without myelopathy", "myelopathy", False),
+        ("Other spondylosis with myelopathy, lumbar region", "myelopathy", False),
+        ("Cervical and lumbar myelopathy", "myelopathy", True),
         ("Atlantoaxial instability", "instability", True),
         ("Cervical spine instability", "instability", True),
         ("Lumbar spinal instability", "instability", False),
