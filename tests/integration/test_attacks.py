@@ -187,11 +187,10 @@ def test_slow_header_connection_times_out(tmp_path: Path) -> None:
             sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
             sock.settimeout(5)
             started = time.monotonic()
-            answer = sock.recv(100)
-            closed = sock.recv(100) == b""
+            answer = read_all(sock)  # until the server closes the connection (or the 5 s timeout)
             waited = time.monotonic() - started
-    assert answer.startswith(b"HTTP/1.1 408") and closed
-    assert waited < 3
+    assert answer.startswith(b"HTTP/1.1 408") and b"OperationOutcome" in answer
+    assert waited < 3  # answered and closed, not left open until the client gives up
 
 
 def read_all(sock: socket.socket) -> bytes:
