@@ -369,7 +369,7 @@ class FactRules:
         if not entry.usable:
             return None
         quantity = element(entry.model, "valueQuantity")
-        if quantity is None and not any(name.startswith("value") for name in entry.raw):
+        if quantity is None and not entry.states_value:
             return None
         read = egfr_reading(quantity)
         if isinstance(read, str):
@@ -380,8 +380,11 @@ class FactRules:
     def _below_fever(self, entry: Entry) -> bool:
         """The temperature's JSON plainly states a value below the fever line: no fever whether or
         not it validates, so it is passed over unvalidated."""
-        stated = stated_celsius(entry.raw)
-        return stated is not None and stated < self.params.fever_celsius
+        memo = entry._memo  # read by ``fever`` and by ``_unread_temperatures``: worked out once
+        if "below_fever" not in memo:
+            stated = stated_celsius(entry.raw)
+            memo["below_fever"] = stated is not None and stated < self.params.fever_celsius
+        return bool(memo["below_fever"])
 
     def fever(self, facts: PatientFacts) -> Fact | None:
         threshold = self.params.fever_celsius
@@ -407,7 +410,7 @@ class FactRules:
             elif entry.usable:  # else void, or a repeat of a valid entry with the same reference
                 value, unit = observation_value(entry)
                 if value is None:
-                    if any(name.startswith("value") for name in entry.raw):  # value[x]; no value at all is no reading
+                    if entry.states_value:  # no value at all is no reading
                         yield Fact(UNREAD_VALUE, (entry.ref,), entry.display, on)
                 elif celsius_of(value, unit) >= self.params.fever_celsius and (on is None or on > today):
                     yield Fact(UNDATED, (entry.ref,), entry.display, on)

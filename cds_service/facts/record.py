@@ -118,6 +118,11 @@ class Entry:
         return bool(memo["stated_void"])
 
     @property
+    def states_value(self) -> bool:
+        """The JSON states a ``value[x]`` (an observation with none is no reading, whether or not it validates)."""
+        return any(name.startswith("value") for name in self.raw)
+
+    @property
     def stated_inactive(self) -> bool:
         """The JSON plainly states an inactive clinical status (or a void one): not active, whether or not it validates."""
         return self.stated_void or _states_code(self.raw.get("clinicalStatus"), _INACTIVE_CONDITION)

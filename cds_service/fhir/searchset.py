@@ -33,7 +33,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 from cds_service.fhir.errors import FhirEntryFailed, FhirIncompleteSearch, FhirSearchError, FhirWrongType
-from cds_service.fhir.parse import model_class
+from cds_service.fhir.parse import model_class, resource_class
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +87,6 @@ def _types_named(includes: tuple[tuple[bool, str], ...]) -> frozenset[str] | Non
             return None
         types.add(name)
     return frozenset(types)
-
-
-def _fhir_type(name: Any) -> bool:
-    """Whether ``name`` is a FHIR resource type's name (``Condition``; not ``condition`` or none)."""
-    if type(name) is not str:
-        return False
-    try:
-        model_class(name)
-    except KeyError:
-        return False
-    return True
 
 
 def _count(total: Any) -> int | None:
@@ -184,7 +173,7 @@ class Searchset:
                 continue
             if resource_type == match and mode != "include":
                 matches += 1
-            elif not _fhir_type(resource_type):
+            elif resource_class(resource_type) is None:
                 pass  # no resource of any type: kept for the record reader, which counts it unreadable
             elif self.included is not None and resource_type not in self.included:
                 if mode == "include":
